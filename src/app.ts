@@ -1,0 +1,59 @@
+import type { Context } from "hono";
+import { cors } from "hono/cors";
+import { version } from "../package.json";
+import type { AppEnv } from "./http/context";
+import { handleError } from "./http/errors";
+import { jsonBody, limitBody, requestId, requireConfig, securityHeaders } from "./http/middleware";
+import { createRouter } from "./http/openapi";
+import { fail, problem } from "./http/problem";
+import { meRoutes } from "./me/routes";
+import { otpRoutes } from "./otp/routes";
+import { serviceRoutes } from "./service/routes";
+import { tokenRoutes } from "./tokens/routes";
+
+/** Builds the Worker's app: middleware in contract order, then the feature routers. */
+export function createApp() {
+  const app = createRouter();
+  app.use("*", requestId, securityHeaders, requireConfig);
+  app.use("/v1/*", async function corsFromConfig(c, next) {
+    const origins = c.get("config").CORS_ORIGINS;
+    return cors({
+      origin: (origin) => (origins.includes(origin) ? origin : null),
+      allowHeaders: ["Authorization", "Content-Type", "X-Request-Id"],
+      exposeHeaders: ["X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+      maxAge: 600,
+    })(c, next);
+  });
+  app.use("*", limitBody, jsonBody);
+
+  const routed = app.route("/", serviceRoutes).route("/", otpRoutes).route("/", tokenRoutes).route("/", meRoutes);
+
+  routed.doc31("/openapi.json", (c) => ({
+    openapi: "3.1.0",
+    info: { title: "phone-auth-edge", version, description: "Phone-number sign-in with SMS one-time codes, JWTs and sessions." },
+    servers: [{ url: new URL(c.req.url).origin }],
+  }));
+  routed.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+
+  const allowed = allowedMethods(routed.routes);
+  routed.notFound((c: Context<AppEnv>) => {
+    const methods = allowed(new URL(c.req.url).pathname);
+    if (methods.length > 0) {
+      c.header("Allow", methods.join(", "));
+      return problem(c, fail("method_not_allowed", { detail: `${c.req.method} is not allowed here. Allowed: ${methods.join(", ")}.` }));
+    }
+    return problem(c, fail("not_found", { detail: "No such route." }));
+  });
+  routed.onError(handleError);
+  return routed;
+}
+
+/** For 405: which methods some route serves at a path (computed once from the route table). */
+function allowedMethods(routes: { path: string; method: string }[]) {
+  const table = routes
+    .filter((route) => route.method !== "ALL" && !route.path.includes("*"))
+    .map((route) => ({ method: route.method, pattern: new RegExp(`^${route.path.replace(/:[^/]+/g, "[^/]+")}/?$`) }));
+  return (path: string) => [...new Set(table.filter((route) => route.pattern.test(path)).map((route) => route.method))];
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,143 @@
+import { z } from "zod";
+
+const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const list = z
+  .string()
+  .optional()
+  .transform((raw) =>
+    (raw ?? "")
+      .split(",")
+      .map((part) => part.trim())
+      .filter(Boolean),
+  );
+
+const jwkSet = z
+  .string({ error: "is required (a JSON Web Key Set of EC P-256 private keys)" })
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "is not valid JSON" });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.object({
+      keys: z
+        .array(
+          z.looseObject({
+            kty: z.literal("EC"),
+            crv: z.literal("P-256"),
+            kid: z.string().min(1).max(64),
+            x: z.string(),
+            y: z.string(),
+            d: z.string(),
+          }),
+        )
+        .min(1, "must hold at least one key"),
+    }),
+  );
+
+/** The raw variables and secrets, as wrangler hands them to the Worker. */
+const configSchema = z.object({
+  ENVIRONMENT: z.enum(["development", "production"]).default("production"),
+  APP_NAME: z.string().min(1).default("phone-auth-edge"),
+  JWT_ISSUER: z.string().min(1).default("phone-auth-edge"),
+  JWT_AUDIENCE: z.string().min(1).default("phone-auth-edge"),
+  JWT_PRIVATE_KEYS: jwkSet,
+  ACCESS_TOKEN_TTL_SECONDS: seconds(900),
+  REFRESH_TOKEN_TTL_SECONDS: seconds(2_592_000),
+  REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).default(10),
+  SESSION_IDLE_SECONDS: seconds(1_209_600),
+  OTP_LENGTH: z.coerce.number().int().min(4).max(10).default(6),
+  OTP_TTL_SECONDS: seconds(300),
+  OTP_MAX_ATTEMPTS: seconds(5),
+  OTP_RESEND_SECONDS: seconds(60),
+  OTP_LOCKOUT_FAILURES: seconds(10),
+  OTP_LOCKOUT_SECONDS: seconds(3600),
+  OTP_HOURLY_LIMIT: seconds(5),
+  OTP_DAILY_LIMIT: seconds(10),
+  OTP_IP_PER_MINUTE: seconds(5),
+  OTP_IP_PER_DAY: seconds(50),
+  VERIFY_IP_PER_MINUTE: seconds(10),
+  PASSWORD_PEPPER: z.string({ error: "is required" }).min(32, "must be at least 32 characters"),
+  PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(128).default(15),
+  PASSWORD_LOCKOUT_SECONDS: seconds(900),
+  CORS_ORIGINS: list,
+  DEFAULT_REGION: z
+    .string()
+    .regex(/^[A-Za-z]{2}$/, "must be an ISO 3166-1 alpha-2 code")
+    .transform((s) => s.toUpperCase())
+    .optional(),
+  ALLOWED_COUNTRIES: list.pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^[A-Za-z]{2}$/)
+        .transform((s) => s.toUpperCase()),
+    ),
+  ),
+  TEST_PHONES: list,
+  ADMIN_PHONES: list,
+  REFERRAL_BONUS_POINTS: z.coerce.number().int().min(0).default(100),
+  SMS_PROVIDER: z.enum(["console", "twilio", "kavenegar", "webhook"]).optional(),
+  SMS_TEMPLATE: z.string().min(1).default("Your {app} code is {code}"),
+  SMS_TIMEOUT_MS: seconds(5000),
+  SMS_DAILY_LIMIT: z.coerce.number().int().positive().optional(),
+  WEBOTP_DOMAIN: z.string().min(1).optional(),
+});
+
+type RawConfig = z.output<typeof configSchema>;
+
+/** The validated settings every module reads instead of `env` strings. */
+export type Config = Omit<RawConfig, "SMS_PROVIDER" | "TEST_PHONES"> & {
+  SMS_PROVIDER: NonNullable<RawConfig["SMS_PROVIDER"]>;
+  /** Sandbox: `dev_code` in responses. Only ever true when ENVIRONMENT=development. */
+  sandbox: boolean;
+  /** E.164 test phone → its fixed code. */
+  TEST_PHONES: Map<string, string>;
+};
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+const cache = new WeakMap<object, ConfigResult>();
+
+/**
+ * Parses and validates the Worker's variables once per `env` object (once per isolate in
+ * production). Unsafe production settings are refused here, so no route can serve with them.
+ * Problems name the variable, never its value.
+ */
+export function loadConfig(env: object): ConfigResult {
+  let result = cache.get(env);
+  if (!result) {
+    result = parseConfig(env as Record<string, unknown>);
+    cache.set(env, result);
+  }
+  return result;
+}
+
+function parseConfig(env: Record<string, unknown>): ConfigResult {
+  // Empty strings mean "unset" (wrangler writes `VAR = ""` for cleared vars).
+  const raw = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    return { ok: false, problems: parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`) };
+  }
+  const values = parsed.data;
+  const sandbox = values.ENVIRONMENT === "development";
+  const problems: string[] = [];
+  const provider = values.SMS_PROVIDER ?? (sandbox ? "console" : undefined);
+  if (!provider) problems.push("SMS_PROVIDER is required in production");
+  if (!sandbox && provider === "console") problems.push("SMS_PROVIDER=console is refused in production");
+  const testPhones = new Map<string, string>();
+  for (const entry of values.TEST_PHONES) {
+    const [phone, code] = entry.split(":");
+    if (!phone || !/^\+[1-9]\d{6,14}$/.test(phone) || !code || !new RegExp(`^\\d{${values.OTP_LENGTH}}$`).test(code)) {
+      problems.push(`TEST_PHONES has an entry that is not "+E164:${"d".repeat(values.OTP_LENGTH)}"`);
+      break;
+    }
+    testPhones.set(phone, code);
+  }
+  if (problems.length > 0 || !provider) return { ok: false, problems };
+  return { ok: true, config: { ...values, SMS_PROVIDER: provider, sandbox, TEST_PHONES: testPhones } };
+}

@@ -1,0 +1,105 @@
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+// Times are integer milliseconds since the epoch, always supplied by the Worker's clock (never
+// SQLite's), so one injected clock drives every expiry. See src/db/STORAGE.md.
+
+export const users = sqliteTable(
+  "users",
+  {
+    id: text("id").primaryKey(),
+    phone: text("phone").notNull().unique(),
+    firstName: text("first_name"),
+    lastName: text("last_name"),
+    email: text("email"),
+    inviteCode: text("invite_code").notNull().unique(),
+    activatedInviteCode: text("activated_invite_code"),
+    invitedBy: text("invited_by"),
+    passwordHash: text("password_hash"),
+    role: text("role", { enum: ["user", "admin"] })
+      .notNull()
+      .default("user"),
+    isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
+    points: integer("points").notNull().default(0),
+    referralsCount: integer("referrals_count").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    lastLoginAt: integer("last_login_at"),
+  },
+  (table) => [index("users_invited_by_idx").on(table.invitedBy, table.createdAt)],
+);
+
+/** One row per sign-in: the refresh-token family. Its id is the `sid` claim. */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    createdAt: integer("created_at").notNull(),
+    lastUsedAt: integer("last_used_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    /** When the user last proved the phone or password (ms); becomes the `auth_time` claim. */
+    authTime: integer("auth_time").notNull(),
+    revokedAt: integer("revoked_at"),
+    userAgent: text("user_agent"),
+    country: text("country"),
+  },
+  (table) => [index("sessions_user_idx").on(table.userId)],
+);
+
+/**
+ * Every refresh token a session was ever given, by SHA-256 hash. Rotated ones stay (with
+ * `rotated_at`) so presenting one again is recognised as reuse and revokes the family.
+ */
+export const refreshTokens = sqliteTable(
+  "refresh_tokens",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    createdAt: integer("created_at").notNull(),
+    rotatedAt: integer("rotated_at"),
+    /** Hash of the successor; lets later statements of the same batch see which request won. */
+    replacedBy: text("replaced_by"),
+  },
+  (table) => [index("refresh_tokens_session_idx").on(table.sessionId)],
+);
+
+/**
+ * Strict per-phone state, changed only by single conditional statements: send cooldown and
+ * windows, the wrong-guess budget and the lockout. Survives account deletion on purpose.
+ */
+export const phoneGuards = sqliteTable("phone_guards", {
+  phone: text("phone").primaryKey(),
+  lastSentAt: integer("last_sent_at"),
+  hourStart: integer("hour_start").notNull().default(0),
+  hourCount: integer("hour_count").notNull().default(0),
+  dayStart: integer("day_start").notNull().default(0),
+  dayCount: integer("day_count").notNull().default(0),
+  failStart: integer("fail_start").notNull().default(0),
+  failCount: integer("fail_count").notNull().default(0),
+  lockedUntil: integer("locked_until"),
+  /** Random per request: marks the row as changed by that request within its batch. */
+  sendMarker: text("send_marker"),
+  verifyMarker: text("verify_marker"),
+});
+
+/** The live one-time code of a phone and purpose; its keyed hash sits in KV under `otp:<code_id>`. */
+export const otpChallenges = sqliteTable(
+  "otp_challenges",
+  {
+    phone: text("phone").notNull(),
+    purpose: text("purpose", { enum: ["login", "reset_password", "change_phone"] }).notNull(),
+    codeId: text("code_id").notNull(),
+    /** For `change_phone`: the user the code is bound to. */
+    userId: text("user_id"),
+    attempts: integer("attempts").notNull().default(0),
+    expiresAt: integer("expires_at").notNull(),
+    consumedAt: integer("consumed_at"),
+    consumeMarker: text("consume_marker"),
+  },
+  (table) => [primaryKey({ columns: [table.phone, table.purpose] })],
+);
+
+export type UserRow = typeof users.$inferSelect;

@@ -1,0 +1,13 @@
+import type { Config } from "../config";
+import type { AccessClaims } from "../tokens/jwt";
+
+/** Hono environment of the whole app: bindings plus what middleware puts on the context. */
+export type AppEnv = {
+  Bindings: Env & Record<string, unknown>;
+  Variables: {
+    requestId: string;
+    config: Config;
+    /** Set by `requireAccessToken`. */
+    auth: AccessClaims;
+  };
+};

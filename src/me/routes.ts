@@ -1,0 +1,132 @@
+import { createRoute } from "@hono/zod-openapi";
+import { deps } from "../http/deps";
+import { requireAccessToken, unauthorized } from "../http/middleware";
+import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
+import { ApiError, fail } from "../http/problem";
+import { toUser } from "../users/profile";
+import { UserSchema } from "../users/schemas";
+import { deleteAccount, listSessions, readProfile, revokeOwnSession, updateProfile } from "./service";
+
+// Sensitive changes need a sign-in this recent (spec: Tokens and sessions).
+const REAUTH_SECONDS = 300;
+
+const nameField = z.string().trim().min(1).max(64).nullable().optional();
+
+const ProfilePatchSchema = z
+  .object({
+    first_name: nameField,
+    last_name: nameField,
+    email: z.email().max(254).nullable().optional(),
+  })
+  .openapi("ProfilePatch");
+
+const SessionSchema = z
+  .object({
+    id: z.string(),
+    created_at: z.string(),
+    last_used_at: z.string(),
+    user_agent: z.string().nullable(),
+    country: z.string().nullable(),
+    current: z.boolean(),
+  })
+  .openapi("Session");
+
+const authed = { security: bearerSecurity, middleware: requireAccessToken };
+const userResponse = { description: "The caller's profile", content: { "application/json": { schema: UserSchema } } };
+
+const getMe = createRoute({
+  method: "get",
+  path: "/v1/me",
+  tags: ["Profile"],
+  summary: "Read the profile",
+  ...authed,
+  responses: { 200: userResponse, ...problemResponses(401, 503) },
+});
+
+const patchMe = createRoute({
+  method: "patch",
+  path: "/v1/me",
+  tags: ["Profile"],
+  summary: "Edit names and email (null clears)",
+  ...authed,
+  request: { body: { content: { "application/json": { schema: ProfilePatchSchema } }, required: true } },
+  responses: { 200: userResponse, ...problemResponses(400, 401, 413, 415, 503) },
+});
+
+const deleteMe = createRoute({
+  method: "delete",
+  path: "/v1/me",
+  tags: ["Profile"],
+  summary: "Delete the account (needs a sign-in within 300 s)",
+  ...authed,
+  responses: { 204: { description: "Deleted" }, ...problemResponses(401, 403, 503) },
+});
+
+const getSessions = createRoute({
+  method: "get",
+  path: "/v1/me/sessions",
+  tags: ["Sessions"],
+  summary: "List live sessions",
+  ...authed,
+  responses: {
+    200: { description: "Sessions", content: { "application/json": { schema: z.object({ items: z.array(SessionSchema) }) } } },
+    ...problemResponses(401, 503),
+  },
+});
+
+const deleteSession = createRoute({
+  method: "delete",
+  path: "/v1/me/sessions/{id}",
+  tags: ["Sessions"],
+  summary: "Revoke one session",
+  ...authed,
+  request: { params: z.object({ id: z.string().min(1).max(64) }) },
+  responses: { 204: { description: "Revoked" }, ...problemResponses(401, 404, 503) },
+});
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export const meRoutes = createRouter()
+  .openapi(getMe, async (c) => {
+    const { config, db, now } = deps(c);
+    const row = await readProfile(db, config, c.get("auth"), now);
+    if (!row) throw unauthorized();
+    return c.json(toUser(row), 200);
+  })
+  .openapi(patchMe, async (c) => {
+    const { config, db, now } = deps(c);
+    const row = await updateProfile(db, config, c.get("auth"), c.req.valid("json"), now);
+    if (!row) throw unauthorized();
+    return c.json(toUser(row), 200);
+  })
+  .openapi(deleteMe, async (c) => {
+    const { config, db, now } = deps(c);
+    const claims = c.get("auth");
+    if (now / 1000 - claims.auth_time > REAUTH_SECONDS) {
+      throw new ApiError(fail("reauthentication_required", { detail: "Sign in again (within 5 minutes) to delete the account." }));
+    }
+    if (!(await deleteAccount(db, config, claims, now))) throw unauthorized();
+    return c.body(null, 204);
+  })
+  .openapi(getSessions, async (c) => {
+    const { config, db, now } = deps(c);
+    const claims = c.get("auth");
+    const rows = await listSessions(db, config, claims, now);
+    if (!rows) throw unauthorized();
+    const items = rows.map((row) => ({
+      id: row.id,
+      created_at: iso(row.created_at),
+      last_used_at: iso(row.last_used_at),
+      user_agent: row.user_agent,
+      country: row.country,
+      current: row.id === claims.sid,
+    }));
+    return c.json({ items }, 200);
+  })
+  .openapi(deleteSession, async (c) => {
+    const { config, db, now } = deps(c);
+    const outcome = await revokeOwnSession(db, config, c.get("auth"), c.req.valid("param").id, now);
+    if (outcome === "unauthorized") throw unauthorized();
+    if (outcome === "not_found") throw new ApiError(fail("not_found", { detail: "No such session." }));
+    return c.body(null, 204);
+  });

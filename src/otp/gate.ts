@@ -1,0 +1,168 @@
+import { type SQL, sql } from "drizzle-orm";
+import type { Config } from "../config";
+import { all, batch, type Db } from "../db/client";
+
+// The per-phone "race gate". D1 has no interactive transactions, so every decision is one
+// conditional UPDATE, and the statements that depend on it run in the same batch (one atomic
+// round trip) and check a random per-request marker the UPDATE left behind. See src/db/STORAGE.md.
+
+export type Purpose = "login" | "reset_password" | "change_phone";
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+export type GuardState = {
+  last_sent_at: number | null;
+  hour_start: number;
+  hour_count: number;
+  day_start: number;
+  day_count: number;
+  fail_start: number;
+  fail_count: number;
+  locked_until: number | null;
+};
+
+/** Who may ask for a code: every phone, only accounts with a password, or phones nobody else holds. */
+export type Audience = { kind: "anyone" } | { kind: "password_holder" } | { kind: "unclaimed"; userId: string };
+
+export type SendState = GuardState & { accepted: number; issued: number; taken: number };
+
+/**
+ * One batch that passes the send gate (lock, cooldown, hour and day windows, phone ownership),
+ * counts the send, and replaces any earlier code of this phone and purpose with `codeId`.
+ */
+export async function openChallenge(
+  db: Db,
+  config: Config,
+  input: { phone: string; purpose: Purpose; codeId: string; audience: Audience; marker: string; now: number },
+): Promise<SendState> {
+  const { phone, purpose, codeId, audience, marker, now } = input;
+  const hourAgo = now - HOUR;
+  const dayAgo = now - DAY;
+  const taken =
+    audience.kind === "unclaimed" ? sql`EXISTS (SELECT 1 FROM users WHERE phone = ${phone} AND id <> ${audience.userId})` : sql`0`;
+  const eligible =
+    audience.kind === "password_holder" ? sql`EXISTS (SELECT 1 FROM users WHERE phone = ${phone} AND password_hash IS NOT NULL)` : sql`1`;
+  const boundUser = audience.kind === "unclaimed" ? audience.userId : null;
+  const [, , , state] = await batch<[unknown[], unknown[], unknown[], SendState[]]>(db, [
+    sql`INSERT INTO phone_guards (phone) VALUES (${phone}) ON CONFLICT (phone) DO NOTHING`,
+    sql`UPDATE phone_guards SET
+        last_sent_at = ${now},
+        hour_count = CASE WHEN hour_start <= ${hourAgo} THEN 1 ELSE hour_count + 1 END,
+        hour_start = CASE WHEN hour_start <= ${hourAgo} THEN ${now} ELSE hour_start END,
+        day_count = CASE WHEN day_start <= ${dayAgo} THEN 1 ELSE day_count + 1 END,
+        day_start = CASE WHEN day_start <= ${dayAgo} THEN ${now} ELSE day_start END,
+        send_marker = ${marker}
+      WHERE phone = ${phone}
+        AND (locked_until IS NULL OR locked_until <= ${now})
+        AND (last_sent_at IS NULL OR last_sent_at <= ${now - config.OTP_RESEND_SECONDS * 1000})
+        AND (hour_start <= ${hourAgo} OR hour_count < ${config.OTP_HOURLY_LIMIT})
+        AND (day_start <= ${dayAgo} OR day_count < ${config.OTP_DAILY_LIMIT})
+        AND NOT ${taken}`,
+    sql`INSERT INTO otp_challenges (phone, purpose, code_id, user_id, attempts, expires_at)
+      SELECT ${phone}, ${purpose}, ${codeId}, ${boundUser}, 0, ${now + config.OTP_TTL_SECONDS * 1000}
+      WHERE EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND send_marker = ${marker}) AND ${eligible}
+      ON CONFLICT (phone, purpose) DO UPDATE SET code_id = excluded.code_id, user_id = excluded.user_id,
+        attempts = 0, expires_at = excluded.expires_at, consumed_at = NULL, consume_marker = NULL`,
+    sql`SELECT g.last_sent_at, g.hour_start, g.hour_count, g.day_start, g.day_count,
+        g.fail_start, g.fail_count, g.locked_until,
+        g.send_marker = ${marker} AS accepted,
+        EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId}) AS issued,
+        ${taken} AS taken
+      FROM phone_guards g WHERE g.phone = ${phone}`,
+  ]);
+  const row = state[0];
+  if (!row) throw new Error("phone_guards row missing after upsert");
+  return row;
+}
+
+/** Undoes a send whose SMS failed: no live code is left, and the cooldown does not apply. */
+export async function withdrawChallenge(db: Db, input: { phone: string; purpose: Purpose; codeId: string; marker: string }) {
+  const { phone, purpose, codeId, marker } = input;
+  await batch(db, [
+    sql`UPDATE phone_guards SET last_sent_at = NULL WHERE phone = ${phone} AND send_marker = ${marker}`,
+    sql`DELETE FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId}`,
+  ]);
+}
+
+export type Attempt = GuardState & {
+  reserved: number;
+  code_id: string | null;
+  attempts: number | null;
+  expires_at: number | null;
+  consumed_at: number | null;
+  user_id: string | null;
+};
+
+/**
+ * Reserves one guess against the live code before it is evaluated: the code's attempt count and
+ * the phone's failure budget are both taken up front, so N parallel guesses can never get more
+ * than the budget evaluated. A right guess gives the phone's share back (`refundAttempt`).
+ * `extraReads` ride in the same round trip.
+ */
+export async function reserveAttempt<T extends unknown[]>(
+  db: Db,
+  config: Config,
+  input: { phone: string; purpose: Purpose; userId?: string; marker: string; now: number },
+  extraReads: SQL[] = [],
+): Promise<{ attempt: Attempt | undefined; extra: T }> {
+  const { phone, purpose, marker, now } = input;
+  const windowAgo = now - config.OTP_LOCKOUT_SECONDS * 1000;
+  const boundTo = input.userId === undefined ? sql`1` : sql`c.user_id = ${input.userId}`;
+  const results = await batch<unknown[][]>(db, [
+    sql`UPDATE phone_guards SET
+        fail_count = CASE WHEN fail_start <= ${windowAgo} THEN 1 ELSE fail_count + 1 END,
+        fail_start = CASE WHEN fail_start <= ${windowAgo} THEN ${now} ELSE fail_start END,
+        verify_marker = ${marker}
+      WHERE phone = ${phone}
+        AND (locked_until IS NULL OR locked_until <= ${now})
+        AND (fail_start <= ${windowAgo} OR fail_count < ${config.OTP_LOCKOUT_FAILURES})
+        AND EXISTS (SELECT 1 FROM otp_challenges c WHERE c.phone = ${phone} AND c.purpose = ${purpose}
+          AND c.consumed_at IS NULL AND c.expires_at > ${now} AND c.attempts < ${config.OTP_MAX_ATTEMPTS} AND ${boundTo})`,
+    sql`UPDATE otp_challenges SET attempts = attempts + 1
+      WHERE phone = ${phone} AND purpose = ${purpose}
+        AND EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND verify_marker = ${marker})`,
+    sql`SELECT g.last_sent_at, g.hour_start, g.hour_count, g.day_start, g.day_count,
+        g.fail_start, g.fail_count, g.locked_until, g.verify_marker = ${marker} AS reserved,
+        c.code_id, c.attempts, c.expires_at, c.consumed_at, c.user_id
+      FROM phone_guards g LEFT JOIN otp_challenges c ON c.phone = g.phone AND c.purpose = ${purpose}
+      WHERE g.phone = ${phone}`,
+    ...extraReads,
+  ] as const);
+  const [, , attemptRows, ...extra] = results as unknown as [unknown, unknown, Attempt[], ...T];
+  return { attempt: attemptRows[0], extra: extra as T };
+}
+
+/** Gives back the phone's share of a reserved guess that turned out not to be wrong. */
+export function refundAttempt(phone: string, failStart: number) {
+  return sql`UPDATE phone_guards SET fail_count = MAX(fail_count - 1, 0)
+    WHERE phone = ${phone} AND fail_start = ${failStart}`;
+}
+
+/**
+ * Consumes the code: of parallel right guesses exactly one changes the row. Later statements
+ * of the same batch check `consumedBy(marker)` to act only for the winner.
+ */
+export function consumeChallenge(input: { phone: string; purpose: Purpose; codeId: string; marker: string; now: number }) {
+  const { phone, purpose, codeId, marker, now } = input;
+  return sql`UPDATE otp_challenges SET consumed_at = ${now}, consume_marker = ${marker}
+    WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId}
+      AND consumed_at IS NULL AND expires_at > ${now}`;
+}
+
+/** SQL condition, true inside the batch only for the request whose `consumeChallenge` won. */
+export function consumedBy(phone: string, purpose: Purpose, marker: string): SQL {
+  return sql`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND consume_marker = ${marker})`;
+}
+
+/** Records a confirmed wrong guess: the guess that uses the phone's budget up starts the lock. */
+export async function recordWrongGuess(db: Db, config: Config, phone: string, now: number) {
+  const [row] = await all<{ fail_count: number; locked_until: number | null }>(
+    db,
+    sql`UPDATE phone_guards SET
+      locked_until = CASE WHEN fail_count >= ${config.OTP_LOCKOUT_FAILURES}
+        THEN ${now + config.OTP_LOCKOUT_SECONDS * 1000} ELSE locked_until END
+    WHERE phone = ${phone} RETURNING fail_count, locked_until`,
+  );
+  return row;
+}

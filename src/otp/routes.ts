@@ -1,0 +1,88 @@
+import { createRoute } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../http/context";
+import { deps } from "../http/deps";
+import { orThrow } from "../http/errors";
+import { bearerToken, clientInfo, clientIp, unauthorized } from "../http/middleware";
+import { createRouter, problemResponses } from "../http/openapi";
+import { ApiError, fail } from "../http/problem";
+import { phoneFromInput } from "../phone";
+import { hitWindows, type Window } from "../ratelimit/kv-window";
+import { verifyAccessToken } from "../tokens/jwt";
+import { SendCodeRequest, SendCodeResponse, TokenResponse, VerifyCodeRequest } from "./schemas";
+import { sendCode } from "./service";
+import { signInWithCode } from "./signin";
+
+const sendCodeRoute = createRoute({
+  method: "post",
+  path: "/v1/auth/otp",
+  tags: ["Sign-in"],
+  summary: "Send a one-time code by SMS",
+  request: { body: { content: { "application/json": { schema: SendCodeRequest } }, required: true } },
+  responses: {
+    200: { description: "Code sent", content: { "application/json": { schema: SendCodeResponse } } },
+    ...problemResponses(400, 401, 403, 409, 413, 415, 429, 502, 503),
+  },
+});
+
+const verifyCodeRoute = createRoute({
+  method: "post",
+  path: "/v1/auth/otp/verify",
+  tags: ["Sign-in"],
+  summary: "Verify a code and receive tokens (creates the user on first sign-in)",
+  request: { body: { content: { "application/json": { schema: VerifyCodeRequest } }, required: true } },
+  responses: {
+    200: { description: "Signed in", content: { "application/json": { schema: TokenResponse } } },
+    ...problemResponses(400, 403, 404, 409, 413, 415, 429, 503),
+  },
+});
+
+/** Counts the request against a KV rate window keyed by client IP; throws `rate_limited` when full. */
+async function limitByIp(c: Context<AppEnv>, scope: string, windows: Window[]) {
+  const verdict = await hitWindows(c.env.KV, `rl:${scope}:ip:${clientIp(c)}`, windows, Date.now());
+  for (const [name, value] of Object.entries(verdict.headers)) c.header(name, value);
+  if (!verdict.allowed) {
+    throw new ApiError(
+      fail("rate_limited", { detail: "Too many requests from this network. Try again later.", retry_after: verdict.retryAfter }),
+      verdict.headers,
+    );
+  }
+}
+
+export const otpRoutes = createRouter()
+  .openapi(sendCodeRoute, async (c) => {
+    const config = c.get("config");
+    const body = c.req.valid("json");
+    let userId: string | undefined;
+    if (body.purpose === "change_phone") {
+      const token = bearerToken(c);
+      const claims = token ? await verifyAccessToken(config, token) : null;
+      if (!claims) throw unauthorized();
+      userId = claims.sub;
+    }
+    const phone = orThrow(
+      phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
+    );
+    await limitByIp(c, "otp", [
+      { limit: config.OTP_IP_PER_MINUTE, seconds: 60 },
+      { limit: config.OTP_IP_PER_DAY, seconds: 86_400 },
+    ]);
+    const sent = orThrow(await sendCode(deps(c), { phone, purpose: body.purpose, userId }));
+    c.header("Cache-Control", "no-store");
+    return c.json(sent, 200);
+  })
+  .openapi(verifyCodeRoute, async (c) => {
+    const config = c.get("config");
+    const body = c.req.valid("json");
+    if (body.code.length !== config.OTP_LENGTH) {
+      const message = `must be ${config.OTP_LENGTH} digits`;
+      throw new ApiError(fail("validation_failed", { detail: `code: ${message}`, errors: [{ path: "code", message }] }));
+    }
+    const phone = orThrow(
+      phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
+    );
+    await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
+    const tokens = orThrow(await signInWithCode(deps(c), { phone: phone.e164, code: body.code, client: clientInfo(c) }));
+    c.header("Cache-Control", "no-store");
+    return c.json(tokens, 200);
+  });

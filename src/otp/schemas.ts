@@ -1,0 +1,56 @@
+import { z } from "../http/openapi";
+import { UserSchema } from "../users/schemas";
+
+const phoneField = z.string().trim().min(1).max(64).openapi({
+  description: "E.164, `00`-prefixed, or national format with `region`. Spaces, dashes, dots and parentheses are ignored.",
+  example: "+375 29 123-45-67",
+});
+const regionField = z
+  .string()
+  .regex(/^[A-Za-z]{2}$/, "must be an ISO 3166-1 alpha-2 code")
+  .optional()
+  .openapi({ description: "Region for national formats; defaults to DEFAULT_REGION.", example: "BY" });
+
+export const PurposeSchema = z.enum(["login", "reset_password", "change_phone"]);
+
+export const SendCodeRequest = z
+  .object({
+    phone: phoneField,
+    purpose: PurposeSchema.default("login"),
+    region: regionField,
+    turnstile_token: z.string().max(2048).optional(),
+  })
+  .openapi("SendCodeRequest");
+
+export const SendCodeResponse = z
+  .object({
+    phone: z.string().openapi({ example: "+375291234567" }),
+    purpose: PurposeSchema,
+    expires_in: z.number().int().openapi({ example: 300 }),
+    resend_in: z.number().int().openapi({ example: 60 }),
+    code_length: z.number().int().openapi({ example: 6 }),
+    dev_code: z.string().optional().openapi({ description: "Development sandbox only." }),
+  })
+  .openapi("SendCodeResponse");
+
+/** Digits only here; the exact length (OTP_LENGTH) is checked against config in the handler. */
+export const codeField = z
+  .string()
+  .regex(/^\d{4,10}$/, "must be the digits of the code")
+  .openapi({ example: "123456" });
+
+export const VerifyCodeRequest = z
+  .object({ phone: phoneField, code: codeField, region: regionField, invite_code: z.string().max(32).optional() })
+  .openapi("VerifyCodeRequest");
+
+export const TokenResponse = z
+  .object({
+    access_token: z.string(),
+    token_type: z.literal("Bearer"),
+    expires_in: z.number().int().openapi({ example: 900 }),
+    refresh_token: z.string(),
+    refresh_expires_in: z.number().int().openapi({ example: 2592000 }),
+    is_new_user: z.boolean(),
+    user: UserSchema.optional(),
+  })
+  .openapi("TokenResponse");

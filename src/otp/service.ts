@@ -1,0 +1,188 @@
+import { type SQL, sql } from "drizzle-orm";
+import type { Config } from "../config";
+import { keyedHasher, randomDigits, randomToken, timingSafeEqual } from "../crypto";
+import { batch, type Db } from "../db/client";
+import { type Failure, fail } from "../http/problem";
+import type { Phone } from "../phone";
+import { renderSms, type SmsSender } from "../sms/sender";
+import {
+  type Attempt,
+  type Audience,
+  openChallenge,
+  type Purpose,
+  recordWrongGuess,
+  refundAttempt,
+  reserveAttempt,
+  type SendState,
+  withdrawChallenge,
+} from "./gate";
+
+/** What the code services need from the outside world; tests substitute any of it. */
+export type OtpDeps = { config: Config; db: Db; kv: KVNamespace; sms: SmsSender; now: number };
+
+export type CodeSent = {
+  phone: string;
+  purpose: Purpose;
+  expires_in: number;
+  resend_in: number;
+  code_length: number;
+  dev_code?: string;
+};
+
+// KV refuses TTLs under 60 s; the D1 gate holds the real expiry, so a longer TTL is harmless.
+const kvTtl = (seconds: number) => Math.max(60, seconds);
+const codeKey = (codeId: string) => `otp:${codeId}`;
+const secondsUntil = (ms: number, now: number) => Math.max(1, Math.ceil((ms - now) / 1000));
+
+function hashCode(config: Config, codeId: string, code: string): Promise<string> {
+  return keyedHasher(config.PASSWORD_PEPPER, "otp-code")(`${codeId}:${code}`);
+}
+
+/**
+ * Issues a one-time code: passes the per-phone gate (one D1 round trip), stores the code's keyed
+ * hash in KV under a key of its own, and sends the SMS. A failed SMS leaves no live code.
+ * `reset_password` answers the same whether or not the phone has an account with a password.
+ */
+export async function sendCode(deps: OtpDeps, input: { phone: Phone; purpose: Purpose; userId?: string }): Promise<CodeSent | Failure> {
+  const { config, db, kv, sms, now } = deps;
+  const { phone, purpose } = input;
+  const testCode = config.TEST_PHONES.get(phone.e164);
+  const code = testCode ?? randomDigits(config.OTP_LENGTH);
+  const codeId = randomToken();
+  const marker = randomToken();
+  const audience: Audience =
+    purpose === "reset_password"
+      ? { kind: "password_holder" }
+      : purpose === "change_phone" && input.userId
+        ? { kind: "unclaimed", userId: input.userId }
+        : { kind: "anyone" };
+  const state = await openChallenge(db, config, { phone: phone.e164, purpose, codeId, audience, marker, now });
+  if (!state.accepted) return refusedSend(config, state, now);
+
+  if (state.issued) {
+    await kv.put(codeKey(codeId), await hashCode(config, codeId, code), { expirationTtl: kvTtl(config.OTP_TTL_SECONDS) });
+    if (!testCode) {
+      try {
+        await sms.send({ to: phone.e164, body: renderSms(config, code), code, purpose });
+      } catch (error) {
+        console.error(`sms delivery failed: ${error instanceof Error ? error.message : "unknown error"}`);
+        await withdrawChallenge(db, { phone: phone.e164, purpose, codeId, marker });
+        return fail("sms_delivery_failed", { detail: "The SMS could not be delivered. Try again later." });
+      }
+    }
+  }
+  return {
+    phone: phone.e164,
+    purpose,
+    expires_in: config.OTP_TTL_SECONDS,
+    resend_in: config.OTP_RESEND_SECONDS,
+    code_length: config.OTP_LENGTH,
+    // Sandbox only. A reset for a phone without a password gets a decoy, so even the sandbox
+    // answer does not tell which phones have accounts.
+    ...(config.sandbox ? { dev_code: code } : {}),
+  };
+}
+
+function refusedSend(config: Config, state: SendState, now: number): Failure {
+  if (state.locked_until != null && state.locked_until > now) {
+    return fail("too_many_attempts", {
+      detail: "Too many wrong codes for this phone. Try again later.",
+      retry_after: secondsUntil(state.locked_until, now),
+    });
+  }
+  const cooldownEnds = (state.last_sent_at ?? 0) + config.OTP_RESEND_SECONDS * 1000;
+  if (cooldownEnds > now) {
+    return fail("resend_too_soon", {
+      detail: "A code was sent recently. Wait before asking again.",
+      retry_after: secondsUntil(cooldownEnds, now),
+    });
+  }
+  const windows = [
+    { start: state.hour_start, count: state.hour_count, span: 3_600_000, limit: config.OTP_HOURLY_LIMIT },
+    { start: state.day_start, count: state.day_count, span: 86_400_000, limit: config.OTP_DAILY_LIMIT },
+  ];
+  for (const window of windows) {
+    if (window.start + window.span > now && window.count >= window.limit) {
+      return fail("rate_limited", {
+        detail: "Too many codes for this phone. Try again later.",
+        retry_after: secondsUntil(window.start + window.span, now),
+      });
+    }
+  }
+  if (state.taken) return fail("phone_taken", { detail: "This phone number belongs to another account." });
+  throw new Error("send gate refused without a reason");
+}
+
+/** Proof that a right code was presented; the caller consumes it in its own batch. */
+export type CodeProof = { codeId: string; marker: string; failStart: number };
+
+/**
+ * Checks a code without consuming it: reserves a guess (D1), compares the keyed hash from KV in
+ * constant time, and on a wrong guess records it (D1). `extraReads` share the first round trip.
+ * Only guesses against a live code count (NIST SP 800-63B-4 §3.2.2 rate limiting).
+ */
+export async function proveCode<T extends unknown[] = []>(
+  deps: OtpDeps,
+  input: { phone: string; purpose: Purpose; code: string; userId?: string },
+  extraReads: SQL[] = [],
+): Promise<{ proof: CodeProof; extra: T } | Failure> {
+  const { config, db, kv, now } = deps;
+  const marker = randomToken();
+  const { attempt, extra } = await reserveAttempt<T>(db, config, { ...input, marker, now }, extraReads);
+  if (!attempt?.reserved) return refusedGuess(config, attempt, now, input.userId);
+  const codeId = attempt.code_id as string;
+  const stored = await kv.get(codeKey(codeId));
+  if (stored === null) {
+    // The hash is gone (KV lost it or has not replicated here yet): do not charge the guess.
+    await batch(db, [refundAttempt(input.phone, attempt.fail_start), releaseCodeAttempt(input.phone, input.purpose, codeId)]);
+    return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
+  }
+  if (timingSafeEqual(stored, await hashCode(config, codeId, input.code))) {
+    return { proof: { codeId, marker, failStart: attempt.fail_start }, extra };
+  }
+  const phoneState = await recordWrongGuess(db, config, input.phone, now);
+  const codeLeft = config.OTP_MAX_ATTEMPTS - (attempt.attempts ?? config.OTP_MAX_ATTEMPTS);
+  const phoneLeft = config.OTP_LOCKOUT_FAILURES - (phoneState?.fail_count ?? config.OTP_LOCKOUT_FAILURES);
+  const attemptsLeft = Math.max(0, Math.min(codeLeft, phoneLeft));
+  return fail("invalid_code", {
+    detail: `The code is wrong. ${attemptsLeft} ${attemptsLeft === 1 ? "attempt" : "attempts"} left.`,
+    attempts_left: attemptsLeft,
+  });
+}
+
+/** Undoes a reservation whose right code was then refused for another reason (e.g. a bad invite). */
+export async function releaseProof(deps: OtpDeps, input: { phone: string; purpose: Purpose }, proof: CodeProof) {
+  await batch(deps.db, [refundAttempt(input.phone, proof.failStart), releaseCodeAttempt(input.phone, input.purpose, proof.codeId)]);
+}
+
+function releaseCodeAttempt(phone: string, purpose: Purpose, codeId: string) {
+  return sql`UPDATE otp_challenges SET attempts = MAX(attempts - 1, 0)
+    WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId}`;
+}
+
+function refusedGuess(config: Config, attempt: Attempt | undefined, now: number, userId?: string): Failure {
+  if (attempt?.locked_until != null && attempt.locked_until > now) {
+    return fail("too_many_attempts", {
+      detail: "Too many wrong codes for this phone. Try again later.",
+      retry_after: secondsUntil(attempt.locked_until, now),
+    });
+  }
+  const live =
+    attempt?.code_id != null &&
+    attempt.consumed_at == null &&
+    (attempt.expires_at ?? 0) > now &&
+    (userId === undefined || attempt.user_id === userId);
+  if (!attempt || !live) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
+  if ((attempt.attempts ?? 0) >= config.OTP_MAX_ATTEMPTS) {
+    const cooldownEnds = (attempt.last_sent_at ?? 0) + config.OTP_RESEND_SECONDS * 1000;
+    return fail("too_many_attempts", {
+      detail: "This code was burned by wrong guesses. Ask for a new one.",
+      retry_after: secondsUntil(cooldownEnds, now),
+    });
+  }
+  // The failure budget is used up (its lock is being written by a racing request).
+  return fail("too_many_attempts", {
+    detail: "Too many wrong codes for this phone. Try again later.",
+    retry_after: secondsUntil(attempt.fail_start + config.OTP_LOCKOUT_SECONDS * 1000, now),
+  });
+}

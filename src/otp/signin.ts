@@ -1,0 +1,83 @@
+import { sql } from "drizzle-orm";
+import { randomFromAlphabet } from "../crypto";
+import { batch } from "../db/client";
+import { type Failure, fail } from "../http/problem";
+import { type SessionGrant, tokenResponse } from "../tokens/response";
+import { type ClientInfo, newRefreshToken, openSessionStatements } from "../tokens/sessions";
+import { INVITE_ALPHABET, INVITE_CODE_LENGTH, type ProfileRow, profileColumns, toUser } from "../users/profile";
+import { consumeChallenge, consumedBy, refundAttempt } from "./gate";
+import { type OtpDeps, proveCode } from "./service";
+
+const INVITE_CODE_TRIES = 5;
+
+/** Picks invite codes; tests substitute it to force collisions. */
+export type InviteCodePicker = () => string;
+export const randomInviteCode: InviteCodePicker = () => randomFromAlphabet(INVITE_ALPHABET, INVITE_CODE_LENGTH);
+
+type SignInRow = ProfileRow & { won: number; is_new: number; session_id: string | null; session_expires_at: number | null };
+
+/**
+ * Signs in with a `login` code in two D1 round trips: reserve-and-check the guess, then one
+ * atomic batch that consumes the code, creates the user on first sign-in, and opens a session.
+ * Only the request whose consume wins creates anything, so parallel first sign-ins of one
+ * phone make exactly one user.
+ */
+export async function signInWithCode(
+  deps: OtpDeps,
+  input: { phone: string; code: string; client: ClientInfo; pickInviteCode?: InviteCodePicker },
+) {
+  const { config, db, now } = deps;
+  const { phone } = input;
+  const proved = await proveCode(deps, { phone, purpose: "login", code: input.code });
+  if ("error" in proved) return proved;
+  const { proof } = proved;
+  const refresh = await newRefreshToken();
+  const sessionId = crypto.randomUUID();
+  const userId = crypto.randomUUID();
+  const role = config.ADMIN_PHONES.includes(phone) ? "admin" : "user";
+  const won = consumedBy(phone, "login", proof.marker);
+  const pick = input.pickInviteCode ?? randomInviteCode;
+
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const results = await batch<[...unknown[][], SignInRow[]]>(db, [
+        consumeChallenge({ phone, purpose: "login", codeId: proof.codeId, marker: proof.marker, now }),
+        refundAttempt(phone, proof.failStart),
+        sql`INSERT INTO users (id, phone, invite_code, role, created_at, last_login_at)
+          SELECT ${userId}, ${phone}, ${pick()}, ${role}, ${now}, ${now} WHERE ${won}
+          ON CONFLICT (phone) DO UPDATE SET last_login_at = excluded.last_login_at,
+            role = CASE WHEN excluded.role = 'admin' THEN 'admin' ELSE users.role END
+          WHERE users.is_active = 1`,
+        ...openSessionStatements(config, { sessionId, phone, refreshHash: refresh.hash, now, client: input.client, guard: won }),
+        sql`SELECT ${profileColumns}, ${won} AS won, u.id = ${userId} AS is_new,
+            s.id AS session_id, s.expires_at AS session_expires_at
+          FROM users u LEFT JOIN sessions s ON s.id = ${sessionId} AND s.user_id = u.id
+          WHERE u.phone = ${phone}`,
+      ]);
+      return await signedIn(deps, (results.at(-1) as SignInRow[])[0], refresh.token);
+    } catch (error) {
+      if (attempt < INVITE_CODE_TRIES && String(error).includes("users.invite_code")) continue;
+      throw error;
+    }
+  }
+}
+
+async function signedIn(
+  deps: OtpDeps,
+  row: SignInRow | undefined,
+  refreshToken: string,
+): Promise<Failure | Awaited<ReturnType<typeof tokenResponse>>> {
+  // Lost the race to a parallel right guess, or the code expired meanwhile.
+  if (!row?.won) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
+  if (!row.is_active || !row.session_id || row.session_expires_at == null) {
+    return fail("account_disabled", { detail: "This account is deactivated." });
+  }
+  const session: SessionGrant = {
+    id: row.session_id,
+    userId: row.id,
+    role: row.role,
+    authTime: deps.now,
+    expiresAt: row.session_expires_at,
+  };
+  return tokenResponse(deps.config, { session, refreshToken, isNewUser: Boolean(row.is_new), user: toUser(row) }, deps.now);
+}
