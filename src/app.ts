@@ -8,6 +8,7 @@ import { createRouter } from "./http/openapi";
 import { fail, problem } from "./http/problem";
 import { meRoutes } from "./me/routes";
 import { otpRoutes } from "./otp/routes";
+import { referralRoutes } from "./referrals/routes";
 import { serviceRoutes } from "./service/routes";
 import { tokenRoutes } from "./tokens/routes";
 
@@ -26,7 +27,12 @@ export function createApp() {
   });
   app.use("*", limitBody, jsonBody);
 
-  const routed = app.route("/", serviceRoutes).route("/", otpRoutes).route("/", tokenRoutes).route("/", meRoutes);
+  const routed = app
+    .route("/", serviceRoutes)
+    .route("/", otpRoutes)
+    .route("/", tokenRoutes)
+    .route("/", meRoutes)
+    .route("/", referralRoutes);
 
   routed.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",

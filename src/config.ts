@@ -84,6 +84,8 @@ const configSchema = z.object({
   SMS_TEMPLATE: z.string().min(1).default("Your {app} code is {code}"),
   SMS_TIMEOUT_MS: seconds(5000),
   SMS_DAILY_LIMIT: z.coerce.number().int().positive().optional(),
+  SMS_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  SMS_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   WEBOTP_DOMAIN: z.string().min(1).optional(),
 });
 
@@ -129,6 +131,12 @@ function parseConfig(env: Record<string, unknown>): ConfigResult {
   const provider = values.SMS_PROVIDER ?? (sandbox ? "console" : undefined);
   if (!provider) problems.push("SMS_PROVIDER is required in production");
   if (!sandbox && provider === "console") problems.push("SMS_PROVIDER=console is refused in production");
+  if (provider === "webhook") {
+    if (!values.SMS_WEBHOOK_URL) problems.push("SMS_WEBHOOK_URL is required with SMS_PROVIDER=webhook");
+    if (!values.SMS_WEBHOOK_SECRET) problems.push("SMS_WEBHOOK_SECRET is required with SMS_PROVIDER=webhook");
+  }
+  // Twilio and Kavenegar senders arrive with the SMS delivery work; until then refuse them by name.
+  if (provider === "twilio" || provider === "kavenegar") problems.push(`SMS_PROVIDER=${provider} is not available in this version`);
   const testPhones = new Map<string, string>();
   for (const entry of values.TEST_PHONES) {
     const [phone, code] = entry.split(":");

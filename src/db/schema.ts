@@ -1,4 +1,4 @@
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 // Times are integer milliseconds since the epoch, always supplied by the Worker's clock (never
 // SQLite's), so one injected clock drives every expiry. See src/db/STORAGE.md.
@@ -20,7 +20,12 @@ export const users = sqliteTable(
       .default("user"),
     isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
     points: integer("points").notNull().default(0),
+    /** Direct referrals ever activated (deleted invitees still count). */
     referralsCount: integer("referrals_count").notNull().default(0),
+    /** Referrals of direct referrals: a counter kept in the activation batch, so reads never scan. */
+    level2Count: integer("level2_count").notNull().default(0),
+    /** Random per activation request; later statements of its batch act only for the winner. */
+    inviteMarker: text("invite_marker"),
     createdAt: integer("created_at").notNull(),
     lastLoginAt: integer("last_login_at"),
   },
@@ -103,3 +108,27 @@ export const otpChallenges = sqliteTable(
 );
 
 export type UserRow = typeof users.$inferSelect;
+
+/**
+ * One row per (inviter, invitee phone), kept when the invitee deletes the account so the
+ * inviter's list and counts stay, and so one phone earns one inviter the bonus only once.
+ */
+export const referrals = sqliteTable(
+  "referrals",
+  {
+    id: text("id").primaryKey(),
+    inviterId: text("inviter_id").notNull(),
+    /** The invitee's user id; no foreign key on purpose: a deleted invitee leaves the row behind. */
+    inviteeId: text("invitee_id").notNull(),
+    /** Keyed hash of the invitee's phone (never the phone itself). */
+    phoneKey: text("phone_key").notNull(),
+    bonusPoints: integer("bonus_points").notNull(),
+    createdAt: integer("created_at").notNull(),
+    createdMarker: text("created_marker"),
+  },
+  (table) => [
+    uniqueIndex("referrals_inviter_phone_idx").on(table.inviterId, table.phoneKey),
+    index("referrals_inviter_list_idx").on(table.inviterId, table.createdAt, table.id),
+    index("referrals_invitee_idx").on(table.inviteeId),
+  ],
+);

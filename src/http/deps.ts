@@ -13,7 +13,7 @@ export function deps(c: Context<AppEnv>): OtpDeps {
   let sms = senders.get(config);
   if (!sms) {
     // Late-bound so tests that replace globalThis.fetch reach the provider.
-    sms = createSmsSender(config, c.env, (input, init) => fetch(input, init));
+    sms = createSmsSender(config, (input, init) => fetch(input, init));
     senders.set(config, sms);
   }
   return { config, db: database(c.env.DB), kv: c.env.KV, sms, now: Date.now() };

@@ -10,7 +10,9 @@ export function orThrow<T>(result: T | Failure): T {
 }
 
 // Failures of D1 or KV themselves (not of our logic): the client may retry, so 503 not 500.
-const dependencyFailure = /D1_|SQLITE_BUSY|SQLITE_FULL|KV (GET|PUT|DELETE)|Network connection lost|storage/i;
+// A SQL error or constraint failure is our own bug and stays a 500.
+const ownBug = /SQLITE_ERROR|SQLITE_CONSTRAINT|SQLITE_MISMATCH|SQLITE_RANGE/;
+const dependencyFailure = /D1_|SQLITE_BUSY|SQLITE_FULL|SQLITE_IOERR|KV (GET|PUT|DELETE)|Network connection lost|overloaded|storage/i;
 
 /**
  * The one `app.onError`: known failures become their problem document; anything else is logged
@@ -24,7 +26,7 @@ export function handleError(error: Error, c: Context<AppEnv>): Response {
   }
   const requestId = c.get("requestId");
   console.error(`[${requestId}] unhandled ${error.stack ?? `${error.name}: ${error.message}`}`);
-  if (dependencyFailure.test(error.message)) {
+  if (!ownBug.test(error.message) && dependencyFailure.test(error.message)) {
     return problem(c, { error: "service_unavailable", detail: "A storage dependency failed. Try again shortly." });
   }
   return problem(c, { error: "internal_error", detail: `Something went wrong. Reference: ${requestId}.` });

@@ -41,11 +41,13 @@ export async function updateProfile(db: Db, config: Config, claims: AccessClaims
  */
 export async function deleteAccount(db: Db, config: Config, claims: AccessClaims, now: number): Promise<boolean> {
   const caller = callerSql(config, claims, now);
-  const [, , deleted] = await batch<[unknown[], unknown[], { id: string }[], unknown[]]>(db, [
+  const [, , , deleted] = await batch<[unknown[], unknown[], unknown[], { id: string }[], unknown[]]>(db, [
     sql`DELETE FROM otp_challenges WHERE phone = (SELECT u.phone FROM users u WHERE ${caller})`,
     sql`DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ${claims.sub})
       AND EXISTS (SELECT 1 FROM users u WHERE ${caller})`,
-    sql`DELETE FROM users AS u WHERE ${caller} RETURNING u.id`,
+    // The account's own referral list goes; rows where it is the invitee stay in its inviter's list.
+    sql`DELETE FROM referrals WHERE inviter_id = ${claims.sub} AND EXISTS (SELECT 1 FROM users u WHERE ${caller})`,
+    sql`DELETE FROM users AS u WHERE ${caller} RETURNING id`,
     sql`DELETE FROM sessions WHERE user_id = ${claims.sub} AND NOT EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub})`,
   ]);
   return deleted.length > 0;

@@ -82,7 +82,9 @@ export const otpRoutes = createRouter()
       phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
     );
     await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
-    const tokens = orThrow(await signInWithCode(deps(c), { phone: phone.e164, code: body.code, client: clientInfo(c) }));
+    const tokens = orThrow(
+      await signInWithCode(deps(c), { phone: phone.e164, code: body.code, client: clientInfo(c), inviteCode: body.invite_code }),
+    );
     c.header("Cache-Control", "no-store");
     return c.json(tokens, 200);
   });

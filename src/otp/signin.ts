@@ -2,11 +2,12 @@ import { sql } from "drizzle-orm";
 import { randomFromAlphabet } from "../crypto";
 import { batch } from "../db/client";
 import { type Failure, fail } from "../http/problem";
+import { activationStatements, normaliseInviteCode, phoneKey } from "../referrals/service";
 import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements } from "../tokens/sessions";
 import { INVITE_ALPHABET, INVITE_CODE_LENGTH, type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { consumeChallenge, consumedBy, refundAttempt } from "./gate";
-import { type OtpDeps, proveCode } from "./service";
+import { type OtpDeps, proveCode, releaseProof } from "./service";
 
 const INVITE_CODE_TRIES = 5;
 
@@ -24,13 +25,29 @@ type SignInRow = ProfileRow & { won: number; is_new: number; session_id: string 
  */
 export async function signInWithCode(
   deps: OtpDeps,
-  input: { phone: string; code: string; client: ClientInfo; pickInviteCode?: InviteCodePicker },
+  input: { phone: string; code: string; client: ClientInfo; inviteCode?: string; pickInviteCode?: InviteCodePicker },
 ) {
   const { config, db, now } = deps;
   const { phone } = input;
-  const proved = await proveCode(deps, { phone, purpose: "login", code: input.code });
+  const inviteCode = input.inviteCode === undefined ? undefined : normaliseInviteCode(input.inviteCode);
+  const proved = await proveCode<[{ id: string }[], { id: string; is_active: number }[]]>(
+    deps,
+    { phone, purpose: "login", code: input.code },
+    // Ride along in the first round trip: does the account exist, and whose invite code is it?
+    [sql`SELECT id FROM users WHERE phone = ${phone}`, sql`SELECT id, is_active FROM users WHERE invite_code = ${inviteCode ?? ""}`],
+  );
   if ("error" in proved) return proved;
   const { proof } = proved;
+  const [existing, inviters] = proved.extra;
+  // The invite applies only at sign-up (ignored for existing users). A bad one leaves the code
+  // live and the guess uncounted, so the user can fix it without a new SMS.
+  const inviter = existing.length === 0 && input.inviteCode !== undefined ? inviters[0] : undefined;
+  if (existing.length === 0 && input.inviteCode !== undefined && !inviter?.is_active) {
+    await releaseProof(deps, { phone, purpose: "login" }, proof);
+    return inviter
+      ? fail("invite_inactive", { detail: "The owner of this invite code is deactivated." })
+      : fail("invite_not_found", { detail: "No such invite code." });
+  }
   const refresh = await newRefreshToken();
   const sessionId = crypto.randomUUID();
   const userId = crypto.randomUUID();
@@ -49,6 +66,19 @@ export async function signInWithCode(
             role = CASE WHEN excluded.role = 'admin' THEN 'admin' ELSE users.role END
           WHERE users.is_active = 1`,
         ...openSessionStatements(config, { sessionId, phone, refreshHash: refresh.hash, now, client: input.client, guard: won }),
+        ...(inviter && inviteCode
+          ? activationStatements({
+              callerId: userId,
+              code: inviteCode,
+              inviterId: inviter.id,
+              phoneKey: await phoneKey(config, phone),
+              marker: proof.marker,
+              referralId: crypto.randomUUID(),
+              bonus: config.REFERRAL_BONUS_POINTS,
+              now,
+              callerGuard: sql`1`,
+            })
+          : []),
         sql`SELECT ${profileColumns}, ${won} AS won, u.id = ${userId} AS is_new,
             s.id AS session_id, s.expires_at AS session_expires_at
           FROM users u LEFT JOIN sessions s ON s.id = ${sessionId} AND s.user_id = u.id

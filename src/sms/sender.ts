@@ -25,9 +25,9 @@ const consoleSender: SmsSender = {
  * POSTs `{ to, body, code, purpose }` to `SMS_WEBHOOK_URL`, signed with
  * `X-Webhook-Signature: sha256=<hex HMAC-SHA-256 of "<timestamp>.<raw body>">`.
  */
-function webhookSender(config: Config, env: Record<string, unknown>, fetcher: typeof fetch): SmsSender {
-  const url = String(env.SMS_WEBHOOK_URL ?? "");
-  const secret = String(env.SMS_WEBHOOK_SECRET ?? "");
+function webhookSender(config: Config, fetcher: typeof fetch): SmsSender {
+  const url = config.SMS_WEBHOOK_URL ?? "";
+  const secret = config.SMS_WEBHOOK_SECRET ?? "";
   return {
     async send(message) {
       const raw = JSON.stringify(message);
@@ -49,12 +49,12 @@ function webhookSender(config: Config, env: Record<string, unknown>, fetcher: ty
 }
 
 /** The configured provider. `fetcher` is injectable so tests drive outbound HTTP. */
-export function createSmsSender(config: Config, env: Record<string, unknown>, fetcher: typeof fetch = fetch): SmsSender {
+export function createSmsSender(config: Config, fetcher: typeof fetch = fetch): SmsSender {
   switch (config.SMS_PROVIDER) {
     case "console":
       return consoleSender;
     case "webhook":
-      return webhookSender(config, env, fetcher);
+      return webhookSender(config, fetcher);
     default:
       throw new Error(`SMS provider ${config.SMS_PROVIDER} is not available yet`);
   }

@@ -23,7 +23,7 @@ export type ProfileRow = {
 /** The columns every profile query selects from `users u`, including the referral tree. */
 export const profileColumns: SQL = sql.raw(`u.id, u.phone, u.first_name, u.last_name, u.email, u.invite_code,
   u.activated_invite_code, u.password_hash, u.role, u.is_active, u.points, u.referrals_count,
-  (SELECT COALESCE(SUM(r.referrals_count), 0) FROM users r WHERE r.invited_by = u.id) AS level_2,
+  u.level2_count AS level_2,
   u.created_at, u.last_login_at`);
 
 const iso = (ms: number | null) => (ms == null ? null : new Date(ms).toISOString());
