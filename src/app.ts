@@ -8,6 +8,7 @@ import { createRouter } from "./http/openapi";
 import { fail, problem } from "./http/problem";
 import { meRoutes } from "./me/routes";
 import { otpRoutes } from "./otp/routes";
+import { passwordRoutes } from "./passwords/routes";
 import { referralRoutes } from "./referrals/routes";
 import { serviceRoutes } from "./service/routes";
 import { tokenRoutes } from "./tokens/routes";
@@ -32,7 +33,8 @@ export function createApp() {
     .route("/", otpRoutes)
     .route("/", tokenRoutes)
     .route("/", meRoutes)
-    .route("/", referralRoutes);
+    .route("/", referralRoutes)
+    .route("/", passwordRoutes);
 
   routed.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",

@@ -88,6 +88,11 @@ export const phoneGuards = sqliteTable("phone_guards", {
   /** Random per request: marks the row as changed by that request within its batch. */
   sendMarker: text("send_marker"),
   verifyMarker: text("verify_marker"),
+  /** Password-login failure budget and lock, kept apart from the code budget. */
+  pwFailStart: integer("pw_fail_start").notNull().default(0),
+  pwFailCount: integer("pw_fail_count").notNull().default(0),
+  pwLockedUntil: integer("pw_locked_until"),
+  pwMarker: text("pw_marker"),
 });
 
 /** The live one-time code of a phone and purpose; its keyed hash sits in KV under `otp:<code_id>`. */

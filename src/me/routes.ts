@@ -1,14 +1,18 @@
 import { createRoute } from "@hono/zod-openapi";
+import { batch } from "../db/client";
 import { deps } from "../http/deps";
+import { orThrow } from "../http/errors";
 import { requireAccessToken, unauthorized } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
+import { codeField } from "../otp/schemas";
+import { reauthenticate } from "../passwords/service";
+import { phoneFromInput } from "../phone";
+import { limitByIp } from "../ratelimit/ip";
 import { toUser } from "../users/profile";
 import { UserSchema } from "../users/schemas";
-import { deleteAccount, listSessions, readProfile, revokeOwnSession, updateProfile } from "./service";
-
-// Sensitive changes need a sign-in this recent (spec: Tokens and sessions).
-const REAUTH_SECONDS = 300;
+import { changePhone } from "./phone";
+import { callerSql, deleteAccount, listSessions, readCaller, readProfile, revokeOwnSession, updateProfile } from "./service";
 
 const nameField = z.string().trim().min(1).max(64).nullable().optional();
 
@@ -53,13 +57,50 @@ const patchMe = createRoute({
   responses: { 200: userResponse, ...problemResponses(400, 401, 413, 415, 503) },
 });
 
+const changePhoneRoute = createRoute({
+  method: "post",
+  path: "/v1/me/phone",
+  tags: ["Profile"],
+  summary: "Move the account to a new number (change_phone code sent to it)",
+  ...authed,
+  request: {
+    body: {
+      content: {
+        "application/json": {
+          schema: z
+            .object({
+              phone: z.string().trim().min(1).max(64),
+              code: codeField,
+              region: z
+                .string()
+                .regex(/^[A-Za-z]{2}$/, "must be an ISO 3166-1 alpha-2 code")
+                .optional(),
+              current_password: z.string().min(1).max(1024).optional(),
+            })
+            .openapi("PhoneChange"),
+        },
+      },
+      required: true,
+    },
+  },
+  responses: { 200: userResponse, ...problemResponses(400, 401, 403, 409, 413, 415, 429, 503) },
+});
+
 const deleteMe = createRoute({
   method: "delete",
   path: "/v1/me",
   tags: ["Profile"],
-  summary: "Delete the account (needs a sign-in within 300 s)",
+  summary: "Delete the account (needs a sign-in within 300 s, or current_password)",
   ...authed,
-  responses: { 204: { description: "Deleted" }, ...problemResponses(401, 403, 503) },
+  request: {
+    body: {
+      content: {
+        "application/json": { schema: z.object({ current_password: z.string().min(1).max(1024).optional() }).openapi("AccountDeletion") },
+      },
+      required: false,
+    },
+  },
+  responses: { 204: { description: "Deleted" }, ...problemResponses(401, 403, 413, 415, 429, 503) },
 });
 
 const getSessions = createRoute({
@@ -100,13 +141,39 @@ export const meRoutes = createRouter()
     return c.json(toUser(row), 200);
   })
   .openapi(deleteMe, async (c) => {
-    const { config, db, now } = deps(c);
+    const services = deps(c);
+    const { config, db, now } = services;
     const claims = c.get("auth");
-    if (now / 1000 - claims.auth_time > REAUTH_SECONDS) {
-      throw new ApiError(fail("reauthentication_required", { detail: "Sign in again (within 5 minutes) to delete the account." }));
-    }
+    const caller = await readCaller(db, config, claims, now);
+    if (!caller) throw unauthorized();
+    const body = c.req.header("Content-Type") ? c.req.valid("json") : {};
+    const proven = orThrow(await reauthenticate(services, claims, caller, body.current_password));
+    if (proven.refund.length > 0) await batch(db, proven.refund);
     if (!(await deleteAccount(db, config, claims, now))) throw unauthorized();
     return c.body(null, 204);
+  })
+  .openapi(changePhoneRoute, async (c) => {
+    const services = deps(c);
+    const { config, db, now } = services;
+    const claims = c.get("auth");
+    const body = c.req.valid("json");
+    const caller = await readCaller(db, config, claims, now);
+    if (!caller) throw unauthorized();
+    const phone = orThrow(
+      phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
+    );
+    await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
+    const row = orThrow(
+      await changePhone(services, {
+        claims,
+        caller,
+        callerGuard: callerSql(config, claims, now),
+        phone,
+        code: body.code,
+        currentPassword: body.current_password,
+      }),
+    );
+    return c.json(toUser(row), 200);
   })
   .openapi(getSessions, async (c) => {
     const { config, db, now } = deps(c);

@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
 import { all, batch, type Db } from "../db/client";
+import type { Caller } from "../passwords/service";
 import type { AccessClaims } from "../tokens/jwt";
 import { liveSessionSql } from "../tokens/sessions";
 import { type ProfileRow, profileColumns } from "../users/profile";
@@ -12,6 +13,12 @@ import { type ProfileRow, profileColumns } from "../users/profile";
 export function callerSql(config: Config, claims: AccessClaims, now: number): SQL {
   return sql`u.id = ${claims.sub} AND u.is_active = 1 AND EXISTS (
     SELECT 1 FROM sessions s WHERE s.id = ${claims.sid} AND s.user_id = u.id AND ${liveSessionSql(config, now)})`;
+}
+
+/** Who the caller is, for re-authentication; undefined when the token's session is dead. */
+export async function readCaller(db: Db, config: Config, claims: AccessClaims, now: number): Promise<Caller | undefined> {
+  const rows = await all<Caller>(db, sql`SELECT u.id, u.phone, u.password_hash FROM users u WHERE ${callerSql(config, claims, now)}`);
+  return rows[0];
 }
 
 /** The caller's profile in one D1 round trip, or undefined when the token's session is dead. */

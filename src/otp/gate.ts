@@ -1,6 +1,16 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
 import { all, batch, type Db } from "../db/client";
+import {
+  type BudgetState,
+  budgetStateSql,
+  codeBudget,
+  ensureGuardSql,
+  recordFailureSql,
+  refundSql,
+  reservedSql,
+  reserveSql,
+} from "../guards/budget";
 
 // The per-phone "race gate". D1 has no interactive transactions, so every decision is one
 // conditional UPDATE, and the statements that depend on it run in the same batch (one atomic
@@ -45,7 +55,7 @@ export async function openChallenge(
     audience.kind === "password_holder" ? sql`EXISTS (SELECT 1 FROM users WHERE phone = ${phone} AND password_hash IS NOT NULL)` : sql`1`;
   const boundUser = audience.kind === "unclaimed" ? audience.userId : null;
   const [, , , state] = await batch<[unknown[], unknown[], unknown[], SendState[]]>(db, [
-    sql`INSERT INTO phone_guards (phone) VALUES (${phone}) ON CONFLICT (phone) DO NOTHING`,
+    ensureGuardSql(phone),
     sql`UPDATE phone_guards SET
         last_sent_at = ${now},
         hour_count = CASE WHEN hour_start <= ${hourAgo} THEN 1 ELSE hour_count + 1 END,
@@ -85,8 +95,8 @@ export async function withdrawChallenge(db: Db, input: { phone: string; purpose:
   ]);
 }
 
-export type Attempt = GuardState & {
-  reserved: number;
+export type Attempt = BudgetState & {
+  last_sent_at: number | null;
   code_id: string | null;
   attempts: number | null;
   expires_at: number | null;
@@ -107,36 +117,26 @@ export async function reserveAttempt<T extends unknown[]>(
   extraReads: SQL[] = [],
 ): Promise<{ attempt: Attempt | undefined; extra: T }> {
   const { phone, purpose, marker, now } = input;
-  const windowAgo = now - config.OTP_LOCKOUT_SECONDS * 1000;
+  const budget = codeBudget(config);
   const boundTo = input.userId === undefined ? sql`1` : sql`c.user_id = ${input.userId}`;
+  const liveCode = sql`EXISTS (SELECT 1 FROM otp_challenges c WHERE c.phone = ${phone} AND c.purpose = ${purpose}
+    AND c.consumed_at IS NULL AND c.expires_at > ${now} AND c.attempts < ${config.OTP_MAX_ATTEMPTS} AND ${boundTo})`;
   const results = await batch<unknown[][]>(db, [
-    sql`UPDATE phone_guards SET
-        fail_count = CASE WHEN fail_start <= ${windowAgo} THEN 1 ELSE fail_count + 1 END,
-        fail_start = CASE WHEN fail_start <= ${windowAgo} THEN ${now} ELSE fail_start END,
-        verify_marker = ${marker}
-      WHERE phone = ${phone}
-        AND (locked_until IS NULL OR locked_until <= ${now})
-        AND (fail_start <= ${windowAgo} OR fail_count < ${config.OTP_LOCKOUT_FAILURES})
-        AND EXISTS (SELECT 1 FROM otp_challenges c WHERE c.phone = ${phone} AND c.purpose = ${purpose}
-          AND c.consumed_at IS NULL AND c.expires_at > ${now} AND c.attempts < ${config.OTP_MAX_ATTEMPTS} AND ${boundTo})`,
+    reserveSql(budget, phone, marker, now, liveCode),
     sql`UPDATE otp_challenges SET attempts = attempts + 1
-      WHERE phone = ${phone} AND purpose = ${purpose}
-        AND EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND verify_marker = ${marker})`,
-    sql`SELECT g.last_sent_at, g.hour_start, g.hour_count, g.day_start, g.day_count,
-        g.fail_start, g.fail_count, g.locked_until, g.verify_marker = ${marker} AS reserved,
-        c.code_id, c.attempts, c.expires_at, c.consumed_at, c.user_id
+      WHERE phone = ${phone} AND purpose = ${purpose} AND ${reservedSql(budget, phone, marker)}`,
+    sql`SELECT g.last_sent_at, ${budgetStateSql(budget, marker)}, c.code_id, c.attempts, c.expires_at, c.consumed_at, c.user_id
       FROM phone_guards g LEFT JOIN otp_challenges c ON c.phone = g.phone AND c.purpose = ${purpose}
       WHERE g.phone = ${phone}`,
     ...extraReads,
-  ] as const);
+  ]);
   const [, , attemptRows, ...extra] = results as unknown as [unknown, unknown, Attempt[], ...T];
   return { attempt: attemptRows[0], extra: extra as T };
 }
 
 /** Gives back the phone's share of a reserved guess that turned out not to be wrong. */
-export function refundAttempt(phone: string, failStart: number) {
-  return sql`UPDATE phone_guards SET fail_count = MAX(fail_count - 1, 0)
-    WHERE phone = ${phone} AND fail_start = ${failStart}`;
+export function refundAttempt(config: Config, phone: string, failStart: number) {
+  return refundSql(codeBudget(config), phone, failStart);
 }
 
 /**
@@ -157,12 +157,6 @@ export function consumedBy(phone: string, purpose: Purpose, marker: string): SQL
 
 /** Records a confirmed wrong guess: the guess that uses the phone's budget up starts the lock. */
 export async function recordWrongGuess(db: Db, config: Config, phone: string, now: number) {
-  const [row] = await all<{ fail_count: number; locked_until: number | null }>(
-    db,
-    sql`UPDATE phone_guards SET
-      locked_until = CASE WHEN fail_count >= ${config.OTP_LOCKOUT_FAILURES}
-        THEN ${now + config.OTP_LOCKOUT_SECONDS * 1000} ELSE locked_until END
-    WHERE phone = ${phone} RETURNING fail_count, locked_until`,
-  );
+  const [row] = await all<{ count: number; locked_until: number | null }>(db, recordFailureSql(codeBudget(config), phone, now));
   return row;
 }

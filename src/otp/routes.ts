@@ -1,13 +1,11 @@
 import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import type { AppEnv } from "../http/context";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
-import { bearerToken, clientInfo, clientIp, unauthorized } from "../http/middleware";
+import { bearerToken, clientInfo, unauthorized } from "../http/middleware";
 import { createRouter, problemResponses } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
 import { phoneFromInput } from "../phone";
-import { hitWindows, type Window } from "../ratelimit/kv-window";
+import { limitByIp } from "../ratelimit/ip";
 import { verifyAccessToken } from "../tokens/jwt";
 import { SendCodeRequest, SendCodeResponse, TokenResponse, VerifyCodeRequest } from "./schemas";
 import { sendCode } from "./service";
@@ -36,18 +34,6 @@ const verifyCodeRoute = createRoute({
     ...problemResponses(400, 403, 404, 409, 413, 415, 429, 503),
   },
 });
-
-/** Counts the request against a KV rate window keyed by client IP; throws `rate_limited` when full. */
-async function limitByIp(c: Context<AppEnv>, scope: string, windows: Window[]) {
-  const verdict = await hitWindows(c.env.KV, `rl:${scope}:ip:${clientIp(c)}`, windows, Date.now());
-  for (const [name, value] of Object.entries(verdict.headers)) c.header(name, value);
-  if (!verdict.allowed) {
-    throw new ApiError(
-      fail("rate_limited", { detail: "Too many requests from this network. Try again later.", retry_after: verdict.retryAfter }),
-      verdict.headers,
-    );
-  }
-}
 
 export const otpRoutes = createRouter()
   .openapi(sendCodeRoute, async (c) => {

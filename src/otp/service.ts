@@ -2,6 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
 import { keyedHasher, randomDigits, randomToken, timingSafeEqual } from "../crypto";
 import { batch, type Db } from "../db/client";
+import { codeBudget, retryAfter } from "../guards/budget";
 import { type Failure, fail } from "../http/problem";
 import type { Phone } from "../phone";
 import { renderSms, type SmsSender } from "../sms/sender";
@@ -130,19 +131,20 @@ export async function proveCode<T extends unknown[] = []>(
   const marker = randomToken();
   const { attempt, extra } = await reserveAttempt<T>(db, config, { ...input, marker, now }, extraReads);
   if (!attempt?.reserved) return refusedGuess(config, attempt, now, input.userId);
+  const failStart = attempt.budget_start;
   const codeId = attempt.code_id as string;
   const stored = await kv.get(codeKey(codeId));
   if (stored === null) {
     // The hash is gone (KV lost it or has not replicated here yet): do not charge the guess.
-    await batch(db, [refundAttempt(input.phone, attempt.fail_start), releaseCodeAttempt(input.phone, input.purpose, codeId)]);
+    await batch(db, [refundAttempt(config, input.phone, failStart), releaseCodeAttempt(input.phone, input.purpose, codeId)]);
     return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
   }
   if (timingSafeEqual(stored, await hashCode(config, codeId, input.code))) {
-    return { proof: { codeId, marker, failStart: attempt.fail_start }, extra };
+    return { proof: { codeId, marker, failStart }, extra };
   }
   const phoneState = await recordWrongGuess(db, config, input.phone, now);
   const codeLeft = config.OTP_MAX_ATTEMPTS - (attempt.attempts ?? config.OTP_MAX_ATTEMPTS);
-  const phoneLeft = config.OTP_LOCKOUT_FAILURES - (phoneState?.fail_count ?? config.OTP_LOCKOUT_FAILURES);
+  const phoneLeft = config.OTP_LOCKOUT_FAILURES - (phoneState?.count ?? config.OTP_LOCKOUT_FAILURES);
   const attemptsLeft = Math.max(0, Math.min(codeLeft, phoneLeft));
   return fail("invalid_code", {
     detail: `The code is wrong. ${attemptsLeft} ${attemptsLeft === 1 ? "attempt" : "attempts"} left.`,
@@ -152,7 +154,10 @@ export async function proveCode<T extends unknown[] = []>(
 
 /** Undoes a reservation whose right code was then refused for another reason (e.g. a bad invite). */
 export async function releaseProof(deps: OtpDeps, input: { phone: string; purpose: Purpose }, proof: CodeProof) {
-  await batch(deps.db, [refundAttempt(input.phone, proof.failStart), releaseCodeAttempt(input.phone, input.purpose, proof.codeId)]);
+  await batch(deps.db, [
+    refundAttempt(deps.config, input.phone, proof.failStart),
+    releaseCodeAttempt(input.phone, input.purpose, proof.codeId),
+  ]);
 }
 
 function releaseCodeAttempt(phone: string, purpose: Purpose, codeId: string) {
@@ -161,10 +166,11 @@ function releaseCodeAttempt(phone: string, purpose: Purpose, codeId: string) {
 }
 
 function refusedGuess(config: Config, attempt: Attempt | undefined, now: number, userId?: string): Failure {
-  if (attempt?.locked_until != null && attempt.locked_until > now) {
+  const budget = codeBudget(config);
+  if (attempt?.budget_locked_until != null && attempt.budget_locked_until > now) {
     return fail("too_many_attempts", {
       detail: "Too many wrong codes for this phone. Try again later.",
-      retry_after: secondsUntil(attempt.locked_until, now),
+      retry_after: retryAfter(budget, attempt, now) ?? 1,
     });
   }
   const live =
@@ -183,6 +189,6 @@ function refusedGuess(config: Config, attempt: Attempt | undefined, now: number,
   // The failure budget is used up (its lock is being written by a racing request).
   return fail("too_many_attempts", {
     detail: "Too many wrong codes for this phone. Try again later.",
-    retry_after: secondsUntil(attempt.fail_start + config.OTP_LOCKOUT_SECONDS * 1000, now),
+    retry_after: retryAfter(budget, attempt, now) ?? 1,
   });
 }

@@ -59,7 +59,7 @@ export async function signInWithCode(
     try {
       const results = await batch<[...unknown[][], SignInRow[]]>(db, [
         consumeChallenge({ phone, purpose: "login", codeId: proof.codeId, marker: proof.marker, now }),
-        refundAttempt(phone, proof.failStart),
+        refundAttempt(config, phone, proof.failStart),
         sql`INSERT INTO users (id, phone, invite_code, role, created_at, last_login_at)
           SELECT ${userId}, ${phone}, ${pick()}, ${role}, ${now}, ${now} WHERE ${won}
           ON CONFLICT (phone) DO UPDATE SET last_login_at = excluded.last_login_at,

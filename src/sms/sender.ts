@@ -1,7 +1,8 @@
 import type { Config } from "../config";
 import type { Purpose } from "../otp/gate";
 
-export type SmsMessage = { to: string; body: string; code: string; purpose: Purpose };
+/** A code message carries its `code` and `purpose`; a security notice has purpose `notice` and no code. */
+export type SmsMessage = { to: string; body: string; code: string | null; purpose: Purpose | "notice" };
 
 /** Delivers one text. Rejects when the provider fails or times out. */
 export interface SmsSender {
@@ -57,5 +58,17 @@ export function createSmsSender(config: Config, fetcher: typeof fetch = fetch): 
       return webhookSender(config, fetcher);
     default:
       throw new Error(`SMS provider ${config.SMS_PROVIDER} is not available yet`);
+  }
+}
+
+/**
+ * Sends a security notice (password or phone changed). Best effort: the change already happened,
+ * so a failed notice is logged, not reported to the client.
+ */
+export async function sendNotice(sms: SmsSender, to: string, body: string): Promise<void> {
+  try {
+    await sms.send({ to, body, code: null, purpose: "notice" });
+  } catch (error) {
+    console.error(`notice sms failed: ${error instanceof Error ? error.message : "unknown error"}`);
   }
 }

@@ -1,0 +1,54 @@
+import { type SQL, sql } from "drizzle-orm";
+import { batch } from "../db/client";
+import { type Failure, fail } from "../http/problem";
+import { consumeChallenge, consumedBy, refundAttempt } from "../otp/gate";
+import { type OtpDeps, proveCode } from "../otp/service";
+import { type Caller, reauthenticate } from "../passwords/service";
+import type { Phone } from "../phone";
+import { sendNotice } from "../sms/sender";
+import type { AccessClaims } from "../tokens/jwt";
+import { type ProfileRow, profileColumns } from "../users/profile";
+
+/**
+ * `POST /v1/me/phone`: a `change_phone` code sent to the new number (bound to this user) moves
+ * the account there in one batch — only if nobody else holds the number — and revokes every
+ * other session. The old number gets a notice.
+ */
+export async function changePhone(
+  deps: OtpDeps,
+  input: { claims: AccessClaims; caller: Caller; callerGuard: SQL; phone: Phone; code: string; currentPassword?: string },
+): Promise<ProfileRow | Failure> {
+  const { config, db, now } = deps;
+  const { claims, caller } = input;
+  const proven = await reauthenticate(deps, claims, caller, input.currentPassword);
+  if ("error" in proven) return proven;
+  const phone = input.phone.e164;
+  const proved = await proveCode(deps, { phone, purpose: "change_phone", code: input.code, userId: claims.sub });
+  if ("error" in proved) return proved;
+  const { proof } = proved;
+  const won = consumedBy(phone, "change_phone", proof.marker);
+  const moved = sql`EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub} AND phone = ${phone})`;
+  const results = await batch(db, [
+    ...proven.refund,
+    consumeChallenge({ phone, purpose: "change_phone", codeId: proof.codeId, marker: proof.marker, now }),
+    refundAttempt(config, phone, proof.failStart),
+    sql`UPDATE users AS u SET phone = ${phone}
+      WHERE ${input.callerGuard} AND ${won} AND NOT EXISTS (SELECT 1 FROM users o WHERE o.phone = ${phone})`,
+    sql`UPDATE sessions SET revoked_at = ${now}
+      WHERE user_id = ${claims.sub} AND id <> ${claims.sid} AND revoked_at IS NULL AND ${moved}`,
+    sql`DELETE FROM otp_challenges WHERE phone = ${caller.phone} AND ${moved}`,
+    sql`SELECT ${won} AS won`,
+    sql`SELECT ${profileColumns} FROM users u WHERE u.id = ${claims.sub}`,
+  ]);
+  const [winner] = results.at(-2) as { won: number }[];
+  const row = (results.at(-1) as ProfileRow[])[0];
+  if (!row) return fail("unauthorized", { detail: "A valid access token is required." });
+  if (!winner?.won) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
+  if (row.phone !== phone) return fail("phone_taken", { detail: "This phone number belongs to another account." });
+  await sendNotice(
+    deps.sms,
+    caller.phone,
+    `Your ${config.APP_NAME} account was moved to another phone number. If this was not you, contact support.`,
+  );
+  return row;
+}

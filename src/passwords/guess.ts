@@ -1,0 +1,56 @@
+import { type SQL, sql } from "drizzle-orm";
+import { randomToken } from "../crypto";
+import { all, batch } from "../db/client";
+import {
+  type BudgetState,
+  budgetStateSql,
+  ensureGuardSql,
+  passwordBudget,
+  recordFailureSql,
+  refundSql,
+  reserveSql,
+  retryAfter,
+} from "../guards/budget";
+import { type Failure, fail } from "../http/problem";
+import type { OtpDeps } from "../otp/service";
+import { verifyPassword } from "./hash";
+
+export type PasswordGuess<T extends unknown[][]> = { right: boolean; windowStart: number; extra: T };
+
+/**
+ * Checks a password for `phone` under the per-phone password budget: a failure is reserved
+ * before the (slow) hash runs, so parallel guesses cannot exceed it; a right guess is refunded,
+ * a wrong one recorded (the fifth starts the lock). `storedHash` reads the hash in the same round
+ * trip as the reservation; unknown phones and accounts without a password hash a dummy, so every
+ * failure costs the same. Locked → `too_many_attempts`.
+ */
+export async function guessPassword<T extends unknown[][] = []>(
+  deps: OtpDeps,
+  input: { phone: string; password: string; storedHash: SQL; extraReads?: SQL[] },
+): Promise<PasswordGuess<T> | Failure> {
+  const { config, db, now } = deps;
+  const budget = passwordBudget(config);
+  const marker = randomToken();
+  const [, , states, hashes, ...extra] = await batch<[unknown[], unknown[], BudgetState[], { hash: string | null }[], ...T]>(db, [
+    ensureGuardSql(input.phone),
+    reserveSql(budget, input.phone, marker, now),
+    sql`SELECT ${budgetStateSql(budget, marker)} FROM phone_guards WHERE phone = ${input.phone}`,
+    sql`SELECT (${input.storedHash}) AS hash`,
+    ...(input.extraReads ?? []),
+  ]);
+  const state = states[0];
+  if (!state?.reserved) {
+    return fail("too_many_attempts", {
+      detail: "Too many failed sign-ins for this phone. Try again later.",
+      retry_after: (state && retryAfter(budget, state, now)) ?? 1,
+    });
+  }
+  const right = await verifyPassword(config.PASSWORD_PEPPER, input.password, hashes[0]?.hash ?? null);
+  if (!right) await all(db, recordFailureSql(budget, input.phone, now));
+  return { right, windowStart: state.budget_start, extra: extra as unknown as T };
+}
+
+/** Gives back a right guess's reservation (as a statement for the caller's batch). */
+export function refundPasswordGuess(deps: OtpDeps, phone: string, windowStart: number): SQL {
+  return refundSql(passwordBudget(deps.config), phone, windowStart);
+}

@@ -1,0 +1,132 @@
+import { createRoute } from "@hono/zod-openapi";
+import { deps } from "../http/deps";
+import { orThrow } from "../http/errors";
+import { clientInfo, requireAccessToken, unauthorized } from "../http/middleware";
+import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
+import { callerSql, readCaller } from "../me/service";
+import { codeField, TokenResponse } from "../otp/schemas";
+import { parsePhone, phoneFromInput } from "../phone";
+import { limitByIp } from "../ratelimit/ip";
+import { MAX_PASSWORD_LENGTH } from "./policy";
+import { changePassword, loginWithPassword, resetPassword } from "./service";
+
+// Bounded far above the policy's 128 code points so the policy (not the schema) names the rule.
+const passwordField = z
+  .string()
+  .min(1)
+  .max(MAX_PASSWORD_LENGTH * 8)
+  .openapi({ description: "Any Unicode, spaces allowed; compared after NFKC normalisation.", format: "password" });
+const phoneField = z.string().trim().min(1).max(64).openapi({ example: "+375291234567" });
+const regionField = z
+  .string()
+  .regex(/^[A-Za-z]{2}$/, "must be an ISO 3166-1 alpha-2 code")
+  .optional();
+
+const loginRoute = createRoute({
+  method: "post",
+  path: "/v1/auth/password/login",
+  tags: ["Passwords"],
+  summary: "Sign in with phone and password",
+  request: {
+    body: {
+      content: {
+        "application/json": {
+          schema: z.object({ phone: phoneField, password: passwordField, region: regionField }).openapi("PasswordLogin"),
+        },
+      },
+      required: true,
+    },
+  },
+  responses: {
+    200: { description: "Signed in", content: { "application/json": { schema: TokenResponse } } },
+    ...problemResponses(400, 401, 403, 413, 415, 429, 503),
+  },
+});
+
+const resetRoute = createRoute({
+  method: "post",
+  path: "/v1/auth/password/reset",
+  tags: ["Passwords"],
+  summary: "Set a new password with a reset_password code",
+  request: {
+    body: {
+      content: {
+        "application/json": {
+          schema: z
+            .object({ phone: phoneField, code: codeField, new_password: passwordField, region: regionField })
+            .openapi("PasswordReset"),
+        },
+      },
+      required: true,
+    },
+  },
+  responses: {
+    200: { description: "Password set; signed in", content: { "application/json": { schema: TokenResponse } } },
+    ...problemResponses(400, 403, 413, 415, 429, 503),
+  },
+});
+
+const changeRoute = createRoute({
+  method: "put",
+  path: "/v1/me/password",
+  tags: ["Passwords"],
+  summary: "Set the first password (recent sign-in) or change it (current_password)",
+  security: bearerSecurity,
+  middleware: requireAccessToken,
+  request: {
+    body: {
+      content: {
+        "application/json": {
+          schema: z.object({ new_password: passwordField, current_password: passwordField.optional() }).openapi("PasswordChange"),
+        },
+      },
+      required: true,
+    },
+  },
+  responses: { 204: { description: "Changed" }, ...problemResponses(400, 401, 403, 413, 415, 429, 503) },
+});
+
+export const passwordRoutes = createRouter()
+  .openapi(loginRoute, async (c) => {
+    const config = c.get("config");
+    const body = c.req.valid("json");
+    const phone = orThrow(
+      phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
+    );
+    await limitByIp(c, "password", [{ limit: 10, seconds: 60 }], "too_many_attempts");
+    const tokens = orThrow(await loginWithPassword(deps(c), { phone: phone.e164, password: body.password, client: clientInfo(c) }));
+    c.header("Cache-Control", "no-store");
+    return c.json(tokens, 200);
+  })
+  .openapi(resetRoute, async (c) => {
+    const config = c.get("config");
+    const body = c.req.valid("json");
+    const phone = orThrow(
+      phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
+    );
+    await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
+    const tokens = orThrow(await resetPassword(deps(c), { phone, code: body.code, newPassword: body.new_password, client: clientInfo(c) }));
+    c.header("Cache-Control", "no-store");
+    return c.json(tokens, 200);
+  })
+  .openapi(changeRoute, async (c) => {
+    const services = deps(c);
+    const { config, db, now } = services;
+    const claims = c.get("auth");
+    const body = c.req.valid("json");
+    const caller = await readCaller(db, config, claims, now);
+    const phone = caller && parsePhone(caller.phone);
+    if (!caller || !phone) throw unauthorized();
+    const outcome = orThrow(
+      await changePassword(services, {
+        claims,
+        caller,
+        callerGuard: callerSql(config, claims, now),
+        phone,
+        newPassword: body.new_password,
+        currentPassword: body.current_password,
+      }),
+    );
+    if (outcome === null) throw unauthorized();
+    return c.body(null, 204);
+  });

@@ -1,0 +1,171 @@
+import { type SQL, sql } from "drizzle-orm";
+import { batch } from "../db/client";
+import { type Failure, fail } from "../http/problem";
+import { consumeChallenge, consumedBy, refundAttempt } from "../otp/gate";
+import { type OtpDeps, proveCode } from "../otp/service";
+import type { Phone } from "../phone";
+import { sendNotice } from "../sms/sender";
+import type { AccessClaims } from "../tokens/jwt";
+import { type SessionGrant, tokenResponse } from "../tokens/response";
+import { type ClientInfo, newRefreshToken, openSessionStatements } from "../tokens/sessions";
+import { type ProfileRow, profileColumns, toUser } from "../users/profile";
+import { guessPassword, refundPasswordGuess } from "./guess";
+import { hashPassword } from "./hash";
+import { weakPasswordDetail, weakPasswordRule } from "./policy";
+
+const invalidCredentials = () => fail("invalid_credentials", { detail: "The phone number or password is wrong." });
+
+/** The password policy for an account's phone; a failure names the `rule`. */
+export function checkPolicy(deps: OtpDeps, password: string, phone: Phone): Failure | null {
+  const min = deps.config.PASSWORD_MIN_LENGTH;
+  const rule = weakPasswordRule(password, { minLength: min, phoneDigits: [phone.e164.slice(1), phone.national] });
+  return rule ? fail("weak_password", { detail: weakPasswordDetail(rule, min), rule }) : null;
+}
+
+type SessionRow = ProfileRow & { session_id: string | null; session_expires_at: number | null; session_auth_time: number | null };
+
+/** Opens a session for the active user with `phone` (guarded by `when`) and reads it back. */
+async function signInStatements(deps: OtpDeps, phone: string, when: SQL) {
+  const refresh = await newRefreshToken();
+  const sessionId = crypto.randomUUID();
+  return {
+    refresh,
+    sessionId,
+    readBack: sql`SELECT ${profileColumns}, s.id AS session_id, s.expires_at AS session_expires_at, s.auth_time AS session_auth_time
+      FROM users u LEFT JOIN sessions s ON s.id = ${sessionId} AND s.user_id = u.id WHERE u.phone = ${phone}`,
+    open: (client: ClientInfo) =>
+      openSessionStatements(deps.config, { sessionId, phone, refreshHash: refresh.hash, now: deps.now, client, guard: when }),
+  };
+}
+
+async function tokensFor(deps: OtpDeps, row: SessionRow | undefined, refreshToken: string) {
+  if (!row?.is_active || !row.session_id || row.session_expires_at == null) {
+    return fail("account_disabled", { detail: "This account is deactivated." });
+  }
+  const session: SessionGrant = {
+    id: row.session_id,
+    userId: row.id,
+    role: row.role,
+    authTime: row.session_auth_time ?? deps.now,
+    expiresAt: row.session_expires_at,
+  };
+  return tokenResponse(deps.config, { session, refreshToken, isNewUser: false, user: toUser(row) }, deps.now);
+}
+
+/**
+ * `POST /v1/auth/password/login`: one answer (`invalid_credentials`) for an unknown phone, a
+ * phone without a password and a wrong password, each after the same hashing work.
+ */
+export async function loginWithPassword(deps: OtpDeps, input: { phone: string; password: string; client: ClientInfo }) {
+  const guess = await guessPassword(deps, {
+    phone: input.phone,
+    password: input.password,
+    storedHash: sql`SELECT password_hash FROM users WHERE phone = ${input.phone}`,
+  });
+  if ("error" in guess) return guess;
+  if (!guess.right) return invalidCredentials();
+  const { config, db, now } = deps;
+  const signIn = await signInStatements(deps, input.phone, sql`1`);
+  const role = config.ADMIN_PHONES.includes(input.phone) ? "admin" : "user";
+  const results = await batch(db, [
+    refundPasswordGuess(deps, input.phone, guess.windowStart),
+    sql`UPDATE users SET last_login_at = ${now}, role = CASE WHEN ${role} = 'admin' THEN 'admin' ELSE role END
+      WHERE phone = ${input.phone} AND is_active = 1`,
+    ...signIn.open(input.client),
+    signIn.readBack,
+  ]);
+  return tokensFor(deps, (results.at(-1) as SessionRow[])[0], signIn.refresh.token);
+}
+
+/**
+ * `POST /v1/auth/password/reset`: a `reset_password` code proves the phone; one batch consumes it,
+ * sets the password, clears the password lock, revokes every session and opens a new one.
+ */
+export async function resetPassword(deps: OtpDeps, input: { phone: Phone; code: string; newPassword: string; client: ClientInfo }) {
+  const weak = checkPolicy(deps, input.newPassword, input.phone);
+  if (weak) return weak;
+  const phone = input.phone.e164;
+  const proved = await proveCode(deps, { phone, purpose: "reset_password", code: input.code });
+  if ("error" in proved) return proved;
+  const { config, db, now } = deps;
+  const { proof } = proved;
+  const won = consumedBy(phone, "reset_password", proof.marker);
+  const hash = await hashPassword(config.PASSWORD_PEPPER, input.newPassword);
+  const signIn = await signInStatements(deps, phone, won);
+  const results = await batch(db, [
+    consumeChallenge({ phone, purpose: "reset_password", codeId: proof.codeId, marker: proof.marker, now }),
+    refundAttempt(config, phone, proof.failStart),
+    sql`UPDATE users SET password_hash = ${hash}, last_login_at = ${now} WHERE phone = ${phone} AND is_active = 1 AND ${won}`,
+    sql`UPDATE phone_guards SET pw_fail_count = 0, pw_locked_until = NULL WHERE phone = ${phone} AND ${won}`,
+    sql`UPDATE sessions SET revoked_at = ${now}
+      WHERE user_id = (SELECT id FROM users WHERE phone = ${phone}) AND revoked_at IS NULL AND ${won}`,
+    ...signIn.open(input.client),
+    sql`SELECT ${won} AS won`,
+    signIn.readBack,
+  ]);
+  const [winner] = results.at(-2) as { won: number }[];
+  if (!winner?.won) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
+  const response = await tokensFor(deps, (results.at(-1) as SessionRow[])[0], signIn.refresh.token);
+  if (!("error" in response))
+    await sendNotice(deps.sms, phone, `Your ${config.APP_NAME} password was reset. If this was not you, contact support.`);
+  return response;
+}
+
+/** What re-authentication needs to know about the caller. */
+export type Caller = { id: string; phone: string; password_hash: string | null };
+
+// Sensitive changes need a sign-in this recent, or the current password (spec: Tokens and sessions).
+export const REAUTH_SECONDS = 300;
+
+const recentlySignedIn = (claims: AccessClaims, now: number) => now / 1000 - claims.auth_time <= REAUTH_SECONDS;
+
+/**
+ * Re-authentication for sensitive changes: a sign-in within 300 s (`auth_time`), or a correct
+ * `current_password` (checked under the password budget). Returns the refund statement to put in
+ * the change's batch when a password was used, or a failure.
+ */
+export async function reauthenticate(
+  deps: OtpDeps,
+  claims: AccessClaims,
+  caller: Caller,
+  currentPassword: string | undefined,
+): Promise<{ refund: SQL[] } | Failure> {
+  if (currentPassword === undefined || caller.password_hash === null) {
+    return recentlySignedIn(claims, deps.now)
+      ? { refund: [] }
+      : fail("reauthentication_required", { detail: "Sign in again, or send current_password, to make this change." });
+  }
+  const guess = await guessPassword(deps, { phone: caller.phone, password: currentPassword, storedHash: sql`${caller.password_hash}` });
+  if ("error" in guess) return guess;
+  if (!guess.right) return fail("current_password_invalid", { detail: "The current password is wrong." });
+  return { refund: [refundPasswordGuess(deps, caller.phone, guess.windowStart)] };
+}
+
+/**
+ * `PUT /v1/me/password`: the first password needs a recent sign-in; changing one needs the
+ * current password. Every other session is revoked and the phone gets a notice.
+ */
+export async function changePassword(
+  deps: OtpDeps,
+  input: { claims: AccessClaims; caller: Caller; callerGuard: SQL; phone: Phone; newPassword: string; currentPassword?: string },
+): Promise<Failure | "changed" | null> {
+  const { config, db, now } = deps;
+  const { claims, caller } = input;
+  if (caller.password_hash !== null && input.currentPassword === undefined) {
+    return fail("current_password_required", { detail: "Send current_password to change the password." });
+  }
+  const proven = await reauthenticate(deps, claims, caller, input.currentPassword);
+  if ("error" in proven) return proven;
+  const weak = checkPolicy(deps, input.newPassword, input.phone);
+  if (weak) return weak;
+  const hash = await hashPassword(config.PASSWORD_PEPPER, input.newPassword);
+  const results = await batch(db, [
+    ...proven.refund,
+    sql`UPDATE users AS u SET password_hash = ${hash} WHERE ${input.callerGuard} RETURNING id`,
+    sql`UPDATE sessions SET revoked_at = ${now} WHERE user_id = ${claims.sub} AND id <> ${claims.sid} AND revoked_at IS NULL
+      AND EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub} AND password_hash = ${hash})`,
+  ]);
+  if ((results.at(-2) ?? []).length === 0) return null;
+  await sendNotice(deps.sms, caller.phone, `Your ${config.APP_NAME} password was changed. If this was not you, reset it now.`);
+  return "changed";
+}
