@@ -86,6 +86,35 @@ const configSchema = z.object({
   SMS_DAILY_LIMIT: z.coerce.number().int().positive().optional(),
   SMS_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
   SMS_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  TWILIO_ACCOUNT_SID: z
+    .string()
+    .regex(/^AC[0-9a-fA-F]{32}$/, "must look like AC followed by 32 hex digits")
+    .optional(),
+  TWILIO_AUTH_TOKEN: z.string().min(16).optional(),
+  TWILIO_FROM: z.string().min(1).optional(),
+  KAVENEGAR_API_KEY: z.string().min(8).optional(),
+  KAVENEGAR_SENDER: z.string().min(1).optional(),
+  TURNSTILE_SECRET_KEY: z.string().min(1).optional(),
+  TURNSTILE_SITE_KEY: z.string().min(1).optional(),
+  /** Per-country daily SMS caps, e.g. `IR:500,BY:100` (beside the global SMS_DAILY_LIMIT). */
+  SMS_COUNTRY_DAILY_LIMITS: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      const limits = new Map<string, number>();
+      for (const entry of (raw ?? "")
+        .split(",")
+        .map((part) => part.trim())
+        .filter(Boolean)) {
+        const match = /^([A-Za-z]{2}):(\d{1,9})$/.exec(entry);
+        if (!match) {
+          ctx.addIssue({ code: "custom", message: 'entries must look like "IR:500"' });
+          return z.NEVER;
+        }
+        limits.set((match[1] as string).toUpperCase(), Number(match[2]));
+      }
+      return limits;
+    }),
   WEBOTP_DOMAIN: z.string().min(1).optional(),
 });
 
@@ -135,8 +164,12 @@ function parseConfig(env: Record<string, unknown>): ConfigResult {
     if (!values.SMS_WEBHOOK_URL) problems.push("SMS_WEBHOOK_URL is required with SMS_PROVIDER=webhook");
     if (!values.SMS_WEBHOOK_SECRET) problems.push("SMS_WEBHOOK_SECRET is required with SMS_PROVIDER=webhook");
   }
-  // Twilio and Kavenegar senders arrive with the SMS delivery work; until then refuse them by name.
-  if (provider === "twilio" || provider === "kavenegar") problems.push(`SMS_PROVIDER=${provider} is not available in this version`);
+  if (provider === "twilio") {
+    for (const name of ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"] as const) {
+      if (!values[name]) problems.push(`${name} is required with SMS_PROVIDER=twilio`);
+    }
+  }
+  if (provider === "kavenegar" && !values.KAVENEGAR_API_KEY) problems.push("KAVENEGAR_API_KEY is required with SMS_PROVIDER=kavenegar");
   const testPhones = new Map<string, string>();
   for (const entry of values.TEST_PHONES) {
     const [phone, code] = entry.split(":");

@@ -137,3 +137,18 @@ export const referrals = sqliteTable(
     index("referrals_invitee_idx").on(table.inviteeId),
   ],
 );
+
+/**
+ * SMS sent per UTC day, globally (`scope = 'global'`) and per country (`scope = 'country:XX'`):
+ * the daily budget that stops an SMS-pumping run before the bill does. Checked and counted in the
+ * send batch, so it is exact under concurrency.
+ */
+export const smsBudget = sqliteTable(
+  "sms_budget",
+  {
+    day: text("day").notNull(),
+    scope: text("scope").notNull(),
+    count: integer("count").notNull().default(0),
+  },
+  (table) => [primaryKey({ columns: [table.day, table.scope] })],
+);

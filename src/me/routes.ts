@@ -9,6 +9,7 @@ import { codeField } from "../otp/schemas";
 import { reauthenticate } from "../passwords/service";
 import { phoneFromInput } from "../phone";
 import { limitByIp } from "../ratelimit/ip";
+import { limitPerUser } from "../ratelimit/user";
 import { toUser } from "../users/profile";
 import { UserSchema } from "../users/schemas";
 import { changePhone } from "./phone";
@@ -35,7 +36,7 @@ const SessionSchema = z
   })
   .openapi("Session");
 
-const authed = { security: bearerSecurity, middleware: requireAccessToken };
+const authed = { security: bearerSecurity, middleware: [requireAccessToken, limitPerUser("ME_LIMITER")] };
 const userResponse = { description: "The caller's profile", content: { "application/json": { schema: UserSchema } } };
 
 const getMe = createRoute({

@@ -32,10 +32,24 @@ export type GuardState = {
   locked_until: number | null;
 };
 
+/** Daily SMS caps that apply to this send (global and the number's country); empty when none are set. */
+export type SmsCaps = { day: string; caps: { scope: string; limit: number }[]; counts: boolean };
+
+/** The caps configured for a number of `country` on the UTC day of `now`. */
+export function smsCaps(config: Config, country: string, now: number, counts: boolean): SmsCaps {
+  const caps: { scope: string; limit: number }[] = [];
+  // A send that delivers nothing (a test phone) neither spends nor waits for the budget.
+  if (!counts) return { day: "", caps, counts };
+  if (config.SMS_DAILY_LIMIT !== undefined) caps.push({ scope: "global", limit: config.SMS_DAILY_LIMIT });
+  const countryLimit = config.SMS_COUNTRY_DAILY_LIMITS.get(country);
+  if (countryLimit !== undefined) caps.push({ scope: `country:${country}`, limit: countryLimit });
+  return { day: new Date(now).toISOString().slice(0, 10), caps, counts };
+}
+
 /** Who may ask for a code: every phone, only accounts with a password, or phones nobody else holds. */
 export type Audience = { kind: "anyone" } | { kind: "password_holder" } | { kind: "unclaimed"; userId: string };
 
-export type SendState = GuardState & { accepted: number; issued: number; taken: number };
+export type SendState = GuardState & { accepted: number; issued: number; taken: number; budget_exhausted: number };
 
 /**
  * One batch that passes the send gate (lock, cooldown, hour and day windows, phone ownership),
@@ -44,9 +58,24 @@ export type SendState = GuardState & { accepted: number; issued: number; taken: 
 export async function openChallenge(
   db: Db,
   config: Config,
-  input: { phone: string; purpose: Purpose; codeId: string; audience: Audience; marker: string; now: number },
+  input: { phone: string; purpose: Purpose; codeId: string; audience: Audience; marker: string; now: number; budget: SmsCaps },
 ): Promise<SendState> {
-  const { phone, purpose, codeId, audience, marker, now } = input;
+  const { phone, purpose, codeId, audience, marker, now, budget } = input;
+  const spent = (scope: string) => sql`COALESCE((SELECT count FROM sms_budget WHERE day = ${budget.day} AND scope = ${scope}), 0)`;
+  const withinBudget =
+    budget.caps.length === 0
+      ? sql`1`
+      : sql.join(
+          budget.caps.map((cap) => sql`${spent(cap.scope)} < ${cap.limit}`),
+          sql` AND `,
+        );
+  const issued = sql`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId})`;
+  const countSpend = budget.counts
+    ? budget.caps.map(
+        (cap) => sql`INSERT INTO sms_budget (day, scope, count) SELECT ${budget.day}, ${cap.scope}, 1 WHERE ${issued}
+          ON CONFLICT (day, scope) DO UPDATE SET count = count + 1`,
+      )
+    : [];
   const hourAgo = now - HOUR;
   const dayAgo = now - DAY;
   const taken =
@@ -54,7 +83,7 @@ export async function openChallenge(
   const eligible =
     audience.kind === "password_holder" ? sql`EXISTS (SELECT 1 FROM users WHERE phone = ${phone} AND password_hash IS NOT NULL)` : sql`1`;
   const boundUser = audience.kind === "unclaimed" ? audience.userId : null;
-  const [, , , state] = await batch<[unknown[], unknown[], unknown[], SendState[]]>(db, [
+  const results = await batch(db, [
     ensureGuardSql(phone),
     sql`UPDATE phone_guards SET
         last_sent_at = ${now},
@@ -68,7 +97,7 @@ export async function openChallenge(
         AND (last_sent_at IS NULL OR last_sent_at <= ${now - config.OTP_RESEND_SECONDS * 1000})
         AND (hour_start <= ${hourAgo} OR hour_count < ${config.OTP_HOURLY_LIMIT})
         AND (day_start <= ${dayAgo} OR day_count < ${config.OTP_DAILY_LIMIT})
-        AND NOT ${taken}`,
+        AND NOT ${taken} AND ${withinBudget}`,
     sql`INSERT INTO otp_challenges (phone, purpose, code_id, user_id, attempts, expires_at)
       SELECT ${phone}, ${purpose}, ${codeId}, ${boundUser}, 0, ${now + config.OTP_TTL_SECONDS * 1000}
       WHERE EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND send_marker = ${marker}) AND ${eligible}
@@ -77,11 +106,11 @@ export async function openChallenge(
     sql`SELECT g.last_sent_at, g.hour_start, g.hour_count, g.day_start, g.day_count,
         g.fail_start, g.fail_count, g.locked_until,
         g.send_marker = ${marker} AS accepted,
-        EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId}) AS issued,
-        ${taken} AS taken
+        ${issued} AS issued, ${taken} AS taken, NOT ${withinBudget} AS budget_exhausted
       FROM phone_guards g WHERE g.phone = ${phone}`,
+    ...countSpend,
   ]);
-  const row = state[0];
+  const row = (results[3] as SendState[])[0];
   if (!row) throw new Error("phone_guards row missing after upsert");
   return row;
 }

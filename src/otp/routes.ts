@@ -1,7 +1,8 @@
 import { createRoute } from "@hono/zod-openapi";
+import { checkTurnstile } from "../abuse/turnstile";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
-import { bearerToken, clientInfo, unauthorized } from "../http/middleware";
+import { bearerToken, clientInfo, clientIp, unauthorized } from "../http/middleware";
 import { createRouter, problemResponses } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
 import { phoneFromInput } from "../phone";
@@ -49,6 +50,7 @@ export const otpRoutes = createRouter()
     const phone = orThrow(
       phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
     );
+    orThrow(await checkTurnstile(config, body.turnstile_token, clientIp(c), (input, init) => fetch(input, init)));
     await limitByIp(c, "otp", [
       { limit: config.OTP_IP_PER_MINUTE, seconds: 60 },
       { limit: config.OTP_IP_PER_DAY, seconds: 86_400 },

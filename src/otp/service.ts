@@ -15,6 +15,7 @@ import {
   refundAttempt,
   reserveAttempt,
   type SendState,
+  smsCaps,
   withdrawChallenge,
 } from "./gate";
 
@@ -57,7 +58,8 @@ export async function sendCode(deps: OtpDeps, input: { phone: Phone; purpose: Pu
       : purpose === "change_phone" && input.userId
         ? { kind: "unclaimed", userId: input.userId }
         : { kind: "anyone" };
-  const state = await openChallenge(db, config, { phone: phone.e164, purpose, codeId, audience, marker, now });
+  const budget = smsCaps(config, phone.country, now, !testCode);
+  const state = await openChallenge(db, config, { phone: phone.e164, purpose, codeId, audience, marker, now, budget });
   if (!state.accepted) return refusedSend(config, state, now);
 
   if (state.issued) {
@@ -111,6 +113,13 @@ function refusedSend(config: Config, state: SendState, now: number): Failure {
     }
   }
   if (state.taken) return fail("phone_taken", { detail: "This phone number belongs to another account." });
+  if (state.budget_exhausted) {
+    const midnight = new Date(now).setUTCHours(24, 0, 0, 0);
+    return fail("sms_budget_exhausted", {
+      detail: "The daily SMS budget is used up. Try again tomorrow.",
+      retry_after: secondsUntil(midnight, now),
+    });
+  }
   throw new Error("send gate refused without a reason");
 }
 

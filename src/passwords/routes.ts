@@ -7,6 +7,7 @@ import { callerSql, readCaller } from "../me/service";
 import { codeField, TokenResponse } from "../otp/schemas";
 import { parsePhone, phoneFromInput } from "../phone";
 import { limitByIp } from "../ratelimit/ip";
+import { limitPerUser } from "../ratelimit/user";
 import { MAX_PASSWORD_LENGTH } from "./policy";
 import { changePassword, loginWithPassword, resetPassword } from "./service";
 
@@ -72,7 +73,7 @@ const changeRoute = createRoute({
   tags: ["Passwords"],
   summary: "Set the first password (recent sign-in) or change it (current_password)",
   security: bearerSecurity,
-  middleware: requireAccessToken,
+  middleware: [requireAccessToken, limitPerUser("ME_LIMITER")],
   request: {
     body: {
       content: {

@@ -5,6 +5,7 @@ import { requireAccessToken, unauthorized } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
 import { callerSql } from "../me/service";
+import { limitPerUser } from "../ratelimit/user";
 import { decodeCursor, listReferrals } from "./list";
 import { activateInvite } from "./service";
 
@@ -39,7 +40,7 @@ const activateRoute = createRoute({
   tags: ["Referrals"],
   summary: "Activate someone's invite code (once per account)",
   security: bearerSecurity,
-  middleware: requireAccessToken,
+  middleware: [requireAccessToken, limitPerUser("ME_LIMITER"), limitPerUser("INVITE_LIMITER")],
   request: { body: { content: { "application/json": { schema: ActivateRequest } }, required: true } },
   responses: {
     200: { description: "Activated", content: { "application/json": { schema: ActivateResponse } } },
@@ -53,7 +54,7 @@ const listRoute = createRoute({
   tags: ["Referrals"],
   summary: "Direct referrals, newest first (keyset pagination)",
   security: bearerSecurity,
-  middleware: requireAccessToken,
+  middleware: [requireAccessToken, limitPerUser("ME_LIMITER")],
   request: {
     query: z.object({
       limit: z.coerce.number().int().min(1).max(100).default(20),
