@@ -60,7 +60,14 @@ export function createApp() {
 function allowedMethods(routes: { path: string; method: string }[]) {
   const table = routes
     .filter((route) => route.method !== "ALL" && !route.path.includes("*"))
-    .map((route) => ({ method: route.method, pattern: new RegExp(`^${route.path.replace(/:[^/]+/g, "[^/]+")}/?$`) }));
+    .map((route) => {
+      // Same strictness as the router: literal segments escaped, `:param` one segment, no trailing slash.
+      const source = route.path
+        .split("/")
+        .map((segment) => (segment.startsWith(":") ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+        .join("/");
+      return { method: route.method, pattern: new RegExp(`^${source}$`) };
+    });
   return (path: string) => [...new Set(table.filter((route) => route.pattern.test(path)).map((route) => route.method))];
 }
 

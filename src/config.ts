@@ -159,7 +159,7 @@ function parseConfig(env: Record<string, unknown>): ConfigResult {
   const problems: string[] = [];
   const provider = values.SMS_PROVIDER ?? (sandbox ? "console" : undefined);
   if (!provider) problems.push("SMS_PROVIDER is required in production");
-  if (!sandbox && provider === "console") problems.push("SMS_PROVIDER=console is refused in production");
+  if (!sandbox && provider === "console") problems.push("SMS_PROVIDER is the development console provider, refused in production");
   if (provider === "webhook") {
     if (!values.SMS_WEBHOOK_URL) problems.push("SMS_WEBHOOK_URL is required with SMS_PROVIDER=webhook");
     if (!values.SMS_WEBHOOK_SECRET) problems.push("SMS_WEBHOOK_SECRET is required with SMS_PROVIDER=webhook");

@@ -1,4 +1,6 @@
 import { type CountryCode, parsePhoneNumberFromString } from "libphonenumber-js/mobile";
+import type { Config } from "./config";
+import { keyedHasher } from "./crypto";
 import { type Failure, fail } from "./http/problem";
 
 export type Phone = {
@@ -55,4 +57,9 @@ export function phoneFromInput(
     return fail("country_not_allowed", { detail: `Numbers from ${phone.country} are not served.` });
   }
   return phone;
+}
+
+/** Keyed hash of a phone: lets referrals and the audit trail recognise a number without storing it. */
+export function phoneKey(config: Config, phone: string): Promise<string> {
+  return keyedHasher(config.PASSWORD_PEPPER, "phone")(phone);
 }

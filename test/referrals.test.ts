@@ -34,7 +34,14 @@ describe("invite codes", () => {
     const code = await sendCode(phone);
     const picks = [inviteCodeOf(taken), "Q7Q7Q7"];
     const result = await signInWithCode(
-      { config: loaded.config, db: database(env.DB), kv: env.KV, sms: { send: async () => {} }, now: Date.now() },
+      {
+        config: loaded.config,
+        db: database(env.DB),
+        kv: env.KV,
+        sms: { send: async () => {} },
+        now: Date.now(),
+        request: { requestId: "test", ip: "unknown", country: null, defer: () => {} },
+      },
       { phone, code, client: { userAgent: null, country: null }, pickInviteCode: () => picks.shift() ?? "Z9Z9Z9" },
     );
     expect(result).toMatchObject({ is_new_user: true, user: { invite_code: "Q7Q7Q7" } });

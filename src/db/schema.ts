@@ -29,7 +29,7 @@ export const users = sqliteTable(
     createdAt: integer("created_at").notNull(),
     lastLoginAt: integer("last_login_at"),
   },
-  (table) => [index("users_invited_by_idx").on(table.invitedBy, table.createdAt)],
+  (table) => [index("users_invited_by_idx").on(table.invitedBy, table.createdAt), index("users_created_idx").on(table.createdAt, table.id)],
 );
 
 /** One row per sign-in: the refresh-token family. Its id is the `sid` claim. */
@@ -104,7 +104,9 @@ export const otpChallenges = sqliteTable(
     codeId: text("code_id").notNull(),
     /** For `change_phone`: the user the code is bound to. */
     userId: text("user_id"),
+    /** Guesses reserved against this code (the cap), and of those the ones confirmed wrong. */
     attempts: integer("attempts").notNull().default(0),
+    wrongAttempts: integer("wrong_attempts").notNull().default(0),
     expiresAt: integer("expires_at").notNull(),
     consumedAt: integer("consumed_at"),
     consumeMarker: text("consume_marker"),
@@ -152,3 +154,36 @@ export const smsBudget = sqliteTable(
   },
   (table) => [primaryKey({ columns: [table.day, table.scope] })],
 );
+
+/**
+ * The audit trail. Never holds a code, token, password or full phone: only a masked phone and a
+ * keyed hash of it (so `?phone=` can filter). Written inside the batch of the change it records.
+ */
+export const auditEvents = sqliteTable(
+  "audit_events",
+  {
+    id: text("id").primaryKey(),
+    type: text("type").notNull(),
+    userId: text("user_id"),
+    phoneMasked: text("phone_masked"),
+    phoneKey: text("phone_key"),
+    ip: text("ip"),
+    country: text("country"),
+    requestId: text("request_id"),
+    /** Small JSON object: reason, purpose, actor, changed fields. */
+    detail: text("detail"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (table) => [
+    index("audit_events_time_idx").on(table.createdAt, table.id),
+    index("audit_events_type_idx").on(table.type, table.createdAt, table.id),
+    index("audit_events_user_idx").on(table.userId, table.createdAt, table.id),
+    index("audit_events_phone_idx").on(table.phoneKey, table.createdAt, table.id),
+  ],
+);
+
+/** Counters kept in the batches that change them, so stats never count rows (`users_total`). */
+export const counters = sqliteTable("counters", {
+  name: text("name").primaryKey(),
+  value: integer("value").notNull().default(0),
+});

@@ -74,6 +74,11 @@ export function recordFailureSql(budget: FailureBudget, phone: string, now: numb
     WHERE phone = ${phone} RETURNING ${col(count)} AS count, ${col(lockedUntil)} AS locked_until`;
 }
 
+/** SQL condition: the lock was started at `now` (by the failure just recorded in this batch). */
+export function lockStartedSql(budget: FailureBudget, phone: string, now: number): SQL {
+  return sql`EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND ${col(budget.columns.lockedUntil)} = ${now + budget.lockMs})`;
+}
+
 /** The budget's columns under neutral names, for reading state back in a batch. */
 export function budgetStateSql(budget: FailureBudget, marker: string): SQL {
   const { start, count, lockedUntil, marker: markerColumn } = budget.columns;

@@ -1,14 +1,15 @@
 import type { Context } from "hono";
 import type { Config } from "../config";
 import { database } from "../db/client";
-import type { OtpDeps } from "../otp/service";
+import type { Deps } from "../deps";
 import { createSmsSender, type SmsSender } from "../sms/sender";
 import type { AppEnv } from "./context";
+import { clientInfo, clientIp } from "./middleware";
 
 const senders = new WeakMap<Config, SmsSender>();
 
-/** The services' view of the outside world for this request: storage, SMS, the clock. */
-export function deps(c: Context<AppEnv>): OtpDeps {
+/** The services' view of the outside world for this request: storage, SMS, the clock, who asks. */
+export function deps(c: Context<AppEnv>): Deps {
   const config = c.get("config");
   let sms = senders.get(config);
   if (!sms) {
@@ -16,5 +17,18 @@ export function deps(c: Context<AppEnv>): OtpDeps {
     sms = createSmsSender(config, (input, init) => fetch(input, init));
     senders.set(config, sms);
   }
-  return { config, db: database(c.env.DB), kv: c.env.KV, sms, now: Date.now() };
+  const request = {
+    requestId: c.get("requestId"),
+    ip: clientIp(c),
+    country: clientInfo(c).country,
+    defer: (work: Promise<unknown>) => {
+      try {
+        c.executionCtx.waitUntil(work);
+      } catch {
+        // No execution context (a direct app.request in a unit test): let it run unattended.
+        void work;
+      }
+    },
+  };
+  return { config, db: database(c.env.DB), kv: c.env.KV, sms, now: Date.now(), request };
 }

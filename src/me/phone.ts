@@ -1,10 +1,12 @@
 import { type SQL, sql } from "drizzle-orm";
+import { eventSql } from "../audit/events";
 import { batch } from "../db/client";
+import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { consumeChallenge, consumedBy, refundAttempt } from "../otp/gate";
-import { type OtpDeps, proveCode } from "../otp/service";
+import { proveCode } from "../otp/service";
 import { type Caller, reauthenticate } from "../passwords/service";
-import type { Phone } from "../phone";
+import { maskPhone, type Phone } from "../phone";
 import { sendNotice } from "../sms/sender";
 import type { AccessClaims } from "../tokens/jwt";
 import { type ProfileRow, profileColumns } from "../users/profile";
@@ -15,7 +17,7 @@ import { type ProfileRow, profileColumns } from "../users/profile";
  * other session. The old number gets a notice.
  */
 export async function changePhone(
-  deps: OtpDeps,
+  deps: Deps,
   input: { claims: AccessClaims; caller: Caller; callerGuard: SQL; phone: Phone; code: string; currentPassword?: string },
 ): Promise<ProfileRow | Failure> {
   const { config, db, now } = deps;
@@ -37,6 +39,7 @@ export async function changePhone(
     sql`UPDATE sessions SET revoked_at = ${now}
       WHERE user_id = ${claims.sub} AND id <> ${claims.sid} AND revoked_at IS NULL AND ${moved}`,
     sql`DELETE FROM otp_challenges WHERE phone = ${caller.phone} AND ${moved}`,
+    await eventSql(deps, { type: "phone_changed", phone, userId: claims.sub, detail: { previous: maskPhone(caller.phone) } }, moved),
     sql`SELECT ${won} AS won`,
     sql`SELECT ${profileColumns} FROM users u WHERE u.id = ${claims.sub}`,
   ]);

@@ -150,7 +150,7 @@ export const meRoutes = createRouter()
     const body = c.req.header("Content-Type") ? c.req.valid("json") : {};
     const proven = orThrow(await reauthenticate(services, claims, caller, body.current_password));
     if (proven.refund.length > 0) await batch(db, proven.refund);
-    if (!(await deleteAccount(db, config, claims, now))) throw unauthorized();
+    if (!(await deleteAccount(services, claims, caller.phone))) throw unauthorized();
     return c.body(null, 204);
   })
   .openapi(changePhoneRoute, async (c) => {
@@ -192,8 +192,7 @@ export const meRoutes = createRouter()
     return c.json({ items }, 200);
   })
   .openapi(deleteSession, async (c) => {
-    const { config, db, now } = deps(c);
-    const outcome = await revokeOwnSession(db, config, c.get("auth"), c.req.valid("param").id, now);
+    const outcome = await revokeOwnSession(deps(c), c.get("auth"), c.req.valid("param").id);
     if (outcome === "unauthorized") throw unauthorized();
     if (outcome === "not_found") throw new ApiError(fail("not_found", { detail: "No such session." }));
     return c.body(null, 204);

@@ -1,6 +1,8 @@
 import { type SQL, sql } from "drizzle-orm";
+import { eventSql } from "../audit/events";
 import type { Config } from "../config";
 import { all, batch, type Db } from "../db/client";
+import type { Deps } from "../deps";
 import type { Caller } from "../passwords/service";
 import type { AccessClaims } from "../tokens/jwt";
 import { liveSessionSql } from "../tokens/sessions";
@@ -46,18 +48,21 @@ export async function updateProfile(db: Db, config: Config, claims: AccessClaims
  * Deletes the account with its sessions, refresh tokens and codes, atomically. Per-phone guards
  * (windows, lockouts) stay, so deleting and signing up again resets no limit.
  */
-export async function deleteAccount(db: Db, config: Config, claims: AccessClaims, now: number): Promise<boolean> {
+export async function deleteAccount(deps: Deps, claims: AccessClaims, phone: string): Promise<boolean> {
+  const { config, db, now } = deps;
   const caller = callerSql(config, claims, now);
-  const [, , , deleted] = await batch<[unknown[], unknown[], unknown[], { id: string }[], unknown[]]>(db, [
+  const live = sql`EXISTS (SELECT 1 FROM users u WHERE ${caller})`;
+  const results = await batch(db, [
+    await eventSql(deps, { type: "account_deleted", phone, userId: claims.sub }, live),
     sql`DELETE FROM otp_challenges WHERE phone = (SELECT u.phone FROM users u WHERE ${caller})`,
-    sql`DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ${claims.sub})
-      AND EXISTS (SELECT 1 FROM users u WHERE ${caller})`,
+    sql`DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ${claims.sub}) AND ${live}`,
     // The account's own referral list goes; rows where it is the invitee stay in its inviter's list.
-    sql`DELETE FROM referrals WHERE inviter_id = ${claims.sub} AND EXISTS (SELECT 1 FROM users u WHERE ${caller})`,
+    sql`DELETE FROM referrals WHERE inviter_id = ${claims.sub} AND ${live}`,
+    sql`UPDATE counters SET value = value - 1 WHERE name = 'users_total' AND ${live}`,
     sql`DELETE FROM users AS u WHERE ${caller} RETURNING id`,
     sql`DELETE FROM sessions WHERE user_id = ${claims.sub} AND NOT EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub})`,
   ]);
-  return deleted.length > 0;
+  return (results.at(-2) ?? []).length > 0;
 }
 
 export type SessionRow = {
@@ -79,13 +84,19 @@ export async function listSessions(db: Db, config: Config, claims: AccessClaims,
 }
 
 /** Revokes one of the caller's sessions: "revoked", "not_found", or "unauthorized". */
-export async function revokeOwnSession(db: Db, config: Config, claims: AccessClaims, sessionId: string, now: number) {
+export async function revokeOwnSession(deps: Deps, claims: AccessClaims, sessionId: string) {
+  const { config, db, now } = deps;
   const caller = callerSql(config, claims, now);
-  const [callers, revoked] = await batch<[{ id: string }[], { id: string }[]]>(db, [
+  const [callers, revoked] = await batch<[{ id: string }[], { id: string }[], unknown[]]>(db, [
     sql`SELECT u.id FROM users u WHERE ${caller}`,
     sql`UPDATE sessions SET revoked_at = ${now}
       WHERE id = ${sessionId} AND user_id = ${claims.sub} AND revoked_at IS NULL
         AND EXISTS (SELECT 1 FROM users u WHERE ${caller}) RETURNING id`,
+    await eventSql(
+      deps,
+      { type: "session_revoked", userId: claims.sub, detail: { reason: "revoked_by_owner", session_id: sessionId } },
+      sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${claims.sub} AND revoked_at = ${now})`,
+    ),
   ]);
   if (callers.length === 0) return "unauthorized" as const;
   return revoked.length > 0 ? ("revoked" as const) : ("not_found" as const);

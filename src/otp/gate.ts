@@ -59,6 +59,7 @@ export async function openChallenge(
   db: Db,
   config: Config,
   input: { phone: string; purpose: Purpose; codeId: string; audience: Audience; marker: string; now: number; budget: SmsCaps },
+  events: SQL[] = [],
 ): Promise<SendState> {
   const { phone, purpose, codeId, audience, marker, now, budget } = input;
   const spent = (scope: string) => sql`COALESCE((SELECT count FROM sms_budget WHERE day = ${budget.day} AND scope = ${scope}), 0)`;
@@ -69,7 +70,7 @@ export async function openChallenge(
           budget.caps.map((cap) => sql`${spent(cap.scope)} < ${cap.limit}`),
           sql` AND `,
         );
-  const issued = sql`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId})`;
+  const issued = issuedSql(phone, purpose, codeId);
   const countSpend = budget.counts
     ? budget.caps.map(
         (cap) => sql`INSERT INTO sms_budget (day, scope, count) SELECT ${budget.day}, ${cap.scope}, 1 WHERE ${issued}
@@ -102,17 +103,23 @@ export async function openChallenge(
       SELECT ${phone}, ${purpose}, ${codeId}, ${boundUser}, 0, ${now + config.OTP_TTL_SECONDS * 1000}
       WHERE EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND send_marker = ${marker}) AND ${eligible}
       ON CONFLICT (phone, purpose) DO UPDATE SET code_id = excluded.code_id, user_id = excluded.user_id,
-        attempts = 0, expires_at = excluded.expires_at, consumed_at = NULL, consume_marker = NULL`,
+        attempts = 0, wrong_attempts = 0, expires_at = excluded.expires_at, consumed_at = NULL, consume_marker = NULL`,
     sql`SELECT g.last_sent_at, g.hour_start, g.hour_count, g.day_start, g.day_count,
         g.fail_start, g.fail_count, g.locked_until,
         g.send_marker = ${marker} AS accepted,
         ${issued} AS issued, ${taken} AS taken, NOT ${withinBudget} AS budget_exhausted
       FROM phone_guards g WHERE g.phone = ${phone}`,
     ...countSpend,
+    ...events,
   ]);
   const row = (results[3] as SendState[])[0];
   if (!row) throw new Error("phone_guards row missing after upsert");
   return row;
+}
+
+/** SQL condition: the code `codeId` was issued (the send passed every gate). */
+export function issuedSql(phone: string, purpose: Purpose, codeId: string): SQL {
+  return sql`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId})`;
 }
 
 /** Undoes a send whose SMS failed: no live code is left, and the cooldown does not apply. */
@@ -128,6 +135,7 @@ export type Attempt = BudgetState & {
   last_sent_at: number | null;
   code_id: string | null;
   attempts: number | null;
+  wrong_attempts: number | null;
   expires_at: number | null;
   consumed_at: number | null;
   user_id: string | null;
@@ -154,13 +162,23 @@ export async function reserveAttempt<T extends unknown[]>(
     reserveSql(budget, phone, marker, now, liveCode),
     sql`UPDATE otp_challenges SET attempts = attempts + 1
       WHERE phone = ${phone} AND purpose = ${purpose} AND ${reservedSql(budget, phone, marker)}`,
-    sql`SELECT g.last_sent_at, ${budgetStateSql(budget, marker)}, c.code_id, c.attempts, c.expires_at, c.consumed_at, c.user_id
-      FROM phone_guards g LEFT JOIN otp_challenges c ON c.phone = g.phone AND c.purpose = ${purpose}
-      WHERE g.phone = ${phone}`,
+    attemptStateSql(config, phone, purpose, marker),
     ...extraReads,
   ]);
   const [, , attemptRows, ...extra] = results as unknown as [unknown, unknown, Attempt[], ...T];
   return { attempt: attemptRows[0], extra: extra as T };
+}
+
+function attemptStateSql(config: Config, phone: string, purpose: Purpose, marker: string): SQL {
+  return sql`SELECT g.last_sent_at, ${budgetStateSql(codeBudget(config), marker)}, c.code_id, c.attempts, c.wrong_attempts,
+      c.expires_at, c.consumed_at, c.user_id
+    FROM phone_guards g LEFT JOIN otp_challenges c ON c.phone = g.phone AND c.purpose = ${purpose}
+    WHERE g.phone = ${phone}`;
+}
+
+/** Reads the attempt state again (for a refused guess waiting on evaluations in flight). */
+export async function readAttempt(db: Db, config: Config, phone: string, purpose: Purpose): Promise<Attempt | undefined> {
+  return (await all<Attempt>(db, attemptStateSql(config, phone, purpose, "")))[0];
 }
 
 /** Gives back the phone's share of a reserved guess that turned out not to be wrong. */
@@ -184,8 +202,21 @@ export function consumedBy(phone: string, purpose: Purpose, marker: string): SQL
   return sql`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND consume_marker = ${marker})`;
 }
 
-/** Records a confirmed wrong guess: the guess that uses the phone's budget up starts the lock. */
-export async function recordWrongGuess(db: Db, config: Config, phone: string, now: number) {
-  const [row] = await all<{ count: number; locked_until: number | null }>(db, recordFailureSql(codeBudget(config), phone, now));
-  return row;
+/**
+ * Records a confirmed wrong guess: counts it against the code and the phone, and the guess that
+ * uses the phone's budget up starts the lock. `events` (audit inserts) ride in the same batch.
+ */
+export async function recordWrongGuess(
+  db: Db,
+  config: Config,
+  input: { phone: string; purpose: Purpose; codeId: string; now: number },
+  events: SQL[],
+): Promise<{ count: number; locked_until: number | null } | undefined> {
+  const [state] = await batch<[{ count: number; locked_until: number | null }[], ...unknown[][]]>(db, [
+    recordFailureSql(codeBudget(config), input.phone, input.now),
+    sql`UPDATE otp_challenges SET wrong_attempts = wrong_attempts + 1
+      WHERE phone = ${input.phone} AND purpose = ${input.purpose} AND code_id = ${input.codeId}`,
+    ...events,
+  ]);
+  return state[0];
 }

@@ -4,12 +4,12 @@ import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { bearerToken, clientInfo, clientIp, unauthorized } from "../http/middleware";
 import { createRouter, problemResponses } from "../http/openapi";
-import { ApiError, fail } from "../http/problem";
-import { phoneFromInput } from "../phone";
+import { ApiError, type Failure, fail } from "../http/problem";
+import { parsePhone, phoneFromInput } from "../phone";
 import { limitByIp } from "../ratelimit/ip";
 import { verifyAccessToken } from "../tokens/jwt";
 import { SendCodeRequest, SendCodeResponse, TokenResponse, VerifyCodeRequest } from "./schemas";
-import { sendCode } from "./service";
+import { refuseSend, sendCode } from "./service";
 import { signInWithCode } from "./signin";
 
 const sendCodeRoute = createRoute({
@@ -47,15 +47,30 @@ export const otpRoutes = createRouter()
       if (!claims) throw unauthorized();
       userId = claims.sub;
     }
-    const phone = orThrow(
-      phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
-    );
-    orThrow(await checkTurnstile(config, body.turnstile_token, clientIp(c), (input, init) => fetch(input, init)));
-    await limitByIp(c, "otp", [
-      { limit: config.OTP_IP_PER_MINUTE, seconds: 60 },
-      { limit: config.OTP_IP_PER_DAY, seconds: 86_400 },
-    ]);
-    const sent = orThrow(await sendCode(deps(c), { phone, purpose: body.purpose, userId }));
+    const services = deps(c);
+    const parsed = phoneFromInput(body.phone, {
+      region: body.region,
+      defaultRegion: config.DEFAULT_REGION,
+      allowedCountries: config.ALLOWED_COUNTRIES,
+    });
+    if ("error" in parsed && parsed.error === "country_not_allowed") {
+      const refused = parsePhone(body.phone, body.region?.toUpperCase() ?? config.DEFAULT_REGION);
+      if (refused) refuseSend(services, { phone: refused.e164, purpose: body.purpose }, parsed);
+    }
+    const phone = orThrow(parsed);
+    const refuse = (failure: Failure) => refuseSend(services, { phone: phone.e164, purpose: body.purpose }, failure);
+    const captcha = await checkTurnstile(config, body.turnstile_token, clientIp(c), (input, init) => fetch(input, init));
+    if (captcha) throw new ApiError(refuse(captcha));
+    try {
+      await limitByIp(c, "otp", [
+        { limit: config.OTP_IP_PER_MINUTE, seconds: 60 },
+        { limit: config.OTP_IP_PER_DAY, seconds: 86_400 },
+      ]);
+    } catch (error) {
+      if (error instanceof ApiError) refuse(error.failure);
+      throw error;
+    }
+    const sent = orThrow(await sendCode(services, { phone, purpose: body.purpose, userId }));
     c.header("Cache-Control", "no-store");
     return c.json(sent, 200);
   })

@@ -1,16 +1,20 @@
 import { type SQL, sql } from "drizzle-orm";
+import { eventSql, recordEvent, userOfPhone } from "../audit/events";
 import type { Config } from "../config";
 import { keyedHasher, randomDigits, randomToken, timingSafeEqual } from "../crypto";
-import { batch, type Db } from "../db/client";
-import { codeBudget, retryAfter } from "../guards/budget";
+import { batch } from "../db/client";
+import type { Deps } from "../deps";
+import { codeBudget, lockStartedSql, retryAfter } from "../guards/budget";
 import { type Failure, fail } from "../http/problem";
 import type { Phone } from "../phone";
-import { renderSms, type SmsSender } from "../sms/sender";
+import { renderSms } from "../sms/sender";
 import {
   type Attempt,
   type Audience,
+  issuedSql,
   openChallenge,
   type Purpose,
+  readAttempt,
   recordWrongGuess,
   refundAttempt,
   reserveAttempt,
@@ -18,9 +22,6 @@ import {
   smsCaps,
   withdrawChallenge,
 } from "./gate";
-
-/** What the code services need from the outside world; tests substitute any of it. */
-export type OtpDeps = { config: Config; db: Db; kv: KVNamespace; sms: SmsSender; now: number };
 
 export type CodeSent = {
   phone: string;
@@ -45,7 +46,7 @@ function hashCode(config: Config, codeId: string, code: string): Promise<string>
  * hash in KV under a key of its own, and sends the SMS. A failed SMS leaves no live code.
  * `reset_password` answers the same whether or not the phone has an account with a password.
  */
-export async function sendCode(deps: OtpDeps, input: { phone: Phone; purpose: Purpose; userId?: string }): Promise<CodeSent | Failure> {
+export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpose; userId?: string }): Promise<CodeSent | Failure> {
   const { config, db, kv, sms, now } = deps;
   const { phone, purpose } = input;
   const testCode = config.TEST_PHONES.get(phone.e164);
@@ -59,8 +60,14 @@ export async function sendCode(deps: OtpDeps, input: { phone: Phone; purpose: Pu
         ? { kind: "unclaimed", userId: input.userId }
         : { kind: "anyone" };
   const budget = smsCaps(config, phone.country, now, !testCode);
-  const state = await openChallenge(db, config, { phone: phone.e164, purpose, codeId, audience, marker, now, budget });
-  if (!state.accepted) return refusedSend(config, state, now);
+  const who = { phone: phone.e164, userId: userOfPhone(phone.e164) };
+  const sent = await eventSql(
+    deps,
+    { type: "code_sent", ...who, detail: { purpose, test_phone: Boolean(testCode) } },
+    issuedSql(phone.e164, purpose, codeId),
+  );
+  const state = await openChallenge(db, config, { phone: phone.e164, purpose, codeId, audience, marker, now, budget }, [sent]);
+  if (!state.accepted) return refuseSend(deps, { phone: phone.e164, purpose }, refusedSend(config, state, now));
 
   if (state.issued) {
     await kv.put(codeKey(codeId), await hashCode(config, codeId, code), { expirationTtl: kvTtl(config.OTP_TTL_SECONDS) });
@@ -70,7 +77,11 @@ export async function sendCode(deps: OtpDeps, input: { phone: Phone; purpose: Pu
       } catch (error) {
         console.error(`sms delivery failed: ${error instanceof Error ? error.message : "unknown error"}`);
         await withdrawChallenge(db, { phone: phone.e164, purpose, codeId, marker });
-        return fail("sms_delivery_failed", { detail: "The SMS could not be delivered. Try again later." });
+        return refuseSend(
+          deps,
+          { phone: phone.e164, purpose },
+          fail("sms_delivery_failed", { detail: "The SMS could not be delivered. Try again later." }),
+        );
       }
     }
   }
@@ -84,6 +95,12 @@ export async function sendCode(deps: OtpDeps, input: { phone: Phone; purpose: Pu
     // answer does not tell which phones have accounts.
     ...(config.sandbox ? { dev_code: code } : {}),
   };
+}
+
+/** Records why a send was refused (`code_refused`, after the response) and returns the failure. */
+export function refuseSend(deps: Deps, input: { phone: string; purpose: Purpose }, failure: Failure): Failure {
+  recordEvent(deps, { type: "code_refused", phone: input.phone, detail: { purpose: input.purpose, reason: failure.error } });
+  return failure;
 }
 
 function refusedSend(config: Config, state: SendState, now: number): Failure {
@@ -132,14 +149,14 @@ export type CodeProof = { codeId: string; marker: string; failStart: number };
  * Only guesses against a live code count (NIST SP 800-63B-4 §3.2.2 rate limiting).
  */
 export async function proveCode<T extends unknown[] = []>(
-  deps: OtpDeps,
+  deps: Deps,
   input: { phone: string; purpose: Purpose; code: string; userId?: string },
   extraReads: SQL[] = [],
 ): Promise<{ proof: CodeProof; extra: T } | Failure> {
   const { config, db, kv, now } = deps;
   const marker = randomToken();
   const { attempt, extra } = await reserveAttempt<T>(db, config, { ...input, marker, now }, extraReads);
-  if (!attempt?.reserved) return refusedGuess(config, attempt, now, input.userId);
+  if (!attempt?.reserved) return refusedGuess(deps, await settled(deps, input, attempt), input.userId);
   const failStart = attempt.budget_start;
   const codeId = attempt.code_id as string;
   const stored = await kv.get(codeKey(codeId));
@@ -151,8 +168,14 @@ export async function proveCode<T extends unknown[] = []>(
   if (timingSafeEqual(stored, await hashCode(config, codeId, input.code))) {
     return { proof: { codeId, marker, failStart }, extra };
   }
-  const phoneState = await recordWrongGuess(db, config, input.phone, now);
   const codeLeft = config.OTP_MAX_ATTEMPTS - (attempt.attempts ?? config.OTP_MAX_ATTEMPTS);
+  const who = { phone: input.phone, userId: userOfPhone(input.phone), detail: { purpose: input.purpose } };
+  const events = [
+    await eventSql(deps, { type: "code_failed", ...who }),
+    ...(codeLeft === 0 ? [await eventSql(deps, { type: "code_burned", ...who })] : []),
+    await eventSql(deps, { type: "phone_locked", ...who }, lockStartedSql(codeBudget(config), input.phone, now)),
+  ];
+  const phoneState = await recordWrongGuess(db, config, { phone: input.phone, purpose: input.purpose, codeId, now }, events);
   const phoneLeft = config.OTP_LOCKOUT_FAILURES - (phoneState?.count ?? config.OTP_LOCKOUT_FAILURES);
   const attemptsLeft = Math.max(0, Math.min(codeLeft, phoneLeft));
   return fail("invalid_code", {
@@ -161,8 +184,30 @@ export async function proveCode<T extends unknown[] = []>(
   });
 }
 
+// A guess refused because every attempt of the code is reserved by guesses still being evaluated
+// cannot be told "burned" or "used" yet, and must not be evaluated itself (that would be a free,
+// uncounted guess). It waits, briefly and boundedly, for those evaluations to settle.
+const SETTLE_POLLS = 8;
+const SETTLE_INTERVAL_MS = 25;
+
+const inFlight = (config: Config, attempt: Attempt | undefined, now: number) =>
+  attempt?.code_id != null &&
+  attempt.consumed_at == null &&
+  (attempt.expires_at ?? 0) > now &&
+  (attempt.attempts ?? 0) >= config.OTP_MAX_ATTEMPTS &&
+  (attempt.wrong_attempts ?? 0) < config.OTP_MAX_ATTEMPTS;
+
+async function settled(deps: Deps, input: { phone: string; purpose: Purpose }, attempt: Attempt | undefined) {
+  let state = attempt;
+  for (let poll = 0; poll < SETTLE_POLLS && inFlight(deps.config, state, deps.now); poll++) {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_INTERVAL_MS));
+    state = await readAttempt(deps.db, deps.config, input.phone, input.purpose);
+  }
+  return state;
+}
+
 /** Undoes a reservation whose right code was then refused for another reason (e.g. a bad invite). */
-export async function releaseProof(deps: OtpDeps, input: { phone: string; purpose: Purpose }, proof: CodeProof) {
+export async function releaseProof(deps: Deps, input: { phone: string; purpose: Purpose }, proof: CodeProof) {
   await batch(deps.db, [
     refundAttempt(deps.config, input.phone, proof.failStart),
     releaseCodeAttempt(input.phone, input.purpose, proof.codeId),
@@ -174,7 +219,8 @@ function releaseCodeAttempt(phone: string, purpose: Purpose, codeId: string) {
     WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId}`;
 }
 
-function refusedGuess(config: Config, attempt: Attempt | undefined, now: number, userId?: string): Failure {
+function refusedGuess(deps: Deps, attempt: Attempt | undefined, userId?: string): Failure {
+  const { config, now } = deps;
   const budget = codeBudget(config);
   if (attempt?.budget_locked_until != null && attempt.budget_locked_until > now) {
     return fail("too_many_attempts", {
@@ -187,6 +233,7 @@ function refusedGuess(config: Config, attempt: Attempt | undefined, now: number,
     attempt.consumed_at == null &&
     (attempt.expires_at ?? 0) > now &&
     (userId === undefined || attempt.user_id === userId);
+  // Used (a racing right guess won), expired, replaced, never sent, or bound to someone else.
   if (!attempt || !live) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
   if ((attempt.attempts ?? 0) >= config.OTP_MAX_ATTEMPTS) {
     const cooldownEnds = (attempt.last_sent_at ?? 0) + config.OTP_RESEND_SECONDS * 1000;

@@ -1,13 +1,16 @@
 import { sql } from "drizzle-orm";
+import { eventSql, userOfPhone } from "../audit/events";
 import { randomFromAlphabet } from "../crypto";
 import { batch } from "../db/client";
+import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
-import { activationStatements, normaliseInviteCode, phoneKey } from "../referrals/service";
+import { phoneKey } from "../phone";
+import { activationStatements, activationWonSql, normaliseInviteCode } from "../referrals/service";
 import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements } from "../tokens/sessions";
 import { INVITE_ALPHABET, INVITE_CODE_LENGTH, type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { consumeChallenge, consumedBy, refundAttempt } from "./gate";
-import { type OtpDeps, proveCode, releaseProof } from "./service";
+import { proveCode, releaseProof } from "./service";
 
 const INVITE_CODE_TRIES = 5;
 
@@ -24,7 +27,7 @@ type SignInRow = ProfileRow & { won: number; is_new: number; session_id: string 
  * phone make exactly one user.
  */
 export async function signInWithCode(
-  deps: OtpDeps,
+  deps: Deps,
   input: { phone: string; code: string; client: ClientInfo; inviteCode?: string; pickInviteCode?: InviteCodePicker },
 ) {
   const { config, db, now } = deps;
@@ -66,6 +69,9 @@ export async function signInWithCode(
             role = CASE WHEN excluded.role = 'admin' THEN 'admin' ELSE users.role END
           WHERE users.is_active = 1`,
         ...openSessionStatements(config, { sessionId, phone, refreshHash: refresh.hash, now, client: input.client, guard: won }),
+        await eventSql(deps, { type: "code_verified", phone, userId: userOfPhone(phone), detail: { purpose: "login" } }, won),
+        sql`INSERT INTO counters (name, value) SELECT 'users_total', 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = ${userId})
+          ON CONFLICT (name) DO UPDATE SET value = value + 1`,
         ...(inviter && inviteCode
           ? activationStatements({
               callerId: userId,
@@ -78,6 +84,15 @@ export async function signInWithCode(
               now,
               callerGuard: sql`1`,
             })
+          : []),
+        ...(inviter
+          ? [
+              await eventSql(
+                deps,
+                { type: "invite_activated", phone, userId, detail: { inviter_id: inviter.id, at_sign_up: true } },
+                activationWonSql(userId, proof.marker),
+              ),
+            ]
           : []),
         sql`SELECT ${profileColumns}, ${won} AS won, u.id = ${userId} AS is_new,
             s.id AS session_id, s.expires_at AS session_expires_at
@@ -93,7 +108,7 @@ export async function signInWithCode(
 }
 
 async function signedIn(
-  deps: OtpDeps,
+  deps: Deps,
   row: SignInRow | undefined,
   refreshToken: string,
 ): Promise<Failure | Awaited<ReturnType<typeof tokenResponse>>> {

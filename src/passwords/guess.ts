@@ -1,10 +1,13 @@
 import { type SQL, sql } from "drizzle-orm";
+import { eventSql, userOfPhone } from "../audit/events";
 import { randomToken } from "../crypto";
-import { all, batch } from "../db/client";
+import { batch } from "../db/client";
+import type { Deps } from "../deps";
 import {
   type BudgetState,
   budgetStateSql,
   ensureGuardSql,
+  lockStartedSql,
   passwordBudget,
   recordFailureSql,
   refundSql,
@@ -12,7 +15,6 @@ import {
   retryAfter,
 } from "../guards/budget";
 import { type Failure, fail } from "../http/problem";
-import type { OtpDeps } from "../otp/service";
 import { verifyPassword } from "./hash";
 
 export type PasswordGuess<T extends unknown[][]> = { right: boolean; windowStart: number; extra: T };
@@ -25,8 +27,8 @@ export type PasswordGuess<T extends unknown[][]> = { right: boolean; windowStart
  * failure costs the same. Locked → `too_many_attempts`.
  */
 export async function guessPassword<T extends unknown[][] = []>(
-  deps: OtpDeps,
-  input: { phone: string; password: string; storedHash: SQL; extraReads?: SQL[] },
+  deps: Deps,
+  input: { phone: string; password: string; storedHash: SQL; extraReads?: SQL[]; context: "login" | "reauthentication" },
 ): Promise<PasswordGuess<T> | Failure> {
   const { config, db, now } = deps;
   const budget = passwordBudget(config);
@@ -46,11 +48,18 @@ export async function guessPassword<T extends unknown[][] = []>(
     });
   }
   const right = await verifyPassword(config.PASSWORD_PEPPER, input.password, hashes[0]?.hash ?? null);
-  if (!right) await all(db, recordFailureSql(budget, input.phone, now));
+  if (!right) {
+    const who = { phone: input.phone, userId: userOfPhone(input.phone) };
+    await batch(db, [
+      recordFailureSql(budget, input.phone, now),
+      await eventSql(deps, { type: "password_login_failed", ...who, detail: { context: input.context } }),
+      await eventSql(deps, { type: "password_locked", ...who }, lockStartedSql(budget, input.phone, now)),
+    ]);
+  }
   return { right, windowStart: state.budget_start, extra: extra as unknown as T };
 }
 
 /** Gives back a right guess's reservation (as a statement for the caller's batch). */
-export function refundPasswordGuess(deps: OtpDeps, phone: string, windowStart: number): SQL {
+export function refundPasswordGuess(deps: Deps, phone: string, windowStart: number): SQL {
   return refundSql(passwordBudget(deps.config), phone, windowStart);
 }

@@ -1,13 +1,15 @@
 import { type SQL, sql } from "drizzle-orm";
+import { eventSql, userOfPhone } from "../audit/events";
 import { batch } from "../db/client";
+import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { consumeChallenge, consumedBy, refundAttempt } from "../otp/gate";
-import { type OtpDeps, proveCode } from "../otp/service";
+import { proveCode } from "../otp/service";
 import type { Phone } from "../phone";
 import { sendNotice } from "../sms/sender";
 import type { AccessClaims } from "../tokens/jwt";
 import { type SessionGrant, tokenResponse } from "../tokens/response";
-import { type ClientInfo, newRefreshToken, openSessionStatements } from "../tokens/sessions";
+import { type ClientInfo, newRefreshToken, openSessionStatements, sessionOpenedSql } from "../tokens/sessions";
 import { type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { guessPassword, refundPasswordGuess } from "./guess";
 import { hashPassword } from "./hash";
@@ -16,7 +18,7 @@ import { weakPasswordDetail, weakPasswordRule } from "./policy";
 const invalidCredentials = () => fail("invalid_credentials", { detail: "The phone number or password is wrong." });
 
 /** The password policy for an account's phone; a failure names the `rule`. */
-export function checkPolicy(deps: OtpDeps, password: string, phone: Phone): Failure | null {
+export function checkPolicy(deps: Deps, password: string, phone: Phone): Failure | null {
   const min = deps.config.PASSWORD_MIN_LENGTH;
   const rule = weakPasswordRule(password, { minLength: min, phoneDigits: [phone.e164.slice(1), phone.national] });
   return rule ? fail("weak_password", { detail: weakPasswordDetail(rule, min), rule }) : null;
@@ -25,7 +27,7 @@ export function checkPolicy(deps: OtpDeps, password: string, phone: Phone): Fail
 type SessionRow = ProfileRow & { session_id: string | null; session_expires_at: number | null; session_auth_time: number | null };
 
 /** Opens a session for the active user with `phone` (guarded by `when`) and reads it back. */
-async function signInStatements(deps: OtpDeps, phone: string, when: SQL) {
+async function signInStatements(deps: Deps, phone: string, when: SQL) {
   const refresh = await newRefreshToken();
   const sessionId = crypto.randomUUID();
   return {
@@ -38,7 +40,7 @@ async function signInStatements(deps: OtpDeps, phone: string, when: SQL) {
   };
 }
 
-async function tokensFor(deps: OtpDeps, row: SessionRow | undefined, refreshToken: string) {
+async function tokensFor(deps: Deps, row: SessionRow | undefined, refreshToken: string) {
   if (!row?.is_active || !row.session_id || row.session_expires_at == null) {
     return fail("account_disabled", { detail: "This account is deactivated." });
   }
@@ -56,11 +58,12 @@ async function tokensFor(deps: OtpDeps, row: SessionRow | undefined, refreshToke
  * `POST /v1/auth/password/login`: one answer (`invalid_credentials`) for an unknown phone, a
  * phone without a password and a wrong password, each after the same hashing work.
  */
-export async function loginWithPassword(deps: OtpDeps, input: { phone: string; password: string; client: ClientInfo }) {
+export async function loginWithPassword(deps: Deps, input: { phone: string; password: string; client: ClientInfo }) {
   const guess = await guessPassword(deps, {
     phone: input.phone,
     password: input.password,
     storedHash: sql`SELECT password_hash FROM users WHERE phone = ${input.phone}`,
+    context: "login",
   });
   if ("error" in guess) return guess;
   if (!guess.right) return invalidCredentials();
@@ -72,6 +75,11 @@ export async function loginWithPassword(deps: OtpDeps, input: { phone: string; p
     sql`UPDATE users SET last_login_at = ${now}, role = CASE WHEN ${role} = 'admin' THEN 'admin' ELSE role END
       WHERE phone = ${input.phone} AND is_active = 1`,
     ...signIn.open(input.client),
+    await eventSql(
+      deps,
+      { type: "password_login", phone: input.phone, userId: userOfPhone(input.phone) },
+      sessionOpenedSql(signIn.sessionId),
+    ),
     signIn.readBack,
   ]);
   return tokensFor(deps, (results.at(-1) as SessionRow[])[0], signIn.refresh.token);
@@ -81,7 +89,7 @@ export async function loginWithPassword(deps: OtpDeps, input: { phone: string; p
  * `POST /v1/auth/password/reset`: a `reset_password` code proves the phone; one batch consumes it,
  * sets the password, clears the password lock, revokes every session and opens a new one.
  */
-export async function resetPassword(deps: OtpDeps, input: { phone: Phone; code: string; newPassword: string; client: ClientInfo }) {
+export async function resetPassword(deps: Deps, input: { phone: Phone; code: string; newPassword: string; client: ClientInfo }) {
   const weak = checkPolicy(deps, input.newPassword, input.phone);
   if (weak) return weak;
   const phone = input.phone.e164;
@@ -100,6 +108,7 @@ export async function resetPassword(deps: OtpDeps, input: { phone: Phone; code: 
     sql`UPDATE sessions SET revoked_at = ${now}
       WHERE user_id = (SELECT id FROM users WHERE phone = ${phone}) AND revoked_at IS NULL AND ${won}`,
     ...signIn.open(input.client),
+    await eventSql(deps, { type: "password_changed", phone, userId: userOfPhone(phone), detail: { via: "reset" } }, won),
     sql`SELECT ${won} AS won`,
     signIn.readBack,
   ]);
@@ -125,7 +134,7 @@ const recentlySignedIn = (claims: AccessClaims, now: number) => now / 1000 - cla
  * the change's batch when a password was used, or a failure.
  */
 export async function reauthenticate(
-  deps: OtpDeps,
+  deps: Deps,
   claims: AccessClaims,
   caller: Caller,
   currentPassword: string | undefined,
@@ -135,7 +144,12 @@ export async function reauthenticate(
       ? { refund: [] }
       : fail("reauthentication_required", { detail: "Sign in again, or send current_password, to make this change." });
   }
-  const guess = await guessPassword(deps, { phone: caller.phone, password: currentPassword, storedHash: sql`${caller.password_hash}` });
+  const guess = await guessPassword(deps, {
+    phone: caller.phone,
+    password: currentPassword,
+    storedHash: sql`${caller.password_hash}`,
+    context: "reauthentication",
+  });
   if ("error" in guess) return guess;
   if (!guess.right) return fail("current_password_invalid", { detail: "The current password is wrong." });
   return { refund: [refundPasswordGuess(deps, caller.phone, guess.windowStart)] };
@@ -146,7 +160,7 @@ export async function reauthenticate(
  * current password. Every other session is revoked and the phone gets a notice.
  */
 export async function changePassword(
-  deps: OtpDeps,
+  deps: Deps,
   input: { claims: AccessClaims; caller: Caller; callerGuard: SQL; phone: Phone; newPassword: string; currentPassword?: string },
 ): Promise<Failure | "changed" | null> {
   const { config, db, now } = deps;
@@ -164,8 +178,13 @@ export async function changePassword(
     sql`UPDATE users AS u SET password_hash = ${hash} WHERE ${input.callerGuard} RETURNING id`,
     sql`UPDATE sessions SET revoked_at = ${now} WHERE user_id = ${claims.sub} AND id <> ${claims.sid} AND revoked_at IS NULL
       AND EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub} AND password_hash = ${hash})`,
+    await eventSql(
+      deps,
+      { type: "password_changed", phone: caller.phone, userId: claims.sub, detail: { via: caller.password_hash ? "change" : "first_set" } },
+      sql`EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub} AND password_hash = ${hash})`,
+    ),
   ]);
-  if ((results.at(-2) ?? []).length === 0) return null;
+  if ((results.at(-3) ?? []).length === 0) return null;
   await sendNotice(deps.sms, caller.phone, `Your ${config.APP_NAME} password was changed. If this was not you, reset it now.`);
   return "changed";
 }

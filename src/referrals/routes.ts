@@ -69,13 +69,13 @@ const listRoute = createRoute({
 
 export const referralRoutes = createRouter()
   .openapi(activateRoute, async (c) => {
-    const { config, db, now } = deps(c);
+    const services = deps(c);
+    const { config, now } = services;
     const claims = c.get("auth");
-    const result = await activateInvite(db, config, {
+    const result = await activateInvite(services, {
       callerId: claims.sub,
       callerGuard: callerSql(config, claims, now),
       rawCode: c.req.valid("json").invite_code,
-      now,
     });
     if (result === null) throw unauthorized();
     return c.json(orThrow(result), 200);

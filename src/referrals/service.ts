@@ -1,9 +1,10 @@
 import { type SQL, sql } from "drizzle-orm";
-import type { Config } from "../config";
-import { keyedHasher, randomToken } from "../crypto";
-import { batch, type Db } from "../db/client";
+import { eventSql } from "../audit/events";
+import { randomToken } from "../crypto";
+import { batch } from "../db/client";
+import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
-import { maskPhone } from "../phone";
+import { maskPhone, phoneKey } from "../phone";
 import { INVITE_ALPHABET, INVITE_CODE_LENGTH } from "../users/profile";
 
 const codeShape = new RegExp(`^[${INVITE_ALPHABET}]{${INVITE_CODE_LENGTH}}$`);
@@ -12,11 +13,6 @@ const codeShape = new RegExp(`^[${INVITE_ALPHABET}]{${INVITE_CODE_LENGTH}}$`);
 export function normaliseInviteCode(raw: string): string | null {
   const code = raw.trim().toUpperCase();
   return codeShape.test(code) ? code : null;
-}
-
-/** Keyed hash of a phone: lets a referral remember "this phone" without storing the number. */
-export function phoneKey(config: Config, phone: string): Promise<string> {
-  return keyedHasher(config.PASSWORD_PEPPER, "phone")(phone);
 }
 
 /**
@@ -30,6 +26,11 @@ function closesCycle(inviterId: string | SQL, callerId: string): SQL {
       SELECT u.invited_by, chain.depth + 1 FROM users u JOIN chain ON u.id = chain.id
       WHERE u.invited_by IS NOT NULL AND chain.depth < 100000)
     SELECT 1 FROM chain WHERE id = ${callerId})`;
+}
+
+/** SQL condition: the activation of `marker` won (for statements later in its batch). */
+export function activationWonSql(callerId: string, marker: string): SQL {
+  return sql`EXISTS (SELECT 1 FROM users WHERE id = ${callerId} AND invite_marker = ${marker})`;
 }
 
 export type Activation = {
@@ -53,7 +54,7 @@ export type Activation = {
  * no second bonus.
  */
 export function activationStatements(a: Activation): SQL[] {
-  const won = sql`EXISTS (SELECT 1 FROM users WHERE id = ${a.callerId} AND invite_marker = ${a.marker})`;
+  const won = activationWonSql(a.callerId, a.marker);
   const fresh = sql`EXISTS (SELECT 1 FROM referrals WHERE id = ${a.referralId} AND created_marker = ${a.marker})`;
   return [
     sql`UPDATE users AS u SET activated_invite_code = ${a.code}, invited_by = ${a.inviterId}, invite_marker = ${a.marker}
@@ -89,10 +90,10 @@ export type Activated = {
  * session is not live.
  */
 export async function activateInvite(
-  db: Db,
-  config: Config,
-  input: { callerId: string; callerGuard: SQL; rawCode: string; now: number },
+  deps: Deps,
+  input: { callerId: string; callerGuard: SQL; rawCode: string },
 ): Promise<Activated | Failure | null> {
+  const { config, db, now } = deps;
   const code = normaliseInviteCode(input.rawCode);
   // Twice at most: if the batch loses a race, the second look names the reason.
   for (let round = 0; round < 2; round++) {
@@ -118,9 +119,14 @@ export async function activateInvite(
         marker,
         referralId,
         bonus: config.REFERRAL_BONUS_POINTS,
-        now: input.now,
+        now,
         callerGuard: input.callerGuard,
       }),
+      await eventSql(
+        deps,
+        { type: "invite_activated", phone: caller.phone, userId: caller.id, detail: { inviter_id: inviter.id } },
+        activationWonSql(caller.id, marker),
+      ),
       sql`SELECT EXISTS (SELECT 1 FROM users WHERE id = ${caller.id} AND invite_marker = ${marker}) AS won,
         EXISTS (SELECT 1 FROM referrals WHERE id = ${referralId} AND created_marker = ${marker}) AS fresh`,
     ]);

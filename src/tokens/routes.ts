@@ -56,8 +56,9 @@ const logoutRoute = createRoute({
 
 export const tokenRoutes = createRouter()
   .openapi(refreshRoute, async (c) => {
-    const { config, db, now } = deps(c);
-    const rotated = orThrow(await rotateRefreshToken(db, config, c.req.valid("json").refresh_token, now));
+    const services = deps(c);
+    const { config, now } = services;
+    const rotated = orThrow(await rotateRefreshToken(services, c.req.valid("json").refresh_token));
     c.header("Cache-Control", "no-store");
     const body = await tokenResponse(
       config,
@@ -67,16 +68,17 @@ export const tokenRoutes = createRouter()
     return c.json(body, 200);
   })
   .openapi(logoutRoute, async (c) => {
-    const { config, db, now } = deps(c);
+    const services = deps(c);
+    const { config } = services;
     const body = c.req.valid("json");
     if (body.all) {
       const token = bearerToken(c);
       const claims = token ? await verifyAccessToken(config, token) : null;
       if (!claims) throw unauthorized();
-      await revokeUserSessions(db, claims.sub, now);
+      await revokeUserSessions(services, claims.sub);
     } else if (body.refresh_token) {
       // Like RFC 7009: an unknown or already revoked token is not an error.
-      await revokeByRefreshToken(db, body.refresh_token, now);
+      await revokeByRefreshToken(services, body.refresh_token);
     } else {
       throw new ApiError(fail("validation_failed", { detail: "Send refresh_token." }));
     }

@@ -1,10 +1,10 @@
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
+import { eventSql } from "../audit/events";
 import type { Config } from "../config";
 import { randomToken, sha256Hex } from "../crypto";
-import { batch, type Db } from "../db/client";
-import { sessions } from "../db/schema";
-import type { Failure } from "../http/problem";
-import { fail } from "../http/problem";
+import { batch } from "../db/client";
+import type { Deps } from "../deps";
+import { type Failure, fail } from "../http/problem";
 import { type ProfileRow, profileColumns } from "../users/profile";
 import type { Role } from "./jwt";
 
@@ -45,6 +45,11 @@ export function openSessionStatements(
   ] as const;
 }
 
+/** SQL condition: the session `sessionId` was opened (earlier in the same batch). */
+export function sessionOpenedSql(sessionId: string) {
+  return sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${sessionId})`;
+}
+
 export type Rotated = {
   refreshToken: string;
   session: { id: string; userId: string; role: Role; authTime: number; expiresAt: number };
@@ -57,7 +62,8 @@ export type Rotated = {
  * UPDATE is the race gate, so of parallel refreshes with one token at most one wins. A rotated
  * token seen again after the grace period is reuse: the whole session (family) is revoked.
  */
-export async function rotateRefreshToken(db: Db, config: Config, token: string, now: number): Promise<Rotated | Failure> {
+export async function rotateRefreshToken(deps: Deps, token: string): Promise<Rotated | Failure> {
+  const { config, db, now } = deps;
   const oldHash = await sha256Hex(token);
   const next = await newRefreshToken();
   const [, , , won, state, profiles] = await batch<
@@ -99,11 +105,18 @@ export async function rotateRefreshToken(db: Db, config: Config, token: string, 
   if (!previous || rotatedAt == null || now - rotatedAt <= config.REFRESH_REUSE_GRACE_SECONDS * 1000) {
     return fail("invalid_token", { detail: "The refresh token is invalid or expired." });
   }
-  const revoked = await db.orm
-    .update(sessions)
-    .set({ revokedAt: now })
-    .where(and(eq(sessions.id, previous.session_id), isNull(sessions.revokedAt)))
-    .returning({ id: sessions.id });
+  const [revoked] = await batch<[{ id: string }[], unknown[]]>(db, [
+    sql`UPDATE sessions SET revoked_at = ${now} WHERE id = ${previous.session_id} AND revoked_at IS NULL RETURNING id`,
+    await eventSql(
+      deps,
+      {
+        type: "refresh_reused",
+        userId: sql`(SELECT user_id FROM sessions WHERE id = ${previous.session_id})`,
+        detail: { session_id: previous.session_id },
+      },
+      sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${previous.session_id} AND revoked_at = ${now})`,
+    ),
+  ]);
   if (revoked.length === 0) return fail("invalid_token", { detail: "The refresh token is invalid or expired." });
   return fail("token_reused", { detail: "This refresh token was already used; the session has been revoked." });
 }
@@ -114,18 +127,23 @@ export function refreshExpiresIn(config: Config, expiresAt: number, now: number)
 }
 
 /** Revokes the session a refresh token belongs to (any token of its family). Idempotent. */
-export async function revokeByRefreshToken(db: Db, token: string, now: number): Promise<void> {
-  const hash = await sha256Hex(token);
+export async function revokeByRefreshToken(deps: Deps, token: string): Promise<void> {
+  const { db, now } = deps;
+  const session = sql`(SELECT session_id FROM refresh_tokens WHERE token_hash = ${await sha256Hex(token)})`;
   await batch(db, [
-    sql`UPDATE sessions SET revoked_at = ${now}
-      WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ${hash}) AND revoked_at IS NULL`,
+    await eventSql(
+      deps,
+      { type: "session_revoked", userId: sql`(SELECT user_id FROM sessions WHERE id = ${session})`, detail: { reason: "logout" } },
+      sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${session} AND revoked_at IS NULL)`,
+    ),
+    sql`UPDATE sessions SET revoked_at = ${now} WHERE id = ${session} AND revoked_at IS NULL`,
   ]);
 }
 
-/** Revokes every live session of a user, optionally sparing one (the caller's own). */
-export async function revokeUserSessions(db: Db, userId: string, now: number, except?: string): Promise<void> {
-  await db.orm
-    .update(sessions)
-    .set({ revokedAt: now })
-    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), except ? sql`${sessions.id} <> ${except}` : undefined));
+/** Revokes every live session of a user (logout everywhere). */
+export async function revokeUserSessions(deps: Deps, userId: string): Promise<void> {
+  await batch(deps.db, [
+    await eventSql(deps, { type: "session_revoked", userId, detail: { reason: "logout_all" } }),
+    sql`UPDATE sessions SET revoked_at = ${deps.now} WHERE user_id = ${userId} AND revoked_at IS NULL`,
+  ]);
 }

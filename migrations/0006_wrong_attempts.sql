@@ -1,0 +1,1 @@
+ALTER TABLE `otp_challenges` ADD `wrong_attempts` integer DEFAULT 0 NOT NULL;

@@ -1,0 +1,401 @@
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import worker from "../src/index";
+import { call, expectProblem, freshIp, freshPhone, type Problem, signIn } from "./helpers";
+import { signingJwk } from "./token-helpers";
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Calls the Worker with an env of our own (a variant config, or bindings that fail). */
+function callWith(variant: object, method: string, path: string, init: { headers?: Record<string, string>; body?: string } = {}) {
+  const request = new Request(`http://api.test${path}`, {
+    method,
+    headers: { "CF-Connecting-IP": freshIp(), ...init.headers },
+    body: init.body,
+  });
+  return worker.fetch(request, variant as typeof env, createExecutionContext());
+}
+
+function expectSecurityHeaders(response: Response) {
+  expect(response.headers.get("X-Content-Type-Options")).toBe("nosniff");
+  expect(response.headers.get("Strict-Transport-Security")).toMatch(/max-age=\d+/);
+  expect(response.headers.get("Referrer-Policy")).toBe("no-referrer");
+  expect(response.headers.get("X-Request-Id")).toBeTruthy();
+}
+
+/** A problem document: the RFC 9457 members plus `code`, and nothing that looks like internals. */
+function expectCleanProblem(body: Problem) {
+  expect(body).toMatchObject({ type: expect.any(String), title: expect.any(String), status: expect.any(Number), code: expect.any(String) });
+  expect(typeof body.detail).toBe("string");
+  const text = JSON.stringify(body);
+  expect(text).not.toMatch(/stack|\.ts:\d+|\.js:\d+|\n\s+at /i);
+  expect(body).not.toHaveProperty("stack");
+}
+
+describe("error model", () => {
+  it("answers not_found as problem+json for an unknown path", async () => {
+    for (const path of ["/nope", "/v1/nope", "/v1/me/nope/deeper", "/v2/auth/otp"]) {
+      const response = await call("GET", path);
+      const body = await expectProblem(response, 404, "not_found");
+      expectCleanProblem(body);
+      expect(body.type).toBe("about:blank");
+      expect(body.title).toBeTruthy();
+      expectSecurityHeaders(response);
+    }
+  });
+
+  it.each([
+    ["PUT", "/v1/auth/otp", "POST"],
+    ["GET", "/v1/auth/otp", "POST"],
+    ["GET", "/v1/auth/token", "POST"],
+    ["DELETE", "/v1/auth/logout", "POST"],
+    ["POST", "/v1/me", "GET"],
+    ["PUT", "/v1/me/sessions", "GET"],
+    ["GET", "/v1/me/sessions/abc", "DELETE"],
+    ["POST", "/health", "GET"],
+    ["DELETE", "/.well-known/jwks.json", "GET"],
+  ])("answers method_not_allowed with Allow for %s %s", async (method, path, allowed) => {
+    const response = await call(method, path);
+    const body = await expectProblem(response, 405, "method_not_allowed");
+    expectCleanProblem(body);
+    const allow = (response.headers.get("Allow") ?? "").split(",").map((m) => m.trim());
+    expect(allow).toContain(allowed);
+    expect(allow).not.toContain(method);
+    expectSecurityHeaders(response);
+  });
+
+  it("never answers 405 for a method the Allow header itself lists (trailing slash, look-alike path)", async () => {
+    // Either the route serves the path or the path is unknown (404); a 405 saying
+    // "GET is not allowed here. Allowed: GET" is self-contradictory (RFC 9110 §15.5.6).
+    const contradictions: string[] = [];
+    for (const [method, path] of [
+      ["GET", "/v1/me/"],
+      ["GET", "/health/"],
+      ["POST", "/v1/auth/otp/"],
+      // An unescaped "." in a route pattern must not make a look-alike path "known".
+      ["GET", "/Xwell-known/jwksXjson"],
+    ] as const) {
+      const response = await call(method, path, method === "POST" ? { body: { phone: freshPhone() } } : {});
+      const allow = (response.headers.get("Allow") ?? "").split(",").map((m) => m.trim());
+      if (response.status === 405 && allow.includes(method)) contradictions.push(`${method} ${path} → 405, Allow: ${allow.join(", ")}`);
+      else expect([200, 401, 404], `${method} ${path}`).toContain(response.status);
+    }
+    expect(contradictions).toEqual([]);
+  });
+
+  it("lists every method a path serves in Allow", async () => {
+    const response = await call("PUT", "/v1/me");
+    await expectProblem(response, 405, "method_not_allowed");
+    const allow = (response.headers.get("Allow") ?? "").split(",").map((m) => m.trim());
+    expect(allow).toEqual(expect.arrayContaining(["GET", "PATCH", "DELETE"]));
+  });
+
+  it("answers malformed_request for a body that is not valid JSON", async () => {
+    for (const body of ["{", '{"phone": "+375291234567",}', "{phone: 1}", "nul", '"unterminated']) {
+      const response = await call("POST", "/v1/auth/otp", { body });
+      expectCleanProblem(await expectProblem(response, 400, "malformed_request"));
+    }
+    await expectProblem(await call("POST", "/v1/auth/token", { body: "{" }), 400, "malformed_request");
+  });
+
+  it("answers unsupported_media_type for a body that is not application/json", async () => {
+    const body = JSON.stringify({ phone: freshPhone() });
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"]) {
+      const response = await call("POST", "/v1/auth/otp", { body, headers: { "Content-Type": type } });
+      expectCleanProblem(await expectProblem(response, 415, "unsupported_media_type"));
+    }
+  });
+
+  it("accepts application/json with a charset parameter", async () => {
+    const phone = freshPhone();
+    const response = await call("POST", "/v1/auth/otp", {
+      body: { phone },
+      headers: { "Content-Type": "application/json; charset=utf-8" },
+    });
+    expect(response.status).toBe(200);
+  });
+
+  it("answers payload_too_large for a body over 16 KiB, before parsing or media-type checks", async () => {
+    const big = JSON.stringify({ phone: freshPhone(), padding: "x".repeat(17 * 1024) });
+    expectCleanProblem(await expectProblem(await call("POST", "/v1/auth/otp", { body: big }), 413, "payload_too_large"));
+    // Not JSON at all and the wrong type: size is still checked first.
+    const junk = "{".repeat(16 * 1024 + 1);
+    await expectProblem(await call("POST", "/v1/auth/otp", { body: junk }), 413, "payload_too_large");
+    await expectProblem(
+      await call("POST", "/v1/auth/otp", { body: junk, headers: { "Content-Type": "text/plain" } }),
+      413,
+      "payload_too_large",
+    );
+    await expectProblem(await call("POST", "/v1/auth/token", { body: big }), 413, "payload_too_large");
+  });
+
+  it("answers payload_too_large for an oversized streamed body without Content-Length", async () => {
+    const chunk = new TextEncoder().encode("x".repeat(4096));
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= 6) return controller.close();
+        sent++;
+        controller.enqueue(chunk);
+      },
+    });
+    const request = new Request("http://api.test/v1/auth/otp", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+      body: stream,
+    });
+    expect(request.headers.get("Content-Length")).toBeNull();
+    await expectProblem(await worker.fetch(request, env, createExecutionContext()), 413, "payload_too_large");
+  });
+
+  it("accepts a body of exactly 16 KiB", async () => {
+    const phone = freshPhone();
+    const base = JSON.stringify({ phone, padding: "" });
+    const body = JSON.stringify({ phone, padding: "x".repeat(16 * 1024 - base.length) });
+    expect(body.length).toBe(16 * 1024);
+    expect((await call("POST", "/v1/auth/otp", { body })).status).toBe(200);
+  });
+
+  it("answers validation_failed for a JSON array, null, a string or a number as the body", async () => {
+    for (const body of ["[]", `[{"phone":"${freshPhone()}"}]`, "null", '"+375291234567"', "42", "true"]) {
+      const response = await call("POST", "/v1/auth/otp", { body });
+      const problem = await expectProblem(response, 400, "validation_failed");
+      expectCleanProblem(problem);
+      expect(Array.isArray(problem.errors)).toBe(true);
+    }
+    await expectProblem(await call("POST", "/v1/auth/token", { body: "null" }), 400, "validation_failed");
+    await expectProblem(await call("POST", "/v1/auth/logout", { body: "[]" }), 400, "validation_failed");
+  });
+
+  it("answers validation_failed with errors naming the field", async () => {
+    const problem = await expectProblem(await call("POST", "/v1/auth/otp", { body: { phone: 12345 } }), 400, "validation_failed");
+    expect(problem.errors).toEqual(expect.arrayContaining([{ path: "phone", message: expect.any(String) }]));
+  });
+
+  it("answers an unexpected exception as internal_error without internals, and logs it with the request id", async () => {
+    const secret = "SECRET-INTERNAL-DETAIL-4711";
+    const failing = () => {
+      throw new Error(`kaboom ${secret}`);
+    };
+    const broken = { ...env, DB: { prepare: failing, batch: failing, exec: failing, dump: failing } };
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    const tokens = await signIn();
+    const response = await callWith(broken, "GET", "/v1/me", {
+      headers: { Authorization: `Bearer ${tokens.access_token}`, "X-Request-Id": "trace-500-test" },
+    });
+    const text = await response.clone().text();
+    const body = await expectProblem(response, 500, "internal_error");
+    expectCleanProblem(body);
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain("kaboom");
+    expect(response.headers.get("X-Request-Id")).toBe("trace-500-test");
+    expectSecurityHeaders(response);
+    expect(logged.mock.calls.flat().join("\n")).toContain("trace-500-test");
+  });
+
+  it("answers a failing storage dependency as service_unavailable with Retry-After", async () => {
+    const failing = () => {
+      throw new Error("D1_ERROR: Network connection lost.");
+    };
+    const broken = { ...env, DB: { prepare: failing, batch: failing, exec: failing, dump: failing } };
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const tokens = await signIn();
+    const response = await callWith(broken, "GET", "/v1/me", { headers: { Authorization: `Bearer ${tokens.access_token}` } });
+    expectCleanProblem(await expectProblem(response, 503, "service_unavailable"));
+    expect(Number(response.headers.get("Retry-After"))).toBeGreaterThan(0);
+  });
+});
+
+describe("headers on every response", () => {
+  it("generates an X-Request-Id when none is sent", async () => {
+    const a = await call("GET", "/health");
+    const b = await call("GET", "/health");
+    expect(a.headers.get("X-Request-Id")).toMatch(UUID);
+    expect(a.headers.get("X-Request-Id")).not.toBe(b.headers.get("X-Request-Id"));
+  });
+
+  it("echoes a valid incoming X-Request-Id on success and error responses", async () => {
+    for (const [method, path] of [
+      ["GET", "/health"],
+      ["GET", "/nope"],
+      ["PUT", "/v1/auth/otp"],
+      ["GET", "/v1/me"],
+    ] as const) {
+      const response = await call(method, path, { headers: { "X-Request-Id": "req-0123_abc.DEF:9" } });
+      expect(response.headers.get("X-Request-Id")).toBe("req-0123_abc.DEF:9");
+    }
+  });
+
+  it("replaces an invalid incoming X-Request-Id", async () => {
+    for (const incoming of ["r".repeat(300), "has spaces in it", "bad\tid", "<script>", "id;drop", "a/b"]) {
+      const response = await call("GET", "/health", { headers: { "X-Request-Id": incoming } });
+      const id = response.headers.get("X-Request-Id");
+      expect(id).not.toBe(incoming);
+      expect(id).toMatch(UUID);
+    }
+  });
+
+  it("sets nosniff, HSTS and no-referrer on successes, errors, token responses and docs", async () => {
+    const tokens = await signIn();
+    const responses = [
+      await call("GET", "/health"),
+      await call("GET", "/v1"),
+      await call("GET", "/openapi.json"),
+      await call("GET", "/docs"),
+      await call("GET", "/.well-known/jwks.json"),
+      await call("GET", "/v1/me", { token: tokens.access_token }),
+      await call("POST", "/v1/auth/token", { body: { refresh_token: tokens.refresh_token } }),
+      await call("GET", "/v1/me"),
+      await call("GET", "/nope"),
+      await call("PUT", "/v1/auth/otp"),
+      await call("POST", "/v1/auth/otp", { body: "{" }),
+      await call("POST", "/v1/auth/otp", { body: "x".repeat(17 * 1024) }),
+      await call("POST", "/v1/auth/otp", { body: "x", headers: { "Content-Type": "text/plain" } }),
+    ];
+    for (const response of responses) expectSecurityHeaders(response);
+  });
+});
+
+describe("service endpoints", () => {
+  it("GET /health answers ok with checks and version", async () => {
+    const response = await call("GET", "/health");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(/^application\/json/);
+    const body = (await response.json()) as { version: string };
+    expect(body).toEqual({ status: "ok", checks: { db: "ok", kv: "ok" }, version: expect.any(String) });
+    expect(body.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it("GET /health answers service_unavailable with checks when KV fails", async () => {
+    const failing = () => Promise.reject(new Error("KV GET failed: storage unavailable"));
+    const broken = { ...env, KV: { get: failing, put: failing, delete: failing, list: failing, getWithMetadata: failing } };
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const response = await callWith(broken, "GET", "/health");
+    const body = await expectProblem(response, 503, "service_unavailable");
+    expect(body.checks).toEqual({ db: "ok", kv: "fail" });
+    expect(response.headers.get("Retry-After")).toBeTruthy();
+  });
+
+  it("GET /v1 answers name, version, docs and openapi", async () => {
+    const response = await call("GET", "/v1");
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as Record<string, unknown>;
+    const health = (await (await call("GET", "/health")).json()) as { version: string };
+    expect(body).toEqual({ name: "phone-auth-edge", version: health.version, docs: "/docs", openapi: "/openapi.json" });
+  });
+
+  it("GET /openapi.json is an OpenAPI 3.1 document covering every route", async () => {
+    const response = await call("GET", "/openapi.json");
+    expect(response.status).toBe(200);
+    const doc = (await response.json()) as {
+      openapi: string;
+      info: { version: string };
+      paths: Record<string, Record<string, unknown>>;
+      components?: { schemas?: Record<string, unknown> };
+    };
+    expect(doc.openapi).toMatch(/^3\.1\.\d+$/);
+    expect(doc.info.version).toBeTruthy();
+    const expected: [string, string][] = [
+      ["/v1/auth/otp", "post"],
+      ["/v1/auth/otp/verify", "post"],
+      ["/v1/auth/token", "post"],
+      ["/v1/auth/logout", "post"],
+      ["/v1/me", "get"],
+      ["/v1/me", "patch"],
+      ["/v1/me", "delete"],
+      ["/v1/me/sessions", "get"],
+      ["/v1/me/sessions/{id}", "delete"],
+      ["/health", "get"],
+      ["/v1", "get"],
+      ["/.well-known/jwks.json", "get"],
+    ];
+    for (const [path, method] of expected) {
+      expect(doc.paths[path], `${method.toUpperCase()} ${path}`).toHaveProperty(method);
+    }
+    // Request schemas come from the same Zod schemas that validate.
+    const otp = doc.paths["/v1/auth/otp"]?.post as { requestBody?: { content?: Record<string, { schema?: { $ref?: string } }> } };
+    const schema = otp.requestBody?.content?.["application/json"]?.schema;
+    const resolved = schema?.$ref ? doc.components?.schemas?.[schema.$ref.replace("#/components/schemas/", "")] : schema;
+    expect(resolved).toMatchObject({ properties: { phone: expect.any(Object) } });
+  });
+
+  it("GET /docs serves an HTML API reference on /openapi.json", async () => {
+    const response = await call("GET", "/docs");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
+    const html = await response.text();
+    expect(html).toMatch(/<html/i);
+    expect(html).toContain("/openapi.json");
+  });
+
+  it("GET /.well-known/jwks.json publishes only public key members", async () => {
+    const response = await call("GET", "/.well-known/jwks.json");
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    const jwks = JSON.parse(text) as { keys: Record<string, unknown>[] };
+    expect(jwks.keys.length).toBeGreaterThanOrEqual(1);
+    const ours = signingJwk();
+    expect(text).not.toContain(ours.d);
+    for (const key of jwks.keys) {
+      for (const privateMember of ["d", "p", "q", "dp", "dq", "qi", "k", "oth"]) expect(key).not.toHaveProperty(privateMember);
+      expect(key).toMatchObject({ kty: "EC", crv: "P-256", kid: expect.any(String), x: expect.any(String), y: expect.any(String) });
+    }
+    expect(jwks.keys[0]).toMatchObject({ kid: ours.kid, x: ours.x, y: ours.y });
+  });
+});
+
+describe("CORS", () => {
+  const corsEnv = { ...env, CORS_ORIGINS: "https://app.example.com" };
+
+  it("gives no Access-Control-Allow-Origin to an origin that is not listed (default config)", async () => {
+    const response = await call("GET", "/v1", { headers: { Origin: "https://evil.example" } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Access-Control-Allow-Origin")).toBeNull();
+    const preflight = await call("OPTIONS", "/v1/auth/otp", {
+      headers: { Origin: "https://evil.example", "Access-Control-Request-Method": "POST" },
+    });
+    expect(preflight.headers.get("Access-Control-Allow-Origin")).toBeNull();
+  });
+
+  it("allows a listed origin and exposes X-Request-Id", async () => {
+    const response = await callWith(corsEnv, "GET", "/v1", { headers: { Origin: "https://app.example.com" } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Access-Control-Allow-Origin")).toBe("https://app.example.com");
+    const exposed = (response.headers.get("Access-Control-Expose-Headers") ?? "").toLowerCase();
+    expect(exposed).toContain("x-request-id");
+    expect(exposed).toContain("retry-after");
+    expect((response.headers.get("Vary") ?? "").toLowerCase()).toContain("origin");
+  });
+
+  it("answers a preflight from a listed origin", async () => {
+    const response = await callWith(corsEnv, "OPTIONS", "/v1/auth/otp", {
+      headers: {
+        Origin: "https://app.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, authorization",
+      },
+    });
+    expect(response.status).toBeLessThan(300);
+    expect(response.headers.get("Access-Control-Allow-Origin")).toBe("https://app.example.com");
+    expect((response.headers.get("Access-Control-Allow-Headers") ?? "").toLowerCase()).toContain("authorization");
+    expect(response.headers.get("Access-Control-Allow-Credentials")).toBeNull();
+  });
+
+  it("still refuses other origins when CORS_ORIGINS is set", async () => {
+    for (const origin of ["https://evil.example", "https://app.example.com.evil.example", "http://app.example.com", "null"]) {
+      const response = await callWith(corsEnv, "GET", "/v1", { headers: { Origin: origin } });
+      expect(response.headers.get("Access-Control-Allow-Origin")).toBeNull();
+    }
+  });
+
+  it("allows a listed origin on error responses too", async () => {
+    const response = await callWith(corsEnv, "GET", "/v1/me", { headers: { Origin: "https://app.example.com" } });
+    await expectProblem(response, 401, "unauthorized");
+    expect(response.headers.get("Access-Control-Allow-Origin")).toBe("https://app.example.com");
+  });
+});
