@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { cors } from "hono/cors";
 import { version } from "../package.json";
+import { adminRoutes } from "./admin/routes";
 import type { AppEnv } from "./http/context";
 import { handleError } from "./http/errors";
 import { jsonBody, limitBody, requestId, requireConfig, securityHeaders } from "./http/middleware";
@@ -34,7 +35,8 @@ export function createApp() {
     .route("/", tokenRoutes)
     .route("/", meRoutes)
     .route("/", referralRoutes)
-    .route("/", passwordRoutes);
+    .route("/", passwordRoutes)
+    .route("/", adminRoutes);
 
   routed.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",

@@ -80,6 +80,7 @@ const configSchema = z.object({
   TEST_PHONES: list,
   ADMIN_PHONES: list,
   REFERRAL_BONUS_POINTS: z.coerce.number().int().min(0).default(100),
+  AUDIT_RETENTION_DAYS: seconds(90),
   SMS_PROVIDER: z.enum(["console", "twilio", "kavenegar", "webhook"]).optional(),
   SMS_TEMPLATE: z.string().min(1).default("Your {app} code is {code}"),
   SMS_TIMEOUT_MS: seconds(5000),

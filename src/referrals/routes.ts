@@ -1,4 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
+import { decodeCursor } from "../db/cursor";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { requireAccessToken, unauthorized } from "../http/middleware";
@@ -6,7 +7,7 @@ import { bearerSecurity, createRouter, problemResponses, z } from "../http/opena
 import { ApiError, fail } from "../http/problem";
 import { callerSql } from "../me/service";
 import { limitPerUser } from "../ratelimit/user";
-import { decodeCursor, listReferrals } from "./list";
+import { listReferrals } from "./list";
 import { activateInvite } from "./service";
 
 const ActivateRequest = z

@@ -1,0 +1,49 @@
+import { type SQL, sql } from "drizzle-orm";
+import type { Config } from "../config";
+import { batch, type Db } from "../db/client";
+
+const DAY = 86_400_000;
+// Bounded work per run: at most ROUNDS × BATCH rows per kind; the next run continues.
+const BATCH = 500;
+const ROUNDS = 20;
+
+/** Deletes in chunks of BATCH until fewer come back, at most ROUNDS times. Returns rows deleted. */
+async function drain(db: Db, statements: (limit: number) => SQL[]): Promise<number> {
+  let total = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const results = await batch(db, statements(BATCH));
+    const deleted = (results.at(-1) ?? []).length;
+    total += deleted;
+    if (deleted < BATCH) break;
+  }
+  return total;
+}
+
+/**
+ * The Cron Trigger's job: drop what is past retention — audit events (AUDIT_RETENTION_DAYS),
+ * sessions revoked or expired over 30 days ago with their refresh tokens, dead one-time-code
+ * rows, and old SMS budget days. Per-phone guards are kept (they carry lockouts).
+ */
+export async function runRetention(db: Db, config: Config, now: number) {
+  const eventsBefore = now - config.AUDIT_RETENTION_DAYS * DAY;
+  const sessionsBefore = now - 30 * DAY;
+  const oldSessions = (limit: number) =>
+    sql`SELECT id FROM sessions WHERE (revoked_at IS NOT NULL AND revoked_at < ${sessionsBefore}) OR expires_at < ${sessionsBefore}
+      ORDER BY id LIMIT ${limit}`;
+  const events = await drain(db, (limit) => [
+    sql`DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE created_at < ${eventsBefore} LIMIT ${limit}) RETURNING id`,
+  ]);
+  const sessions = await drain(db, (limit) => [
+    sql`DELETE FROM refresh_tokens WHERE session_id IN (${oldSessions(limit)})`,
+    sql`DELETE FROM sessions WHERE id IN (${oldSessions(limit)}) RETURNING id`,
+  ]);
+  const codes = await drain(db, (limit) => [
+    sql`DELETE FROM otp_challenges WHERE rowid IN (SELECT rowid FROM otp_challenges
+      WHERE consumed_at < ${now - DAY} OR expires_at < ${now - DAY} LIMIT ${limit}) RETURNING phone`,
+  ]);
+  const budgetDays = await drain(db, (limit) => [
+    sql`DELETE FROM sms_budget WHERE rowid IN (SELECT rowid FROM sms_budget
+      WHERE day < ${new Date(now - 7 * DAY).toISOString().slice(0, 10)} LIMIT ${limit}) RETURNING day`,
+  ]);
+  return { events, sessions, codes, budgetDays };
+}
