@@ -47,13 +47,10 @@ export function maskPhone(e164: string): string {
  * Resolves a client's phone field: the body's `region`, else `DEFAULT_REGION`, for national
  * formats; then `ALLOWED_COUNTRIES`.
  */
-export function phoneFromInput(
-  input: string,
-  options: { region?: string; defaultRegion?: string; allowedCountries: string[] },
-): Phone | Failure {
-  const phone = parsePhone(input, options.region?.toUpperCase() ?? options.defaultRegion);
+export function phoneFromInput(config: Config, input: string, region?: string): Phone | Failure {
+  const phone = parsePhone(input, region?.toUpperCase() ?? config.DEFAULT_REGION);
   if (!phone) return fail("invalid_phone", { detail: "This is not a mobile number that can receive SMS." });
-  if (options.allowedCountries.length > 0 && !options.allowedCountries.includes(phone.country)) {
+  if (config.ALLOWED_COUNTRIES.length > 0 && !config.ALLOWED_COUNTRIES.includes(phone.country)) {
     return fail("country_not_allowed", { detail: `Numbers from ${phone.country} are not served.` });
   }
   return phone;

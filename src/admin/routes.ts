@@ -1,11 +1,10 @@
 import { createRoute } from "@hono/zod-openapi";
 import { EVENT_TYPES } from "../audit/events";
-import { decodeCursor } from "../db/cursor";
+import { cursorParam } from "../db/cursor";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { requireAccessToken } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
-import { ApiError, fail } from "../http/problem";
 import { UserSchema } from "../users/schemas";
 import { getUser, listEvents, listUsers, stats, updateUser } from "./service";
 
@@ -115,15 +114,7 @@ const statsRoute = createRoute({
   },
 });
 
-function parseCursor(raw: string | undefined) {
-  if (raw === undefined) return undefined;
-  const decoded = decodeCursor(raw);
-  if (!decoded) {
-    const errors = [{ path: "cursor", message: "is not a cursor this API issued" }];
-    throw new ApiError(fail("validation_failed", { detail: "cursor: is not a cursor this API issued", errors }));
-  }
-  return decoded;
-}
+const parseCursor = (raw: string | undefined) => orThrow(cursorParam(raw));
 
 export const adminRoutes = createRouter()
   .openapi(usersRoute, async (c) => {

@@ -1,4 +1,5 @@
 import { base64url } from "../crypto";
+import { type Failure, fail } from "../http/problem";
 
 /** A position in a newest-first list: the last item served. */
 export type Cursor = { createdAt: number; id: string };
@@ -17,4 +18,13 @@ export function decodeCursor(raw: string): Cursor | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Reads an optional `cursor` query parameter; one this API did not issue is `validation_failed`. */
+export function cursorParam(raw: string | undefined): Cursor | Failure | undefined {
+  if (raw === undefined) return undefined;
+  const cursor = decodeCursor(raw);
+  if (cursor) return cursor;
+  const message = "is not a cursor this API issued";
+  return fail("validation_failed", { detail: `cursor: ${message}`, errors: [{ path: "cursor", message }] });
 }

@@ -160,9 +160,7 @@ export const meRoutes = createRouter()
     const body = c.req.valid("json");
     const caller = await readCaller(db, config, claims, now);
     if (!caller) throw unauthorized();
-    const phone = orThrow(
-      phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
-    );
+    const phone = orThrow(phoneFromInput(config, body.phone, body.region));
     await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
     const row = orThrow(
       await changePhone(services, {

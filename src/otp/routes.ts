@@ -48,12 +48,9 @@ export const otpRoutes = createRouter()
       userId = claims.sub;
     }
     const services = deps(c);
-    const parsed = phoneFromInput(body.phone, {
-      region: body.region,
-      defaultRegion: config.DEFAULT_REGION,
-      allowedCountries: config.ALLOWED_COUNTRIES,
-    });
+    const parsed = phoneFromInput(config, body.phone, body.region);
     if ("error" in parsed && parsed.error === "country_not_allowed") {
+      // The number parsed (only its country is refused): record whose send it was.
       const refused = parsePhone(body.phone, body.region?.toUpperCase() ?? config.DEFAULT_REGION);
       if (refused) refuseSend(services, { phone: refused.e164, purpose: body.purpose }, parsed);
     }
@@ -81,9 +78,7 @@ export const otpRoutes = createRouter()
       const message = `must be ${config.OTP_LENGTH} digits`;
       throw new ApiError(fail("validation_failed", { detail: `code: ${message}`, errors: [{ path: "code", message }] }));
     }
-    const phone = orThrow(
-      phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
-    );
+    const phone = orThrow(phoneFromInput(config, body.phone, body.region));
     await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
     const tokens = orThrow(
       await signInWithCode(deps(c), { phone: phone.e164, code: body.code, client: clientInfo(c), inviteCode: body.invite_code }),

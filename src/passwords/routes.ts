@@ -91,9 +91,7 @@ export const passwordRoutes = createRouter()
   .openapi(loginRoute, async (c) => {
     const config = c.get("config");
     const body = c.req.valid("json");
-    const phone = orThrow(
-      phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
-    );
+    const phone = orThrow(phoneFromInput(config, body.phone, body.region));
     await limitByIp(c, "password", [{ limit: 10, seconds: 60 }], "too_many_attempts");
     const tokens = orThrow(await loginWithPassword(deps(c), { phone: phone.e164, password: body.password, client: clientInfo(c) }));
     c.header("Cache-Control", "no-store");
@@ -102,9 +100,7 @@ export const passwordRoutes = createRouter()
   .openapi(resetRoute, async (c) => {
     const config = c.get("config");
     const body = c.req.valid("json");
-    const phone = orThrow(
-      phoneFromInput(body.phone, { region: body.region, defaultRegion: config.DEFAULT_REGION, allowedCountries: config.ALLOWED_COUNTRIES }),
-    );
+    const phone = orThrow(phoneFromInput(config, body.phone, body.region));
     await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
     const tokens = orThrow(await resetPassword(deps(c), { phone, code: body.code, newPassword: body.new_password, client: clientInfo(c) }));
     c.header("Cache-Control", "no-store");

@@ -1,10 +1,9 @@
 import { createRoute } from "@hono/zod-openapi";
-import { decodeCursor } from "../db/cursor";
+import { cursorParam } from "../db/cursor";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { requireAccessToken, unauthorized } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
-import { ApiError, fail } from "../http/problem";
 import { callerSql } from "../me/service";
 import { limitPerUser } from "../ratelimit/user";
 import { listReferrals } from "./list";
@@ -85,11 +84,7 @@ export const referralRoutes = createRouter()
     const { config, db, now } = deps(c);
     const claims = c.get("auth");
     const query = c.req.valid("query");
-    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    if (query.cursor !== undefined && !cursor) {
-      const errors = [{ path: "cursor", message: "is not a cursor this API issued" }];
-      throw new ApiError(fail("validation_failed", { detail: "cursor: is not a cursor this API issued", errors }));
-    }
+    const cursor = orThrow(cursorParam(query.cursor));
     const page = await listReferrals(db, { callerId: claims.sub, callerGuard: callerSql(config, claims, now), limit: query.limit, cursor });
     if (!page) throw unauthorized();
     return c.json(page, 200);
