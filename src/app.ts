@@ -4,7 +4,7 @@ import { version } from "../package.json";
 import { adminRoutes } from "./admin/routes";
 import type { AppEnv } from "./http/context";
 import { handleError } from "./http/errors";
-import { jsonBody, limitBody, requestId, requireConfig, securityHeaders } from "./http/middleware";
+import { d1Session, jsonBody, limitBody, requestId, requireConfig, securityHeaders } from "./http/middleware";
 import { createRouter } from "./http/openapi";
 import { fail, problem } from "./http/problem";
 import { meRoutes } from "./me/routes";
@@ -22,12 +22,13 @@ export function createApp() {
     const origins = c.get("config").CORS_ORIGINS;
     return cors({
       origin: (origin) => (origins.includes(origin) ? origin : null),
-      allowHeaders: ["Authorization", "Content-Type", "X-Request-Id"],
-      exposeHeaders: ["X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+      allowHeaders: ["Authorization", "Content-Type", "X-Request-Id", "X-D1-Bookmark"],
+      exposeHeaders: ["X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "X-D1-Bookmark"],
       maxAge: 600,
     })(c, next);
   });
   app.use("*", limitBody, jsonBody);
+  app.use("/v1/*", d1Session);
 
   const routed = app
     .route("/", serviceRoutes)

@@ -28,13 +28,15 @@ function countedStatement(statement: D1PreparedStatement): D1PreparedStatement {
   return counted;
 }
 
-const countedDb = {
+const countedDb: D1Database = {
   prepare: (query: string) => countedStatement(env.DB.prepare(query)),
   batch: (statements: D1PreparedStatement[]) => {
     counts.d1++;
     return env.DB.batch(statements.map((s) => realStatement.get(s) ?? s));
   },
   exec: (query: string) => roundTrip(() => env.DB.exec(query)),
+  // Requests run in a D1 session (read replication); count its round trips the same way.
+  withSession: () => ({ prepare: countedDb.prepare, batch: countedDb.batch, getBookmark: () => null }),
 } as unknown as D1Database;
 
 const countedKv = new Proxy(env.KV, {

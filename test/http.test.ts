@@ -182,7 +182,16 @@ describe("error model", () => {
     const failing = () => {
       throw new Error(`kaboom ${secret}`);
     };
-    const broken = { ...env, DB: { prepare: failing, batch: failing, exec: failing, dump: failing } };
+    const broken = {
+      ...env,
+      DB: {
+        prepare: failing,
+        batch: failing,
+        exec: failing,
+        dump: failing,
+        withSession: () => ({ prepare: failing, batch: failing, getBookmark: () => null }),
+      },
+    };
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     const tokens = await signIn();
     const response = await callWith(broken, "GET", "/v1/me", {
@@ -202,7 +211,16 @@ describe("error model", () => {
     const failing = () => {
       throw new Error("D1_ERROR: Network connection lost.");
     };
-    const broken = { ...env, DB: { prepare: failing, batch: failing, exec: failing, dump: failing } };
+    const broken = {
+      ...env,
+      DB: {
+        prepare: failing,
+        batch: failing,
+        exec: failing,
+        dump: failing,
+        withSession: () => ({ prepare: failing, batch: failing, getBookmark: () => null }),
+      },
+    };
     vi.spyOn(console, "error").mockImplementation(() => {});
     const tokens = await signIn();
     const response = await callWith(broken, "GET", "/v1/me", { headers: { Authorization: `Bearer ${tokens.access_token}` } });
@@ -397,5 +415,27 @@ describe("CORS", () => {
     const response = await callWith(corsEnv, "GET", "/v1/me", { headers: { Origin: "https://app.example.com" } });
     await expectProblem(response, 401, "unauthorized");
     expect(response.headers.get("Access-Control-Allow-Origin")).toBe("https://app.example.com");
+  });
+});
+
+describe("D1 read replication (Sessions API)", () => {
+  it("answers with a bookmark, and a client that sends it back reads its own writes", async () => {
+    const { signIn: signInUser } = await import("./helpers");
+    const user = await signInUser();
+    const patch = await call("PATCH", "/v1/me", { token: user.access_token, body: { first_name: "Replica" } });
+    const bookmark = patch.headers.get("X-D1-Bookmark");
+    expect(bookmark).toMatch(/^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/);
+    const read = await call("GET", "/v1/me", { token: user.access_token, headers: { "X-D1-Bookmark": bookmark as string } });
+    expect(read.status).toBe(200);
+    expect(((await read.json()) as { first_name: string }).first_name).toBe("Replica");
+  });
+
+  it("ignores a bookmark D1 did not issue instead of failing", async () => {
+    const { signIn: signInUser } = await import("./helpers");
+    const user = await signInUser();
+    for (const junk of ["garbage", "'; DROP TABLE users; --", "0".repeat(300)]) {
+      const response = await call("GET", "/v1/me", { token: user.access_token, headers: { "X-D1-Bookmark": junk } });
+      expect(response.status).toBe(200);
+    }
   });
 });

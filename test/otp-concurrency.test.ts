@@ -44,7 +44,7 @@ function raceEnvs(n: number): (typeof env)[] {
     });
   return Array.from({ length: n }, () => {
     let counted = false;
-    const DB = wrap(env.DB, "batch", (run) => {
+    const countFirstBatch = (run: () => unknown) => {
       if (!counted) {
         counted = true;
         reserved++;
@@ -54,6 +54,13 @@ function raceEnvs(n: number): (typeof env)[] {
         }
       }
       return run();
+    };
+    // Requests run their statements in a D1 session (read replication): count batches made there too.
+    const DB = new Proxy(wrap(env.DB, "batch", countFirstBatch), {
+      get(real, property) {
+        if (property !== "withSession") return Reflect.get(real, property);
+        return (...args: unknown[]) => wrap(env.DB.withSession(...(args as [string?])), "batch", countFirstBatch);
+      },
     });
     const KV = wrap(env.KV, "get", async (run, [key]) => {
       if (String(key).startsWith("otp:")) await allReserved;

@@ -1,25 +1,40 @@
 import type { SQL } from "drizzle-orm";
-import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
-import * as schema from "./schema";
 
 /** A Drizzle query builder or a Drizzle `sql` template. */
 export type Statement = SQL | { toSQL(): { sql: string; params: unknown[] } };
 
-/** D1 through Drizzle: the typed ORM for plain queries, the binding for batches. */
-export type Db = { orm: DrizzleD1Database<typeof schema>; d1: D1Database };
+/**
+ * D1 through Drizzle: the schema and migrations are Drizzle's, every statement is a Drizzle `sql`
+ * template compiled by Drizzle's SQLite dialect, run on a D1 binding or a D1 session.
+ */
+export type Db = { d1: D1Database | D1DatabaseSession };
 
 const clients = new WeakMap<D1Database, Db>();
 const dialect = new SQLiteAsyncDialect();
 
-/** One Drizzle client per D1 binding (per isolate). */
+/** The database on a plain binding (cron jobs, health checks): one per binding per isolate. */
 export function database(d1: D1Database): Db {
   let db = clients.get(d1);
   if (!db) {
-    db = { orm: drizzle(d1, { schema }), d1 };
+    db = { d1 };
     clients.set(d1, db);
   }
   return db;
+}
+
+// What D1 issues as a bookmark; anything else from a client is ignored, never passed to D1.
+const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
+
+/**
+ * A D1 session for one request (D1 read replication). A client that sends back the bookmark of
+ * its last response reads its own writes; otherwise reads may start on the nearest replica and
+ * writes on the primary.
+ */
+export function sessionDatabase(d1: D1Database, input: { bookmark?: string; readOnly: boolean }): Db & { session: D1DatabaseSession } {
+  const anchor = input.bookmark && BOOKMARK.test(input.bookmark) ? input.bookmark : input.readOnly ? "first-unconstrained" : "first-primary";
+  const session = d1.withSession(anchor);
+  return { d1: session, session };
 }
 
 function prepare(db: Db, statement: Statement): D1PreparedStatement {

@@ -30,5 +30,5 @@ export function deps(c: Context<AppEnv>): Deps {
       }
     },
   };
-  return { config, db: database(c.env.DB), kv: c.env.KV, sms, now: Date.now(), request };
+  return { config, db: c.get("db") ?? database(c.env.DB), kv: c.env.KV, sms, now: Date.now(), request };
 }

@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { loadConfig } from "../config";
+import { sessionDatabase } from "../db/client";
 import { verifyAccessToken } from "../tokens/jwt";
 import type { ClientInfo } from "../tokens/sessions";
 import type { AppEnv } from "./context";
@@ -38,6 +39,19 @@ export const requireConfig: MiddlewareHandler<AppEnv> = async function requireCo
   }
   c.set("config", loaded.config);
   await next();
+};
+
+/**
+ * Opens this request's D1 session and returns its bookmark in `X-D1-Bookmark`; clients send it
+ * back to read their own writes from any replica.
+ */
+export const d1Session: MiddlewareHandler<AppEnv> = async function d1Session(c, next) {
+  const readOnly = c.req.method === "GET" || c.req.method === "HEAD";
+  const db = sessionDatabase(c.env.DB, { bookmark: c.req.header("X-D1-Bookmark"), readOnly });
+  c.set("db", db);
+  await next();
+  const bookmark = db.session.getBookmark();
+  if (bookmark) c.res.headers.set("X-D1-Bookmark", bookmark);
 };
 
 /** Bodies over 16 KiB answer 413 before anything parses them. */
