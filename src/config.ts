@@ -63,6 +63,8 @@ const configSchema = z.object({
   PASSWORD_PEPPER: z.string({ error: "is required" }).min(32, "must be at least 32 characters"),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(128).default(15),
   PASSWORD_LOCKOUT_SECONDS: seconds(900),
+  PASSWORD_LOCKOUT_FAILURES: seconds(5),
+  PASSWORD_IP_PER_MINUTE: seconds(10),
   CORS_ORIGINS: list,
   DEFAULT_REGION: z
     .string()

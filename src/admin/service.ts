@@ -10,13 +10,14 @@ import { normaliseInviteCode } from "../referrals/service";
 import type { AccessClaims } from "../tokens/jwt";
 import { liveSessionSql } from "../tokens/sessions";
 import { type ProfileRow, profileColumns, toUser } from "../users/profile";
+import { effectiveAdminSql } from "../users/roles";
 
 // Admin routes read the caller's role from D1 in the same batch as their query, never from the
 // token (spec: Admin), so a demotion or deactivation bites at once.
 
 /** SQL condition: the token's user is live, active, and an admin in D1. */
 function callerIsAdmin(deps: Deps, claims: AccessClaims): SQL {
-  return sql`EXISTS (SELECT 1 FROM users u WHERE ${callerSql(deps.config, claims, deps.now)} AND u.role = 'admin')`;
+  return sql`EXISTS (SELECT 1 FROM users u WHERE ${callerSql(deps.config, claims, deps.now)} AND ${effectiveAdminSql(deps.config)})`;
 }
 
 /**
@@ -25,12 +26,12 @@ function callerIsAdmin(deps: Deps, claims: AccessClaims): SQL {
  */
 async function asAdmin(deps: Deps, claims: AccessClaims, statements: SQL[]): Promise<unknown[][] | Failure> {
   const [callers, ...results] = await batch(deps.db, [
-    sql`SELECT u.role FROM users u WHERE ${callerSql(deps.config, claims, deps.now)}`,
+    sql`SELECT ${effectiveAdminSql(deps.config)} AS admin FROM users u WHERE ${callerSql(deps.config, claims, deps.now)}`,
     ...statements,
   ]);
-  const role = (callers?.[0] as { role?: string } | undefined)?.role;
-  if (!role) return fail("unauthorized", { detail: "A valid access token is required." });
-  if (role !== "admin") return fail("forbidden", { detail: "This needs the admin role." });
+  const caller = callers?.[0] as { admin: number } | undefined;
+  if (!caller) return fail("unauthorized", { detail: "A valid access token is required." });
+  if (!caller.admin) return fail("forbidden", { detail: "This needs the admin role." });
   return results;
 }
 
@@ -121,7 +122,8 @@ export async function updateUser(
   const admin = callerIsAdmin(deps, claims);
   const assignments: SQL[] = [];
   if (change.is_active !== undefined) assignments.push(sql`is_active = ${change.is_active ? 1 : 0}`);
-  if (change.role !== undefined) assignments.push(sql`role = ${change.role}`);
+  // A role set by an admin is theirs to keep or take away, not the ADMIN_PHONES var's.
+  if (change.role !== undefined) assignments.push(sql`role = ${change.role}, admin_source = ${change.role === "admin" ? "granted" : null}`);
   const exists = sql`EXISTS (SELECT 1 FROM users WHERE id = ${id})`;
   const statements = [
     ...(assignments.length > 0 ? [sql`UPDATE users SET ${sql.join(assignments, sql`, `)} WHERE id = ${id} AND ${admin}`] : []),
@@ -207,11 +209,13 @@ export async function listEvents(
  */
 export async function stats(deps: Deps, claims: AccessClaims) {
   const dayStart = new Date(deps.now).setUTCHours(0, 0, 0, 0);
-  const today = (type: EventType) => sql`SELECT count(*) AS n FROM audit_events WHERE type = ${type} AND created_at >= ${dayStart}`;
+  // Sign-in codes really sent to real phones vs sign-ins by code: the SMS-pumping signal.
+  const today = (type: EventType, extra: SQL = sql`1`) =>
+    sql`SELECT count(*) AS n FROM audit_events WHERE type = ${type} AND created_at >= ${dayStart} AND ${extra}`;
   const results = await asAdmin(deps, claims, [
     sql`SELECT COALESCE((SELECT value FROM counters WHERE name = 'users_total'), 0) AS n`,
     sql`SELECT count(*) AS n FROM users WHERE created_at >= ${dayStart}`,
-    today("code_sent"),
+    today("code_sent", sql`json_extract(detail, '$.purpose') = 'login' AND json_extract(detail, '$.test_phone') = 0`),
     today("code_verified"),
   ]);
   if ("error" in results) return results;

@@ -32,7 +32,8 @@ const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
  * writes on the primary.
  */
 export function sessionDatabase(d1: D1Database, input: { bookmark?: string; readOnly: boolean }): Db & { session: D1DatabaseSession } {
-  const anchor = input.bookmark && BOOKMARK.test(input.bookmark) ? input.bookmark : input.readOnly ? "first-unconstrained" : "first-primary";
+  const anchor =
+    input.bookmark && BOOKMARK.test(input.bookmark) ? input.bookmark : input.readOnly ? "first-unconstrained" : "first-primary";
   const session = d1.withSession(anchor);
   return { d1: session, session };
 }

@@ -18,6 +18,11 @@ export const users = sqliteTable(
     role: text("role", { enum: ["user", "admin"] })
       .notNull()
       .default("user"),
+    /**
+     * Where an admin role came from: `config` (ADMIN_PHONES; lapses as soon as the phone leaves the
+     * var) or `granted` (by another admin; kept until revoked).
+     */
+    adminSource: text("admin_source", { enum: ["config", "granted"] }),
     isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
     points: integer("points").notNull().default(0),
     /** Direct referrals ever activated (deleted invitees still count). */

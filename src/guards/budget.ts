@@ -28,7 +28,7 @@ export function codeBudget(config: Config): FailureBudget {
 export function passwordBudget(config: Config): FailureBudget {
   return {
     columns: { start: "pw_fail_start", count: "pw_fail_count", lockedUntil: "pw_locked_until", marker: "pw_marker" },
-    limit: 5,
+    limit: config.PASSWORD_LOCKOUT_FAILURES,
     windowMs: config.PASSWORD_LOCKOUT_SECONDS * 1000,
     lockMs: config.PASSWORD_LOCKOUT_SECONDS * 1000,
   };

@@ -49,6 +49,7 @@ export async function changePhone(
   if (!winner?.won) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
   if (row.phone !== phone) return fail("phone_taken", { detail: "This phone number belongs to another account." });
   await sendNotice(
+    config,
     deps.sms,
     caller.phone,
     `Your ${config.APP_NAME} account was moved to another phone number. If this was not you, contact support.`,

@@ -9,6 +9,7 @@ import { activationStatements, activationWonSql, normaliseInviteCode } from "../
 import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements } from "../tokens/sessions";
 import { INVITE_ALPHABET, INVITE_CODE_LENGTH, type ProfileRow, profileColumns, toUser } from "../users/profile";
+import { initialRole, signInRoleSql } from "../users/roles";
 import { consumeChallenge, consumedBy, refundAttempt } from "./gate";
 import { proveCode, releaseProof } from "./service";
 
@@ -54,7 +55,7 @@ export async function signInWithCode(
   const refresh = await newRefreshToken();
   const sessionId = crypto.randomUUID();
   const userId = crypto.randomUUID();
-  const role = config.ADMIN_PHONES.includes(phone) ? "admin" : "user";
+  const { role, source } = initialRole(config, phone);
   const won = consumedBy(phone, "login", proof.marker);
   const pick = input.pickInviteCode ?? randomInviteCode;
 
@@ -63,10 +64,9 @@ export async function signInWithCode(
       const results = await batch<[...unknown[][], SignInRow[]]>(db, [
         consumeChallenge({ phone, purpose: "login", codeId: proof.codeId, marker: proof.marker, now }),
         refundAttempt(config, phone, proof.failStart),
-        sql`INSERT INTO users (id, phone, invite_code, role, created_at, last_login_at)
-          SELECT ${userId}, ${phone}, ${pick()}, ${role}, ${now}, ${now} WHERE ${won}
-          ON CONFLICT (phone) DO UPDATE SET last_login_at = excluded.last_login_at,
-            role = CASE WHEN excluded.role = 'admin' THEN 'admin' ELSE users.role END
+        sql`INSERT INTO users (id, phone, invite_code, role, admin_source, created_at, last_login_at)
+          SELECT ${userId}, ${phone}, ${pick()}, ${role}, ${source}, ${now}, ${now} WHERE ${won}
+          ON CONFLICT (phone) DO UPDATE SET last_login_at = excluded.last_login_at, ${signInRoleSql(config, phone)}
           WHERE users.is_active = 1`,
         ...openSessionStatements(config, { sessionId, phone, refreshHash: refresh.hash, now, client: input.client, guard: won }),
         await eventSql(deps, { type: "code_verified", phone, userId: userOfPhone(phone), detail: { purpose: "login" } }, won),

@@ -92,7 +92,7 @@ export const passwordRoutes = createRouter()
     const config = c.get("config");
     const body = c.req.valid("json");
     const phone = orThrow(phoneFromInput(config, body.phone, body.region));
-    await limitByIp(c, "password", [{ limit: 10, seconds: 60 }], "too_many_attempts");
+    await limitByIp(c, "password", [{ limit: config.PASSWORD_IP_PER_MINUTE, seconds: 60 }], "too_many_attempts");
     const tokens = orThrow(await loginWithPassword(deps(c), { phone: phone.e164, password: body.password, client: clientInfo(c) }));
     c.header("Cache-Control", "no-store");
     return c.json(tokens, 200);

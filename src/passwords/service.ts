@@ -11,6 +11,7 @@ import type { AccessClaims } from "../tokens/jwt";
 import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements, sessionOpenedSql } from "../tokens/sessions";
 import { type ProfileRow, profileColumns, toUser } from "../users/profile";
+import { signInRoleSql } from "../users/roles";
 import { guessPassword, refundPasswordGuess } from "./guess";
 import { hashPassword } from "./hash";
 import { weakPasswordDetail, weakPasswordRule } from "./policy";
@@ -69,11 +70,9 @@ export async function loginWithPassword(deps: Deps, input: { phone: string; pass
   if (!guess.right) return invalidCredentials();
   const { config, db, now } = deps;
   const signIn = await signInStatements(deps, input.phone, sql`1`);
-  const role = config.ADMIN_PHONES.includes(input.phone) ? "admin" : "user";
   const results = await batch(db, [
     refundPasswordGuess(deps, input.phone, guess.windowStart),
-    sql`UPDATE users SET last_login_at = ${now}, role = CASE WHEN ${role} = 'admin' THEN 'admin' ELSE role END
-      WHERE phone = ${input.phone} AND is_active = 1`,
+    sql`UPDATE users SET last_login_at = ${now}, ${signInRoleSql(config, input.phone)} WHERE phone = ${input.phone} AND is_active = 1`,
     ...signIn.open(input.client),
     await eventSql(
       deps,
@@ -116,7 +115,7 @@ export async function resetPassword(deps: Deps, input: { phone: Phone; code: str
   if (!winner?.won) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
   const response = await tokensFor(deps, (results.at(-1) as SessionRow[])[0], signIn.refresh.token);
   if (!("error" in response))
-    await sendNotice(deps.sms, phone, `Your ${config.APP_NAME} password was reset. If this was not you, contact support.`);
+    await sendNotice(deps.config, deps.sms, phone, `Your ${config.APP_NAME} password was reset. If this was not you, contact support.`);
   return response;
 }
 
@@ -185,6 +184,6 @@ export async function changePassword(
     ),
   ]);
   if ((results.at(-3) ?? []).length === 0) return null;
-  await sendNotice(deps.sms, caller.phone, `Your ${config.APP_NAME} password was changed. If this was not you, reset it now.`);
+  await sendNotice(deps.config, deps.sms, caller.phone, `Your ${config.APP_NAME} password was changed. If this was not you, reset it now.`);
   return "changed";
 }
