@@ -1,6 +1,7 @@
 import { z } from "zod";
 
-const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+/** A whole number above zero (a duration, count or limit) with its default. */
+const positive = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const list = z
   .string()
   .optional()
@@ -45,26 +46,26 @@ const configSchema = z.object({
   JWT_ISSUER: z.string().min(1).default("phone-auth-edge"),
   JWT_AUDIENCE: z.string().min(1).default("phone-auth-edge"),
   JWT_PRIVATE_KEYS: jwkSet,
-  ACCESS_TOKEN_TTL_SECONDS: seconds(900),
-  REFRESH_TOKEN_TTL_SECONDS: seconds(2_592_000),
+  ACCESS_TOKEN_TTL_SECONDS: positive(900),
+  REFRESH_TOKEN_TTL_SECONDS: positive(2_592_000),
   REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).default(10),
-  SESSION_IDLE_SECONDS: seconds(1_209_600),
+  SESSION_IDLE_SECONDS: positive(1_209_600),
   OTP_LENGTH: z.coerce.number().int().min(4).max(10).default(6),
-  OTP_TTL_SECONDS: seconds(300),
-  OTP_MAX_ATTEMPTS: seconds(5),
-  OTP_RESEND_SECONDS: seconds(60),
-  OTP_LOCKOUT_FAILURES: seconds(10),
-  OTP_LOCKOUT_SECONDS: seconds(3600),
-  OTP_HOURLY_LIMIT: seconds(5),
-  OTP_DAILY_LIMIT: seconds(10),
-  OTP_IP_PER_MINUTE: seconds(5),
-  OTP_IP_PER_DAY: seconds(50),
-  VERIFY_IP_PER_MINUTE: seconds(10),
+  OTP_TTL_SECONDS: positive(300),
+  OTP_MAX_ATTEMPTS: positive(5),
+  OTP_RESEND_SECONDS: positive(60),
+  OTP_LOCKOUT_FAILURES: positive(10),
+  OTP_LOCKOUT_SECONDS: positive(3600),
+  OTP_HOURLY_LIMIT: positive(5),
+  OTP_DAILY_LIMIT: positive(10),
+  OTP_IP_PER_MINUTE: positive(5),
+  OTP_IP_PER_DAY: positive(50),
+  VERIFY_IP_PER_MINUTE: positive(10),
   PASSWORD_PEPPER: z.string({ error: "is required" }).min(32, "must be at least 32 characters"),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(128).default(15),
-  PASSWORD_LOCKOUT_SECONDS: seconds(900),
-  PASSWORD_LOCKOUT_FAILURES: seconds(5),
-  PASSWORD_IP_PER_MINUTE: seconds(10),
+  PASSWORD_LOCKOUT_SECONDS: positive(900),
+  PASSWORD_LOCKOUT_FAILURES: positive(5),
+  PASSWORD_IP_PER_MINUTE: positive(10),
   CORS_ORIGINS: list,
   DEFAULT_REGION: z
     .string()
@@ -82,10 +83,10 @@ const configSchema = z.object({
   TEST_PHONES: list,
   ADMIN_PHONES: list,
   REFERRAL_BONUS_POINTS: z.coerce.number().int().min(0).default(100),
-  AUDIT_RETENTION_DAYS: seconds(90),
+  AUDIT_RETENTION_DAYS: positive(90),
   SMS_PROVIDER: z.enum(["console", "twilio", "kavenegar", "webhook"]).optional(),
   SMS_TEMPLATE: z.string().min(1).default("Your {app} code is {code}"),
-  SMS_TIMEOUT_MS: seconds(5000),
+  SMS_TIMEOUT_MS: positive(5000),
   SMS_DAILY_LIMIT: z.coerce.number().int().positive().optional(),
   SMS_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
   SMS_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
