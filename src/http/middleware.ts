@@ -89,7 +89,8 @@ export function bearerToken(c: Context): string | undefined {
   return match?.[1];
 }
 
-const unauthorized = () =>
+/** The 401 every bearer-protected route answers, with its `WWW-Authenticate` challenge. */
+export const unauthorized = () =>
   new ApiError(fail("unauthorized", { detail: "A valid access token is required." }), { "WWW-Authenticate": 'Bearer realm="api"' });
 
 /** Verifies the access token statelessly and puts its claims on the context. */
@@ -101,7 +102,6 @@ export const requireAccessToken: MiddlewareHandler<AppEnv> = async function requ
   await next();
 };
 
-export { unauthorized };
 
 /** Client IP from `CF-Connecting-IP` only (IPv6 grouped by /64); absent → one shared `unknown`. */
 export function clientIp(c: Context): string {
