@@ -1,5 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
-import { type EventType, eventSql } from "../audit/events";
+import { type EventType, eventSql, phoneOfUser } from "../audit/events";
 import { batch } from "../db/client";
 import { type Cursor, encodeCursor } from "../db/cursor";
 import type { Deps } from "../deps";
@@ -116,22 +116,22 @@ export async function updateUser(
   id: string,
   change: { is_active?: boolean; role?: "user" | "admin" },
 ): Promise<AdminUserDetail | Failure> {
-  if (id === claims.sub && (change.is_active === false || change.role === "user")) {
-    return fail("self_lockout", { detail: "You cannot deactivate or demote yourself; ask another admin." });
-  }
+  // Only an admin learns that a change would lock them out; anyone else hears 401/403 first.
+  const selfLockout = id === claims.sub && (change.is_active === false || change.role === "user");
   const admin = callerIsAdmin(deps, claims);
+  const phone = selfLockout ? null : await phoneOfUser(deps.db, id);
   const assignments: SQL[] = [];
   if (change.is_active !== undefined) assignments.push(sql`is_active = ${change.is_active ? 1 : 0}`);
   // A role set by an admin is theirs to keep or take away, not the ADMIN_PHONES var's.
   if (change.role !== undefined) assignments.push(sql`role = ${change.role}, admin_source = ${change.role === "admin" ? "granted" : null}`);
   const exists = sql`EXISTS (SELECT 1 FROM users WHERE id = ${id})`;
-  const statements = [
+  const changes = [
     ...(assignments.length > 0 ? [sql`UPDATE users SET ${sql.join(assignments, sql`, `)} WHERE id = ${id} AND ${admin}`] : []),
     ...(change.is_active === false
       ? [
           await eventSql(
             deps,
-            { type: "session_revoked", userId: id, detail: { reason: "deactivated", by: claims.sub } },
+            { type: "session_revoked", userId: id, phone, detail: { reason: "deactivated", by: claims.sub } },
             sql`${admin} AND EXISTS (SELECT 1 FROM sessions WHERE user_id = ${id} AND revoked_at IS NULL)`,
           ),
           sql`UPDATE sessions SET revoked_at = ${deps.now} WHERE user_id = ${id} AND revoked_at IS NULL AND ${admin}`,
@@ -142,14 +142,15 @@ export async function updateUser(
       {
         type: "admin_changed_user",
         userId: id,
+        phone,
         detail: { by: claims.sub, is_active: change.is_active ?? null, role: change.role ?? null },
       },
       sql`${admin} AND ${exists}`,
     ),
-    detailSql(deps, id),
   ];
-  const results = await asAdmin(deps, claims, statements);
+  const results = await asAdmin(deps, claims, [...(selfLockout ? [] : changes), detailSql(deps, id)]);
   if ("error" in results) return results;
+  if (selfLockout) return fail("self_lockout", { detail: "You cannot deactivate or demote yourself; ask another admin." });
   const row = (results.at(-1) as AdminRow[])[0];
   return row ? adminUserDetail(row) : fail("not_found", { detail: "No such user." });
 }

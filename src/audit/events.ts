@@ -1,5 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
-import { all } from "../db/client";
+import { all, type Db } from "../db/client";
 import type { Deps } from "../deps";
 import { maskPhone, phoneKey } from "../phone";
 
@@ -60,6 +60,11 @@ export function recordEvent(deps: Deps, event: AuditEvent): void {
       .then((statement) => all(deps.db, statement))
       .catch((error) => console.error(`audit write failed (${event.type}): ${error instanceof Error ? error.message : "unknown"}`)),
   );
+}
+
+/** The phone of a user, so events about an account carry it (masked and keyed) for `?phone=`. */
+export async function phoneOfUser(db: Db, userId: string): Promise<string | null> {
+  return (await all<{ phone: string }>(db, sql`SELECT phone FROM users WHERE id = ${userId}`))[0]?.phone ?? null;
 }
 
 /** SQL yielding the id of the user who holds `phone` (null if none), for events inside batches. */

@@ -102,7 +102,6 @@ export const requireAccessToken: MiddlewareHandler<AppEnv> = async function requ
   await next();
 };
 
-
 /** Client IP from `CF-Connecting-IP` only (IPv6 grouped by /64); absent → one shared `unknown`. */
 export function clientIp(c: Context): string {
   const ip = c.req.header("CF-Connecting-IP")?.trim();

@@ -1,5 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
-import { eventSql } from "../audit/events";
+import { eventSql, phoneOfUser } from "../audit/events";
 import type { Config } from "../config";
 import { all, batch, type Db } from "../db/client";
 import type { Deps } from "../deps";
@@ -86,6 +86,7 @@ export async function listSessions(db: Db, config: Config, claims: AccessClaims,
 /** Revokes one of the caller's sessions: "revoked", "not_found", or "unauthorized". */
 export async function revokeOwnSession(deps: Deps, claims: AccessClaims, sessionId: string) {
   const { config, db, now } = deps;
+  const phone = await phoneOfUser(db, claims.sub);
   const caller = callerSql(config, claims, now);
   const [callers, revoked] = await batch<[{ id: string }[], { id: string }[], unknown[]]>(db, [
     sql`SELECT u.id FROM users u WHERE ${caller}`,
@@ -94,7 +95,7 @@ export async function revokeOwnSession(deps: Deps, claims: AccessClaims, session
         AND EXISTS (SELECT 1 FROM users u WHERE ${caller}) RETURNING id`,
     await eventSql(
       deps,
-      { type: "session_revoked", userId: claims.sub, detail: { reason: "revoked_by_owner", session_id: sessionId } },
+      { type: "session_revoked", userId: claims.sub, phone, detail: { reason: "revoked_by_owner", session_id: sessionId } },
       sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${claims.sub} AND revoked_at = ${now})`,
     ),
   ]);

@@ -1,8 +1,8 @@
 import { sql } from "drizzle-orm";
-import { eventSql } from "../audit/events";
+import { eventSql, phoneOfUser } from "../audit/events";
 import type { Config } from "../config";
 import { randomToken, sha256Hex } from "../crypto";
-import { batch } from "../db/client";
+import { all, batch } from "../db/client";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { type ProfileRow, profileColumns } from "../users/profile";
@@ -72,7 +72,7 @@ export async function rotateRefreshToken(deps: Deps, token: string): Promise<Rot
       unknown[],
       unknown[],
       { id: string; user_id: string; role: Role; auth_time: number; expires_at: number }[],
-      { session_id: string; rotated_at: number | null }[],
+      { session_id: string; rotated_at: number | null; user_id: string | null; phone: string | null }[],
       ProfileRow[],
     ]
   >(db, [
@@ -86,7 +86,8 @@ export async function rotateRefreshToken(deps: Deps, token: string): Promise<Rot
       WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ${next.hash})`,
     sql`SELECT s.id, s.user_id, u.role, s.auth_time, s.expires_at FROM refresh_tokens t
         JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id WHERE t.token_hash = ${next.hash}`,
-    sql`SELECT session_id, rotated_at FROM refresh_tokens WHERE token_hash = ${oldHash}`,
+    sql`SELECT t.session_id, t.rotated_at, s.user_id, u.phone FROM refresh_tokens t
+      LEFT JOIN sessions s ON s.id = t.session_id LEFT JOIN users u ON u.id = s.user_id WHERE t.token_hash = ${oldHash}`,
     sql`SELECT ${profileColumns} FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
       JOIN users u ON u.id = s.user_id WHERE t.token_hash = ${next.hash}`,
   ]);
@@ -111,7 +112,8 @@ export async function rotateRefreshToken(deps: Deps, token: string): Promise<Rot
       deps,
       {
         type: "refresh_reused",
-        userId: sql`(SELECT user_id FROM sessions WHERE id = ${previous.session_id})`,
+        userId: previous.user_id,
+        phone: previous.phone,
         detail: { session_id: previous.session_id },
       },
       sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${previous.session_id} AND revoked_at = ${now})`,
@@ -129,21 +131,23 @@ export function refreshExpiresIn(config: Config, expiresAt: number, now: number)
 /** Revokes the session a refresh token belongs to (any token of its family). Idempotent. */
 export async function revokeByRefreshToken(deps: Deps, token: string): Promise<void> {
   const { db, now } = deps;
-  const session = sql`(SELECT session_id FROM refresh_tokens WHERE token_hash = ${await sha256Hex(token)})`;
+  const [owner] = await all<{ session_id: string; user_id: string; phone: string }>(
+    db,
+    sql`SELECT s.id AS session_id, s.user_id, u.phone FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+      JOIN users u ON u.id = s.user_id WHERE t.token_hash = ${await sha256Hex(token)} AND s.revoked_at IS NULL`,
+  );
+  if (!owner) return;
   await batch(db, [
-    await eventSql(
-      deps,
-      { type: "session_revoked", userId: sql`(SELECT user_id FROM sessions WHERE id = ${session})`, detail: { reason: "logout" } },
-      sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${session} AND revoked_at IS NULL)`,
-    ),
-    sql`UPDATE sessions SET revoked_at = ${now} WHERE id = ${session} AND revoked_at IS NULL`,
+    await eventSql(deps, { type: "session_revoked", userId: owner.user_id, phone: owner.phone, detail: { reason: "logout" } }),
+    sql`UPDATE sessions SET revoked_at = ${now} WHERE id = ${owner.session_id} AND revoked_at IS NULL`,
   ]);
 }
 
 /** Revokes every live session of a user (logout everywhere). */
 export async function revokeUserSessions(deps: Deps, userId: string): Promise<void> {
+  const phone = await phoneOfUser(deps.db, userId);
   await batch(deps.db, [
-    await eventSql(deps, { type: "session_revoked", userId, detail: { reason: "logout_all" } }),
+    await eventSql(deps, { type: "session_revoked", userId, phone, detail: { reason: "logout_all" } }),
     sql`UPDATE sessions SET revoked_at = ${deps.now} WHERE user_id = ${userId} AND revoked_at IS NULL`,
   ]);
 }
