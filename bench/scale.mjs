@@ -1,0 +1,939 @@
+// `npm run bench:scale`: does GET /v1/me and the referral list stay flat as the database grows?
+//
+// For each database (LARGE: 100,000 users, one hub with 10,000 direct and 50,000 second-level
+// referrals; EMPTY: fresh, only the users the bench signs in) it:
+//   1. applies the D1 migrations to a throwaway --persist-to dir and (LARGE) seeds it with
+//      `wrangler d1 execute --file` (multi-row INSERTs from bench/seed.mjs),
+//   2. runs the real Worker with `wrangler dev` and signs in through the API (POST /v1/auth/otp,
+//      sandbox dev_code, POST /v1/auth/otp/verify; a distinct CF-Connecting-IP per sign-in),
+//   3. pass A, load: autocannon at concurrency 4 for ~5 s per route (GET /v1/me, first referral
+//      page, a deep page ~50 pages in) for the hub and a user with no referrals. The ME_LIMITER
+//      binding (100/min per user, simulated by Miniflare) would turn that load into 429s, so this
+//      pass runs a generated copy of wrangler.toml without the [[ratelimits]] blocks (the code
+//      skips the limiter when the binding is absent); everything else is identical,
+//   4. pass B, the real wrangler.toml with the limiter on: a probe showing where it blocks,
+//      autocannon with a pool of distinct signed-in users (each under its budget), and
+//      sequential per-request latency for the hub staying under 100/min,
+//   5. (LARGE) EXPLAIN QUERY PLAN of the exact SQL the route code sends (captured from src/ by
+//      bench/sql-capture.ts, values inlined) via `wrangler d1 execute --command`.
+// Writes bench/SCALE.md. Every wait is bounded; processes and temp dirs are removed on exit.
+//
+// Env: BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (4), BENCH_USERS (100000),
+// BENCH_DIRECT (10000), BENCH_PER_DIRECT (5), BENCH_DEEP_PAGES (50), BENCH_SEQUENTIAL (30),
+// BENCH_ROUNDS (3: pass A runs every route this many times, alternating the order).
+import { spawn, spawnSync } from "node:child_process";
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import autocannon from "autocannon";
+import { generateDevSecrets } from "../scripts/secrets.mjs";
+import {
+  bundle,
+  descendants,
+  factsMarkdown,
+  fmt,
+  foreignLoad as foreignLoadOf,
+  formatMarkdown,
+  freePort,
+  machineFacts,
+  outDir,
+  processCpuMs,
+  quantile,
+  root,
+  sleep,
+  waitForQuiet as waitForQuietOf,
+  withTimeout,
+} from "./common.mjs";
+import { phoneFor, writeSeed } from "./seed.mjs";
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 4);
+const USERS = Number(process.env.BENCH_USERS ?? 100_000);
+const DIRECT = Number(process.env.BENCH_DIRECT ?? 10_000);
+const PER_DIRECT = Number(process.env.BENCH_PER_DIRECT ?? 5);
+const DEEP_PAGES = Number(process.env.BENCH_DEEP_PAGES ?? 50);
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 30);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PAGE = 20;
+const ME_LIMIT = 100; // wrangler.toml ME_LIMITER, src/ratelimit/user.ts
+const OVERALL_TIMEOUT_MS = 40 * 60_000;
+// Other work on the machine (in cores) above which a load run is repeated: this box is shared.
+const QUIET_CORES = Number(process.env.BENCH_QUIET_CORES ?? 0.3);
+const RETRIES = 2;
+
+const wrangler = join(root, "node_modules", ".bin", "wrangler");
+const work = join(outDir, `scale-${process.pid}`);
+// wrangler's debug logs go to the work dir too, so they are removed with it.
+const childEnv = {
+  ...process.env,
+  CI: "true",
+  WRANGLER_SEND_METRICS: "false",
+  NO_COLOR: "1",
+  FORCE_COLOR: "0",
+  WRANGLER_LOG_PATH: join(work, "wrangler-logs"),
+};
+const tempDirs = [work];
+const workers = new Set();
+const log = (...args) => console.log(`[bench:scale ${new Date().toISOString().slice(11, 19)}]`, ...args);
+
+// ---------------------------------------------------------------- cleanup
+
+let cleaning;
+function cleanup() {
+  cleaning ??= (async () => {
+    await Promise.allSettled([...workers].map((worker) => worker.stop()));
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+const hardStop = setTimeout(() => {
+  console.error(`bench:scale: overall timeout (${OVERALL_TIMEOUT_MS / 60_000} min), stopping`);
+  cleanup().finally(() => process.exit(2));
+}, OVERALL_TIMEOUT_MS);
+hardStop.unref();
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => cleanup().finally(() => process.exit(130)));
+
+// ---------------------------------------------------------------- wrangler helpers
+
+function runWrangler(args, { timeout = 10 * 60_000 } = {}) {
+  const started = performance.now();
+  const result = spawnSync(wrangler, args, { cwd: root, env: childEnv, encoding: "utf8", timeout, maxBuffer: 64 * 2 ** 20 });
+  if (result.error) throw result.error;
+  if (result.status !== 0)
+    throw new Error(`wrangler ${args.slice(0, 3).join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
+  return { stdout: result.stdout, ms: performance.now() - started };
+}
+
+/** `wrangler d1 execute --command` with --json; the result rows of the last statement. */
+function d1Query(persistTo, command) {
+  const { stdout } = runWrangler(["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--json", "--command", command], {
+    timeout: 120_000,
+  });
+  const json = JSON.parse(stdout.slice(stdout.indexOf("[")));
+  return json.at(-1).results;
+}
+
+/** Runs `wrangler dev` on a free port; resolves once /health answers. */
+async function startWorker({ label, persistTo, config, envFile }) {
+  const port = await freePort();
+  const inspector = await freePort();
+  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", persistTo];
+  args.push("--env-file", envFile, "--show-interactive-dev-session=false", "--log-level", "warn");
+  if (config) args.push("--config", config, "--tsconfig", join(root, "tsconfig.json"));
+  const logFile = join(work, `${label}.log`);
+  const logStream = createWriteStream(logFile);
+  // detached: the child leads its own process group, so stop() ends exactly the processes it started.
+  const child = spawn(wrangler, args, { cwd: root, env: childEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.pipe(logStream);
+  child.stderr.pipe(logStream);
+  let exited = false;
+  const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  exit.then(() => {
+    exited = true;
+  });
+  const worker = {
+    label,
+    url: `http://127.0.0.1:${port}`,
+    pids: { proxy: 0, runtime: 0, wrangler: 0 },
+    async stop() {
+      if (!exited) {
+        try {
+          process.kill(-child.pid, "SIGTERM");
+        } catch {
+          // group already gone
+        }
+        const done = await Promise.race([exit.then(() => true), sleep(10_000).then(() => false)]);
+        if (!done) {
+          try {
+            process.kill(-child.pid, "SIGKILL");
+          } catch {
+            // gone
+          }
+          await Promise.race([exit, sleep(5_000)]);
+        }
+      }
+      // workerd children of that group that outlived wrangler (should not happen).
+      for (const pid of [worker.pids.proxy, worker.pids.runtime]) {
+        if (!pid) continue;
+        try {
+          process.kill(pid, 0);
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // exited
+        }
+      }
+      workers.delete(worker);
+      logStream.end();
+    },
+  };
+  workers.add(worker);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (exited) throw new Error(`wrangler dev (${label}) exited early; log:\n${readFileSync(logFile, "utf8").slice(-4000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`wrangler dev (${label}) not ready after 120 s; log:\n${readFileSync(logFile, "utf8").slice(-4000)}`);
+    try {
+      const response = await fetch(`${worker.url}/health`, { signal: AbortSignal.timeout(5_000) });
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(250);
+  }
+  // Process roles: wrangler's node process, the workerd serving the public port (wrangler's dev
+  // proxy), and the workerd running our Worker with the simulated D1, KV and rate limiter.
+  const node = descendants(child.pid, "node");
+  worker.pids.wrangler = node.at(-1) ?? child.pid;
+  for (const pid of descendants(child.pid, "workerd")) {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    if (cmdline.includes(`127.0.0.1:${port}`)) worker.pids.proxy = pid;
+    else worker.pids.runtime = pid;
+  }
+  if (!worker.pids.runtime) throw new Error(`could not find the workerd process of ${label}`);
+  return worker;
+}
+
+function cpuSnapshot(worker) {
+  const read = (pid) => {
+    try {
+      return pid ? processCpuMs(pid) : 0;
+    } catch {
+      return Number.NaN;
+    }
+  };
+  return { runtime: read(worker.pids.runtime), proxy: read(worker.pids.proxy), wrangler: read(worker.pids.wrangler) };
+}
+
+/** CPU of everything this bench started (itself, wrangler, workerd), in ms. */
+function ourCpuMs() {
+  let total = processCpuMs(process.pid);
+  for (const worker of workers) {
+    for (const pid of [worker.pids.runtime, worker.pids.proxy, worker.pids.wrangler]) {
+      try {
+        if (pid) total += processCpuMs(pid);
+      } catch {
+        // exited
+      }
+    }
+  }
+  return total;
+}
+
+const foreignLoad = () => foreignLoadOf(ourCpuMs);
+const waitForQuiet = (maxMs) => waitForQuietOf(ourCpuMs, { maxMs, limit: QUIET_CORES });
+
+// ---------------------------------------------------------------- HTTP helpers
+
+let ipCounter = 0;
+/** A fresh client address per sign-in (198.18.0.0/15 is reserved for benchmarks, RFC 2544). */
+function nextIp() {
+  ipCounter++;
+  return `198.18.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
+}
+
+async function call(worker, path, { method = "GET", body, token, ip } = {}) {
+  const headers = {};
+  if (body) headers["content-type"] = "application/json";
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (ip) headers["cf-connecting-ip"] = ip;
+  const response = await fetch(`${worker.url}${path}`, {
+    method,
+    headers,
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await response.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, json, text, headers: response.headers };
+}
+
+const claimsOf = (token) => JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString("utf8"));
+
+async function signIn(worker, phone) {
+  const ip = nextIp();
+  const sent = await call(worker, "/v1/auth/otp", { method: "POST", body: { phone }, ip });
+  if (sent.status !== 200 || !sent.json?.dev_code) throw new Error(`send code for ${phone}: ${sent.status} ${sent.text}`);
+  const verified = await call(worker, "/v1/auth/otp/verify", { method: "POST", body: { phone, code: sent.json.dev_code }, ip });
+  if (verified.status !== 200 || !verified.json?.access_token) throw new Error(`verify for ${phone}: ${verified.status} ${verified.text}`);
+  const token = verified.json.access_token;
+  const claims = claimsOf(token);
+  return { phone, token, sub: claims.sub, sid: claims.sid };
+}
+
+async function signInMany(worker, phones, parallel = 4) {
+  const out = new Array(phones.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < phones.length) {
+        const index = next++;
+        out[index] = await signIn(worker, phones[index]);
+      }
+    }),
+  );
+  return out;
+}
+
+// ---------------------------------------------------------------- measurements
+
+function latencyStats(samples) {
+  return {
+    n: samples.length,
+    p50: quantile(samples, 0.5),
+    p90: quantile(samples, 0.9),
+    p99: quantile(samples, 0.99),
+    max: samples.length ? Math.max(...samples) : Number.NaN,
+  };
+}
+
+/**
+ * autocannon for DURATION s at CONNECTIONS, after a 1 s warm-up. `tokens` rotate per request.
+ * Latency comes from autocannon's per-response timings (hrtime, sub-ms), 2xx only. Raw numbers;
+ * `summarize` merges the rounds of one route.
+ */
+async function loadRun(worker, path, tokens) {
+  let turn = 0;
+  const options = (duration) => ({
+    url: worker.url,
+    connections: CONNECTIONS,
+    duration,
+    requests: [
+      {
+        method: "GET",
+        path,
+        setupRequest: (request) => {
+          const token = tokens[turn++ % tokens.length];
+          return { ...request, headers: { ...request.headers, authorization: `Bearer ${token}` } };
+        },
+      },
+    ],
+  });
+  await withTimeout(Promise.resolve(autocannon(options(1))), 30_000, "warm-up");
+  const latencies = [];
+  const statuses = {};
+  const before = cpuSnapshot(worker);
+  const foreign = foreignLoad();
+  const tracker = autocannon(options(DURATION));
+  tracker.on("response", (_client, status, _bytes, ms) => {
+    statuses[status] = (statuses[status] ?? 0) + 1;
+    if (status >= 200 && status < 300) latencies.push(ms);
+  });
+  const result = await withTimeout(Promise.resolve(tracker), (DURATION + 30) * 1000, `autocannon ${path}`);
+  const after = cpuSnapshot(worker);
+  return {
+    foreignCores: foreign(),
+    duration: result.duration,
+    total: result.requests.total,
+    ok: result["2xx"],
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    statuses,
+    latencies,
+    cpu: { runtime: after.runtime - before.runtime, proxy: after.proxy - before.proxy, wrangler: after.wrangler - before.wrangler },
+  };
+}
+
+/** loadRun, repeated (at most RETRIES times, after waiting for quiet) when other processes were busy. */
+async function steadyRun(worker, path, tokens) {
+  let retries = 0;
+  for (;;) {
+    const run = await loadRun(worker, path, tokens);
+    if (run.foreignCores < QUIET_CORES || retries >= RETRIES) return { ...run, retries };
+    retries++;
+    log(`  other processes used ${fmt(run.foreignCores)} cores during that run: waiting for quiet, then repeating it`);
+    await waitForQuiet(90_000);
+  }
+}
+
+/** Merges rounds: req/s over the summed time, percentiles over all samples, CPU per request. */
+function summarize(runs) {
+  const sum = (pick) => runs.reduce((acc, run) => acc + pick(run), 0);
+  const total = sum((r) => r.total);
+  const statuses = {};
+  for (const run of runs) for (const [code, n] of Object.entries(run.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
+  return {
+    rounds: runs.length,
+    seconds: sum((r) => r.duration),
+    rps: sum((r) => r.ok) / sum((r) => r.duration),
+    roundRps: runs.map((r) => r.ok / r.duration),
+    total,
+    ok: sum((r) => r.ok),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    statuses,
+    retries: sum((r) => r.retries ?? 0),
+    foreignCores: Math.max(...runs.map((r) => r.foreignCores)),
+    ...latencyStats(runs.flatMap((r) => r.latencies)),
+    cpu: {
+      runtime: sum((r) => r.cpu.runtime) / total,
+      proxy: sum((r) => r.cpu.proxy) / total,
+      wrangler: sum((r) => r.cpu.wrangler) / total,
+    },
+  };
+}
+
+/** Waits until at least `needMs` remain in the current minute (the limiter's window is wall-clock aligned). */
+async function roomInMinute(needMs) {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < needMs) await sleep(left + 250);
+}
+
+/** GET /v1/me as fast as possible, sequentially, one user: where does the limiter say no? */
+async function probeLimiter(worker, token, count) {
+  await roomInMinute(15_000);
+  const codes = [];
+  let first429;
+  for (let i = 0; i < count; i++) {
+    const response = await call(worker, "/v1/me", { token });
+    codes.push(response.status);
+    if (response.status === 429 && !first429) {
+      first429 = {
+        index: i + 1,
+        retryAfter: response.headers.get("retry-after"),
+        limitHeader: response.headers.get("ratelimit-limit"),
+        body: response.json,
+      };
+    }
+  }
+  const tally = {};
+  for (const code of codes) tally[code] = (tally[code] ?? 0) + 1;
+  return { count, tally, first429 };
+}
+
+/** Follows next_cursor `pages` times; checks the walk has no duplicates and strictly descending dates. */
+async function walkReferrals(worker, token, pages) {
+  let cursor;
+  const seen = new Set();
+  let previous = Number.POSITIVE_INFINITY;
+  let items = 0;
+  const started = performance.now();
+  for (let page = 0; page < pages; page++) {
+    const response = await call(worker, `/v1/me/referrals?limit=${PAGE}${cursor ? `&cursor=${cursor}` : ""}`, { token });
+    if (response.status !== 200) throw new Error(`referral page ${page + 1}: ${response.status} ${response.text}`);
+    for (const item of response.json.items) {
+      const at = Date.parse(item.joined_at);
+      const key = `${item.joined_at}|${item.phone}`;
+      if (seen.has(key) || at > previous) throw new Error(`referral walk out of order or duplicated at page ${page + 1}`);
+      seen.add(key);
+      previous = at;
+      items++;
+    }
+    cursor = response.json.next_cursor;
+    if (!cursor) break;
+  }
+  return { cursor, items, ms: performance.now() - started };
+}
+
+// ---------------------------------------------------------------- query plans
+
+function inlineParams(sql, params) {
+  let index = 0;
+  let out = "";
+  let quoted = false;
+  for (const char of sql) {
+    if (char === "'") quoted = !quoted;
+    if (char === "?" && !quoted) {
+      const value = params[index++];
+      out += typeof value === "number" ? String(value) : value == null ? "NULL" : `'${String(value).replace(/'/g, "''")}'`;
+    } else out += char;
+  }
+  if (index !== params.length) throw new Error("parameter count mismatch while inlining SQL");
+  return out.replace(/\s+/g, " ").trim();
+}
+
+function planTree(rows) {
+  const depth = new Map([[0, -1]]);
+  return rows.map((row) => {
+    const level = (depth.get(row.parent) ?? -1) + 1;
+    depth.set(row.id, level);
+    return `${"  ".repeat(level)}${row.detail}`;
+  });
+}
+
+async function explainRoutes(persistTo, envValues, subject, cursor) {
+  const module = await bundle(join(root, "bench", "sql-capture.ts"), join(work, "sql-capture.mjs"), "node");
+  const { captureRouteSql } = await import(module);
+  const decoded = Buffer.from(cursor, "base64url").toString("utf8").split(".");
+  const captured = await captureRouteSql(envValues, { sub: subject.sub, sid: subject.sid }, Date.now(), {
+    createdAt: Number(decoded[0]),
+    id: decoded[1],
+  });
+  const groups = [
+    ["GET /v1/me", captured.me],
+    [`GET /v1/me/referrals?limit=${PAGE} (first page)`, captured.referralsFirst],
+    [`GET /v1/me/referrals?limit=${PAGE}&cursor=… (deep page)`, captured.referralsDeep],
+  ];
+  const out = [];
+  for (const [route, statements] of groups) {
+    for (const statement of statements) {
+      const sql = inlineParams(statement.sql, statement.params);
+      const plan = planTree(d1Query(persistTo, `EXPLAIN QUERY PLAN ${sql}`));
+      const scans = plan.filter((line) => /\bSCAN\b/.test(line));
+      const sorts = plan.filter((line) => /TEMP B-TREE/.test(line));
+      out.push({ route, sql, plan, scans, sorts });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- the run
+
+function benchConfigWithoutLimiter(file) {
+  // Same wrangler.toml, minus the [[ratelimits]] tables, with paths made absolute.
+  const source = readFileSync(join(root, "wrangler.toml"), "utf8");
+  const blocks = source.split(/^(?=\[)/m);
+  const kept = blocks.filter((block) => !block.startsWith("[[ratelimits]]"));
+  const removed = blocks.length - kept.length;
+  if (removed === 0) throw new Error("wrangler.toml has no [[ratelimits]] block to remove; update bench/scale.mjs");
+  const text = kept
+    .join("")
+    .replace(/^main = "([^"]+)"/m, (_, path) => `main = "${join(root, path)}"`)
+    .replace(/^migrations_dir = "([^"]+)"/m, (_, path) => `migrations_dir = "${join(root, path)}"`)
+    .replace(/^("[^"]+" = )"(\.\/[^"]+)"/gm, (_, key, path) => `${key}"${join(root, path)}"`);
+  writeFileSync(file, `# Generated by bench/scale.mjs: wrangler.toml without [[ratelimits]] (${removed} removed).\n${text}`);
+  return file;
+}
+
+async function main() {
+  mkdirSync(work, { recursive: true });
+  const facts = machineFacts();
+  log(`${facts.cpu}, ${facts.cores} cores, node ${facts.node}, wrangler ${facts.wrangler}, ${facts.workerd}`);
+
+  // Fresh sandbox secrets for this run only (never the developer's .dev.vars).
+  const secrets = await generateDevSecrets();
+  const envFile = join(work, "bench.env");
+  writeFileSync(
+    envFile,
+    `ENVIRONMENT=development\nSMS_PROVIDER=console\nJWT_PRIVATE_KEYS='${secrets.JWT_PRIVATE_KEYS}'\nPASSWORD_PEPPER=${secrets.PASSWORD_PEPPER}\n`,
+    { mode: 0o600 },
+  );
+  const noLimitConfig = benchConfigWithoutLimiter(join(work, "wrangler.nolimit.toml"));
+  const wranglerVars = Object.fromEntries(
+    [...readFileSync(join(root, "wrangler.toml"), "utf8").matchAll(/^([A-Z_]+) = "([^"]*)"$/gm)].map((m) => [m[1], m[2]]),
+  );
+  const envValues = { ...wranglerVars, ...secrets, ENVIRONMENT: "development", SMS_PROVIDER: "console" };
+
+  const results = { facts, dbs: { large: { kind: "large" }, empty: { kind: "empty" } } };
+  const { large, empty } = results.dbs;
+
+  // ---- databases ----
+  for (const db of [large, empty]) {
+    db.persistTo = mkdtempSync(join(tmpdir(), `phone-auth-bench-${db.kind}-`));
+    tempDirs.push(db.persistTo);
+    log(`${db.kind}: applying migrations`);
+    db.migrateMs = runWrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", db.persistTo]).ms;
+  }
+  const seedFile = join(work, "seed.sql");
+  const seedStarted = performance.now();
+  const seed = await writeSeed({ file: seedFile, users: USERS, direct: DIRECT, perDirect: PER_DIRECT });
+  const generateMs = performance.now() - seedStarted;
+  log(`large: seeding ${USERS} users, ${seed.direct + seed.level2} referrals (${seed.statements} statements)`);
+  const { ms: executeMs } = runWrangler(["d1", "execute", "DB", "--local", "--persist-to", large.persistTo, "--file", seedFile], {
+    timeout: 20 * 60_000,
+  });
+  const [check] = d1Query(
+    large.persistTo,
+    `SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM referrals) AS referrals,
+      (SELECT count(*) FROM referrals WHERE inviter_id = '${seed.hub.id}') AS hub_direct,
+      (SELECT count(*) FROM referrals r JOIN users d ON d.id = r.inviter_id WHERE d.invited_by = '${seed.hub.id}') AS hub_level2,
+      (SELECT referrals_count || '/' || level2_count FROM users WHERE id = '${seed.hub.id}') AS hub_counters,
+      (SELECT count(DISTINCT invite_code) FROM users) AS invite_codes,
+      (SELECT count(DISTINCT phone) FROM users) AS phones,
+      (SELECT value FROM counters WHERE name = 'users_total') AS users_total`,
+  );
+  if (check.users !== USERS || check.hub_direct !== DIRECT || check.hub_level2 !== DIRECT * PER_DIRECT) {
+    throw new Error(`seed check failed: ${JSON.stringify(check)}`);
+  }
+  large.seed = {
+    generateMs,
+    executeMs,
+    statements: seed.statements,
+    sqlBytes: statSync(seedFile).size,
+    check,
+    sqliteBytes: directoryBytes(join(large.persistTo, "v3", "d1")),
+  };
+  log(`large: seeded in ${fmt(executeMs / 1000, 1)} s: ${JSON.stringify(check)}`);
+
+  // ---- pass A: both databases served at once (limiter binding absent), runs interleaved ----
+  const nolimit = {
+    large: await startWorker({ label: "large-nolimit", persistTo: large.persistTo, config: noLimitConfig, envFile }),
+    empty: await startWorker({ label: "empty-nolimit", persistTo: empty.persistTo, config: noLimitConfig, envFile }),
+  };
+  log(`workers without limiter: large ${nolimit.large.url}, empty ${nolimit.empty.url}`);
+  const subjects = { large: {}, empty: {} };
+  [subjects.large.hub, subjects.large.zero, subjects.large.probe] = await signInMany(
+    nolimit.large,
+    [seed.hub.phone, seed.zero.phone, seed.probe.phone],
+    1,
+  );
+  if (subjects.large.hub.sub !== seed.hub.id) throw new Error("signing in with the hub's phone did not reach the seeded hub");
+  // Empty: one fresh account (and, for pass B, the probe account).
+  [subjects.empty.user, subjects.empty.probe] = await signInMany(nolimit.empty, [phoneFor(USERS + 1), phoneFor(USERS + 2)], 1);
+  const me = await call(nolimit.large, "/v1/me", { token: subjects.large.hub.token });
+  large.hubProfile = { referrals_count: me.json.referrals_count, referral_tree: me.json.referral_tree };
+  const walk = await walkReferrals(nolimit.large, subjects.large.hub.token, DEEP_PAGES);
+  if (!walk.cursor) throw new Error("the hub's referral list ended before the deep page");
+  large.walk = { pages: DEEP_PAGES, items: walk.items, ms: walk.ms };
+  log(`large: walked ${DEEP_PAGES} pages (${walk.items} referrals, no duplicates) in ${fmt(walk.ms, 0)} ms`);
+  // The same cursor string is replayed for callers without referrals: same SQL, empty page.
+  const routes = {
+    me: "/v1/me",
+    first: `/v1/me/referrals?limit=${PAGE}`,
+    deep: `/v1/me/referrals?limit=${PAGE}&cursor=${walk.cursor}`,
+  };
+  const callers = [
+    ["large", "hub"],
+    ["large", "zero"],
+    ["empty", "user"],
+  ];
+  // ROUNDS rounds; within a round route by route, the callers (and so the databases) alternate,
+  // and every other round runs in reverse, so warm-up and drift favour no side.
+  const plan = Object.keys(routes).flatMap((route) => callers.map(([kind, who]) => ({ kind, who, route })));
+  // Warm both isolates on every route first (JIT, lazily built schemas), unmeasured, so the first
+  // measured run is not the one that pays for it.
+  for (const [kind, who] of callers) {
+    for (const path of Object.values(routes)) await loadRun(nolimit[kind], path, [subjects[kind][who].token]);
+  }
+  results.quietAtStart = await waitForQuiet(5 * 60_000);
+  log(
+    `other processes before pass A: ${fmt(results.quietAtStart.cores)} cores${results.quietAtStart.quiet ? "" : " (not quiet after 5 min, going on)"}`,
+  );
+  const raw = new Map(plan.map((item) => [`${item.kind}/${item.who}/${item.route}`, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const item of round % 2 === 0 ? plan : [...plan].reverse()) {
+      const run = await steadyRun(nolimit[item.kind], routes[item.route], [subjects[item.kind][item.who].token]);
+      raw.get(`${item.kind}/${item.who}/${item.route}`).push(run);
+      log(
+        `A r${round + 1} ${item.kind} ${item.who} ${item.route}: ${fmt(run.ok / run.duration, 0)} req/s, non-2xx ${run.non2xx}, other load ${fmt(run.foreignCores)} cores`,
+      );
+      if (run.non2xx > 0 || run.errors > 0) {
+        throw new Error(`${item.kind} ${item.who} ${item.route}: ${JSON.stringify(run.statuses)} errors ${run.errors}`);
+      }
+    }
+  }
+  for (const item of plan) {
+    const db = results.dbs[item.kind];
+    db.load ??= {};
+    db.load[item.who] ??= {};
+    const summary = summarize(raw.get(`${item.kind}/${item.who}/${item.route}`));
+    db.load[item.who][item.route] = summary;
+    log(`A ${item.kind} ${item.who} ${item.route}: ${fmt(summary.rps, 0)} req/s, p50 ${fmt(summary.p50)} ms, p99 ${fmt(summary.p99)} ms`);
+  }
+
+  // Pools of distinct users for pass B, sized so that none gets near 100 requests in a minute.
+  const pools = {};
+  for (const kind of ["large", "empty"]) {
+    const who = kind === "large" ? "zero" : "user";
+    const expected = Math.max(results.dbs[kind].load[who].me.rps, results.dbs[kind].load[who].first.rps);
+    const size = Math.min(400, Math.ceil(((expected * (2 * DURATION + 2)) / (ME_LIMIT * 0.6)) * 1.2));
+    const phones = Array.from({ length: size }, (_, i) => (kind === "large" ? phoneFor(USERS - 3 - i) : phoneFor(USERS + 10 + i)));
+    const started = performance.now();
+    pools[kind] = await signInMany(nolimit[kind], phones);
+    results.dbs[kind].pool = { size, signInMs: performance.now() - started };
+    log(`${kind}: signed in a pool of ${size} users in ${fmt(results.dbs[kind].pool.signInMs / 1000, 1)} s`);
+  }
+  await Promise.all(Object.values(nolimit).map((worker) => worker.stop()));
+
+  // ---- pass B: the real wrangler.toml, limiter on ----
+  const limited = {
+    large: await startWorker({ label: "large-limited", persistTo: large.persistTo, envFile }),
+    empty: await startWorker({ label: "empty-limited", persistTo: empty.persistTo, envFile }),
+  };
+  log(`workers with wrangler.toml (limiter on): large ${limited.large.url}, empty ${limited.empty.url}`);
+  for (const kind of ["large", "empty"]) {
+    const db = results.dbs[kind];
+    db.probe = await probeLimiter(limited[kind], subjects[kind].probe.token, ME_LIMIT + 20);
+    log(`B ${kind} probe: ${JSON.stringify(db.probe.tally)}, first 429 at request ${db.probe.first429?.index ?? "none"}`);
+  }
+  await waitForQuiet(60_000);
+  await roomInMinute(4 * (DURATION + 1) * 1000 + 8_000);
+  for (const route of ["me", "first"]) {
+    for (const kind of ["large", "empty"]) {
+      const db = results.dbs[kind];
+      db.pooled ??= {};
+      const run = summarize([
+        await loadRun(
+          limited[kind],
+          routes[route],
+          pools[kind].map((u) => u.token),
+        ),
+      ]);
+      db.pooled[route] = run;
+      log(
+        `B ${kind} pool ${route}: ${fmt(run.rps, 0)} req/s, p50 ${fmt(run.p50)} ms, statuses ${JSON.stringify(run.statuses)}, other load ${fmt(run.foreignCores)} cores`,
+      );
+    }
+  }
+  const paths = Object.values(routes);
+  if (SEQUENTIAL * paths.length >= ME_LIMIT) throw new Error("BENCH_SEQUENTIAL too high for the 100/min limit");
+  await waitForQuiet(60_000);
+  const sequentialForeign = foreignLoad();
+  const samples = new Map(
+    callers.map(([kind, who]) => [`${kind}/${who}`, { statuses: {}, ...Object.fromEntries(paths.map((p) => [p, []])) }]),
+  );
+  for (let round = 0; round < SEQUENTIAL; round++) {
+    for (const [kind, who] of round % 2 === 0 ? callers : [...callers].reverse()) {
+      const bucket = samples.get(`${kind}/${who}`);
+      for (const path of paths) {
+        const started = performance.now();
+        const response = await call(limited[kind], path, { token: subjects[kind][who].token });
+        const ms = performance.now() - started;
+        bucket.statuses[response.status] = (bucket.statuses[response.status] ?? 0) + 1;
+        if (response.status === 200) bucket[path].push(ms);
+      }
+    }
+  }
+  results.sequentialForeignCores = sequentialForeign();
+  for (const [kind, who] of callers) {
+    const bucket = samples.get(`${kind}/${who}`);
+    const db = results.dbs[kind];
+    db.sequential ??= {};
+    db.sequential[who] = {
+      statuses: bucket.statuses,
+      me: latencyStats(bucket[routes.me]),
+      first: latencyStats(bucket[routes.first]),
+      deep: latencyStats(bucket[routes.deep]),
+    };
+    log(`B ${kind} sequential ${who}: ${JSON.stringify(bucket.statuses)}, /v1/me p50 ${fmt(db.sequential[who].me.p50)} ms`);
+  }
+  await Promise.all(Object.values(limited).map((worker) => worker.stop()));
+
+  // ---- query plans ----
+  log("large: EXPLAIN QUERY PLAN");
+  large.plans = await explainRoutes(large.persistTo, envValues, subjects.large.hub, walk.cursor);
+  for (const p of large.plans) log(`  ${p.route}: ${p.plan.join(" | ")}`);
+
+  for (const db of [large, empty]) delete db.persistTo;
+  writeFileSync(join(outDir, "scale-last.json"), JSON.stringify(results, null, 2));
+  writeFileSync(join(root, "bench", "SCALE.md"), report(results));
+  formatMarkdown(join(root, "bench", "SCALE.md"));
+  log("wrote bench/SCALE.md (raw numbers: bench/.out/scale-last.json)");
+}
+
+function directoryBytes(dir) {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    total += entry.isDirectory() ? directoryBytes(path) : statSync(path).size;
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------- report
+
+function report(results) {
+  const { large, empty } = results.dbs;
+  const routeNames = {
+    me: "GET /v1/me",
+    first: `GET /v1/me/referrals?limit=${PAGE} (first page)`,
+    deep: `… deep page (after ${DEEP_PAGES} pages)`,
+  };
+  const ratio = (a, b) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : "n/a");
+  const headline = [];
+  const loadRows = [];
+  for (const route of ["me", "first", "deep"]) {
+    const base = empty.load.user[route];
+    for (const who of ["hub", "zero"]) {
+      const run = large.load[who][route];
+      headline.push(
+        `| ${routeNames[route]} | ${who === "hub" ? `hub (${DIRECT.toLocaleString("en")} direct / ${(DIRECT * PER_DIRECT).toLocaleString("en")} level-2)` : "user with 0 referrals"} | ${fmt(run.rps, 0)} | ${fmt(base.rps, 0)} | ${ratio(run.rps, base.rps)} | ${fmt(run.p50)} / ${fmt(base.p50)} | ${ratio(run.p50, base.p50)} | ${fmt(run.p99)} / ${fmt(base.p99)} | ${ratio(run.p99, base.p99)} | ${fmt(run.cpu.runtime)} / ${fmt(base.cpu.runtime)} | ${ratio(run.cpu.runtime, base.cpu.runtime)} |`,
+      );
+    }
+  }
+  for (const [kind, db] of [
+    ["large", large],
+    ["empty", empty],
+  ]) {
+    for (const [who, runs] of Object.entries(db.load)) {
+      for (const route of ["me", "first", "deep"]) {
+        const r = runs[route];
+        loadRows.push(
+          `| ${kind} | ${who} | ${routeNames[route]} | ${fmt(r.rps, 0)} | ${r.roundRps.map((x) => fmt(x, 0)).join(", ")} | ${fmt(r.p50)} | ${fmt(r.p90)} | ${fmt(r.p99)} | ${r.ok} | ${r.non2xx} | ${fmt(r.cpu.runtime)} | ${fmt(r.cpu.proxy)} | ${fmt(r.foreignCores)} | ${r.retries} |`,
+        );
+      }
+    }
+  }
+  const pooledRows = [];
+  for (const [kind, db] of [
+    ["large", large],
+    ["empty", empty],
+  ]) {
+    for (const route of ["me", "first"]) {
+      const r = db.pooled[route];
+      const base = empty.pooled[route];
+      pooledRows.push(
+        `| ${kind} | ${routeNames[route]} | ${db.pool.size} | ${fmt(r.rps, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${JSON.stringify(r.statuses)} | ${fmt(r.foreignCores)} | ${kind === "large" ? `${ratio(r.rps, base.rps)} / ${ratio(r.p50, base.p50)}` : "—"} |`,
+      );
+    }
+  }
+  const seqRows = [];
+  for (const [kind, db] of [
+    ["large", large],
+    ["empty", empty],
+  ]) {
+    for (const [who, s] of Object.entries(db.sequential)) {
+      for (const route of ["me", "first", "deep"]) {
+        const r = s[route];
+        const base = empty.sequential.user[route];
+        seqRows.push(
+          `| ${kind} | ${who} | ${routeNames[route]} | ${r.n} | ${fmt(r.p50)} | ${fmt(r.p90)} | ${fmt(r.max)} | ${kind === "large" ? ratio(r.p50, base.p50) : "—"} |`,
+        );
+      }
+    }
+  }
+  const planText = large.plans
+    .map(
+      (p) =>
+        `**${p.route}**\n\n\`\`\`sql\n${p.sql}\n\`\`\`\n\n\`\`\`text\n${p.plan.join("\n")}\n\`\`\`\n${p.scans.length ? `\n⚠️ SCAN: ${p.scans.map((l) => `\`${l.trim()}\``).join(", ")}\n` : ""}${p.sorts.length ? `\nNote, sorts with a temp B-tree: ${p.sorts.map((l) => `\`${l.trim()}\``).join(", ")}\n` : ""}`,
+    )
+    .join("\n");
+  const hubFirst = large.load.hub.first;
+  const hubDeep = large.load.hub.deep;
+  const depth = `req/s ${ratio(hubDeep.rps, hubFirst.rps)}, p50 ${ratio(hubDeep.p50, hubFirst.p50)}, p99 ${ratio(hubDeep.p99, hubFirst.p99)}, CPU ms/req ${ratio(hubDeep.cpu.runtime, hubFirst.cpu.runtime)}`;
+  const allScans = large.plans.flatMap((p) => p.scans.map((line) => `${p.route}: \`${line.trim()}\``));
+  const planVerdict = allScans.length
+    ? `**SCAN found** in ${allScans.length} plan line(s):\n\n${allScans.map((l) => `- ${l}`).join("\n")}`
+    : "**No SCAN**: every table access in these plans is a `SEARCH` through the primary key or an index (no temp B-tree sort either).";
+  const probe = (db) =>
+    `${db.probe.count} sequential GET /v1/me by one user → ${Object.entries(db.probe.tally)
+      .map(([code, n]) => `${n} × ${code}`)
+      .join(
+        ", ",
+      )}; first 429 at request ${db.probe.first429?.index ?? "—"} (Retry-After ${db.probe.first429?.retryAfter ?? "—"}, \`${db.probe.first429?.body?.code ?? ""}\`)`;
+  const seed = large.seed;
+  const f = results.facts;
+  return `# Scale benchmark: GET /v1/me and the referral list, 100,000 users vs an empty database
+
+Generated by \`npm run bench:scale\` (bench/scale.mjs) on ${f.date}, on this machine (facts at the end).
+Local numbers: workerd runs the Worker **and** the simulated D1 (SQLite) and KV in one process, and
+wrangler's dev proxy sits in front, so absolute latencies are not production's. The **ratios** between
+the large and the empty database are the point: they show whether the queries grow with the data.
+
+## Headline (pass A: load, concurrency ${CONNECTIONS}, ${ROUNDS} × ${DURATION} s per route and caller)
+
+Large database: ${USERS.toLocaleString("en")} users; the hub has ${DIRECT.toLocaleString("en")} direct referrals, each of which has ${PER_DIRECT} (${(DIRECT * PER_DIRECT).toLocaleString("en")} second-level).
+Empty database: migrations only, plus the users this bench signs in.
+
+| route | caller on the large DB | req/s large | req/s empty | ratio req/s (large/empty) | p50 ms large / empty | ratio p50 | p99 ms large / empty | ratio p99 | CPU ms/req large / empty | ratio CPU |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${headline.join("\n")}
+
+A ratio near 1.00× means flat. Latency here includes queueing: autocannon and two workerd processes share
+${results.facts.cores} cores at concurrency ${CONNECTIONS}; CPU ms/req (the workerd running the Worker and the simulated D1/KV) is the
+least noisy of these columns. The hub's referral pages carry ${PAGE} items (one LEFT JOIN row and one masked phone
+each) where the empty database's user gets an empty page, so part of their ratio is the size of the answer, not
+the size of the database. Depth on the same list, hub deep page vs hub first page: ${depth}.
+
+The deep page is page ${DEEP_PAGES + 1} (${(DEEP_PAGES * PAGE).toLocaleString("en")} referrals in), reached by following \`next_cursor\`;
+on the empty database and for the user without referrals the same cursor string is replayed, so the
+same SQL (with the keyset condition) runs and answers an empty page.
+
+## Query plans (large database, \`EXPLAIN QUERY PLAN\` via \`wrangler d1 execute --local\`)
+
+${planVerdict}
+
+The SQL is not hand-copied: \`bench/sql-capture.ts\` runs the route code's own query functions
+(\`readProfile\` with \`profileColumns\` and \`callerSql\` from src/me/service.ts, \`listReferrals\` from
+src/referrals/list.ts) against a recording stand-in for the D1 binding, and the bound values (the hub's
+id, its session id, the clock) are inlined as literals. D1 runs them with bound parameters; SQLite
+chooses the same indexes for these equality and range terms.
+
+${planText}
+
+## Pass A: load without the limiter binding (every route and caller)
+
+\`wrangler dev\` with a generated copy of wrangler.toml that only drops the \`[[ratelimits]]\` blocks
+(src/ratelimit/user.ts skips the limiter when the binding is absent); same code, vars, D1 and KV.
+Both databases are served at the same time by two \`wrangler dev\` processes (an idle one costs nothing) and
+the runs alternate between them, so machine drift does not land on one side of a ratio.
+autocannon ${f.autocannon}, ${CONNECTIONS} connections, one signed-in user's token; ${ROUNDS} rounds of ${DURATION} s per route and
+caller (after one unmeasured run of every route and caller, and a 1 s warm-up before each run; route by
+route, callers alternating; every other round reversed), merged:
+req/s over the summed time, percentiles over all responses.
+This machine is shared (other sessions run test suites on the same ${f.cores} cores), so every run also records
+the CPU that processes outside this bench used meanwhile (/proc/stat busy time minus this bench's own
+processes); a run during which they used over ${QUIET_CORES} cores is repeated after a quiet spell (at most ${RETRIES} times).
+Before pass A other processes used ${fmt(results.quietAtStart.cores)} cores.
+Latency percentiles are from autocannon's per-response hrtime timings (2xx only). CPU ms/request is
+the workerd process's utime+stime delta (/proc, 10 ms ticks) over the run divided by requests: "runtime" is
+the workerd running the Worker plus simulated D1/KV; "proxy" is wrangler's dev proxy workerd.
+
+| DB | caller | route | req/s | req/s per round | p50 ms | p90 ms | p99 ms | 2xx | non-2xx | CPU ms/req runtime | CPU ms/req proxy | other load, cores (max) | repeats |
+| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${loadRows.join("\n")}
+
+## Pass B: the real wrangler.toml, rate limiter on
+
+**What the binding does under \`wrangler dev\`.** Miniflare simulates the Rate Limiting binding
+(in-memory counters per key, windows aligned to the wall-clock minute), so \`ME_LIMITER\` (100 per 60 s,
+keyed by the user id, shared by GET /v1/me and GET /v1/me/referrals) does block a load test:
+
+- large DB: ${probe(large)}
+- empty DB: ${probe(empty)}
+
+So a single user cannot be load-tested with the limiter on (at c=${CONNECTIONS} the bench would measure 429s).
+Two ways around it, both with the unmodified wrangler.toml:
+
+**Many distinct signed-in users.** autocannon rotates the access tokens of a pool of users (users
+without referrals; on the empty DB, fresh sign-ups), sized from pass A's throughput so that no user
+exceeds ~60 requests in a minute window.
+
+| DB | route | pool | req/s | p50 ms | p99 ms | statuses | other load, cores | ratio req/s / p50 (large/empty) |
+| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |
+${pooledRows.join("\n")}
+
+**Sequential requests under the limit** (the only way to time the hub itself with the limiter on):
+${SEQUENTIAL} rounds of the three routes per caller, callers alternating, one request at a time (${SEQUENTIAL * 3} < ${ME_LIMIT} per user
+per minute), wall time per request from Node's fetch over a kept-alive connection, no concurrency. Other
+processes used ${fmt(results.sequentialForeignCores)} cores on average meanwhile.
+
+| DB | caller | route | n | p50 ms | p90 ms | max ms | ratio p50 (large/empty user) |
+| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |
+${seqRows.join("\n")}
+
+## Data set and method
+
+- Seed: ${USERS.toLocaleString("en")} users with unique valid Belarusian mobiles (+37529…/+37533…, checked with
+  libphonenumber-js/mobile) and unique 6-character invite codes from \`23456789ABCDEFGHJKMNPQRSTUVWXYZ\`;
+  user 0 is the hub (referrals_count ${DIRECT}, level2_count ${DIRECT * PER_DIRECT}, points = ${DIRECT} × 100); its direct referrals
+  have \`invited_by\` = hub and referrals_count ${PER_DIRECT}; ${(DIRECT + DIRECT * PER_DIRECT).toLocaleString("en")} \`referrals\` rows with increasing \`created_at\`;
+  \`counters.users_total\` = ${USERS}. Generated by bench/seed.mjs into ${seed.statements} multi-row INSERTs (each under D1's
+  100 KB statement limit, ${fmt(seed.sqlBytes / 2 ** 20, 1)} MiB of SQL) and loaded with \`wrangler d1 execute DB --local --persist-to <tmp> --file seed.sql\`
+  in ${fmt(seed.executeMs / 1000, 1)} s (D1 files: ${fmt(seed.sqliteBytes / 2 ** 20, 1)} MiB).
+- Checked after seeding: \`${JSON.stringify(seed.check)}\`; GET /v1/me for the hub answered
+  \`${JSON.stringify(large.hubProfile)}\`; walking ${large.walk.pages} pages gave ${large.walk.items} referrals, newest first, no duplicates.
+- Sign-in through the API for every user: POST /v1/auth/otp (sandbox \`dev_code\`, ENVIRONMENT=development
+  and SMS_PROVIDER=console from a generated env file with fresh keys, passed with \`--env-file\`), then
+  POST /v1/auth/otp/verify, each sign-in with its own \`CF-Connecting-IP\` (198.18.0.0/15) so the per-IP send
+  and verify windows never trigger.
+- Each database lives in a fresh \`--persist-to\` temp dir (removed at the end); migrations applied with
+  \`wrangler d1 migrations apply DB --local\`. The empty database gets the same migrations and no seed.
+- Not covered here: the admin search route (issue 8 lists it) and CPU per request against a bare
+  baseline Worker (that is \`npm run bench\`'s job).
+
+## Machine
+
+${factsMarkdown(f)}
+`;
+}
+
+try {
+  if (process.env.BENCH_REPORT_ONLY) {
+    // Rewrites SCALE.md from the last run's raw numbers (same BENCH_* settings as that run).
+    writeFileSync(join(root, "bench", "SCALE.md"), report(JSON.parse(readFileSync(join(outDir, "scale-last.json"), "utf8"))));
+    formatMarkdown(join(root, "bench", "SCALE.md"));
+    log("rewrote bench/SCALE.md from bench/.out/scale-last.json");
+  } else await main();
+  await cleanup();
+  clearTimeout(hardStop);
+} catch (error) {
+  console.error(error);
+  await cleanup();
+  process.exit(1);
+}
