@@ -143,10 +143,9 @@ export const meRoutes = createRouter()
   })
   .openapi(deleteMe, async (c) => {
     const services = deps(c);
-    const { config, db, now } = services;
+    const { db } = services;
     const claims = c.get("auth");
-    const caller = await readCaller(db, config, claims, now);
-    if (!caller) throw unauthorized();
+    const caller = orThrow(await readCaller(services, claims));
     const body = c.req.header("Content-Type") ? c.req.valid("json") : {};
     const proven = orThrow(await reauthenticate(services, claims, caller, body.current_password));
     if (proven.refund.length > 0) await batch(db, proven.refund);
@@ -155,11 +154,10 @@ export const meRoutes = createRouter()
   })
   .openapi(changePhoneRoute, async (c) => {
     const services = deps(c);
-    const { config, db, now } = services;
+    const { config, now } = services;
     const claims = c.get("auth");
     const body = c.req.valid("json");
-    const caller = await readCaller(db, config, claims, now);
-    if (!caller) throw unauthorized();
+    const caller = orThrow(await readCaller(services, claims));
     const phone = orThrow(phoneFromInput(config, body.phone, body.region));
     await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
     const row = orThrow(

@@ -3,6 +3,7 @@ import { eventSql, phoneOfUser } from "../audit/events";
 import type { Config } from "../config";
 import { all, batch, type Db } from "../db/client";
 import type { Deps } from "../deps";
+import { type Failure, fail } from "../http/problem";
 import type { Caller } from "../passwords/service";
 import type { AccessClaims } from "../tokens/jwt";
 import { liveSessionSql } from "../tokens/sessions";
@@ -17,10 +18,11 @@ export function callerSql(config: Config, claims: AccessClaims, now: number): SQ
     SELECT 1 FROM sessions s WHERE s.id = ${claims.sid} AND s.user_id = u.id AND ${liveSessionSql(config, now)})`;
 }
 
-/** Who the caller is, for re-authentication; undefined when the token's session is dead. */
-export async function readCaller(db: Db, config: Config, claims: AccessClaims, now: number): Promise<Caller | undefined> {
+/** Who the caller is, for re-authentication; `unauthorized` when the token's session is dead. */
+export async function readCaller(deps: Deps, claims: AccessClaims): Promise<Caller | Failure> {
+  const { config, db, now } = deps;
   const rows = await all<Caller>(db, sql`SELECT u.id, u.phone, u.password_hash FROM users u WHERE ${callerSql(config, claims, now)}`);
-  return rows[0];
+  return rows[0] ?? fail("unauthorized", { detail: "A valid access token is required." });
 }
 
 /** The caller's profile in one D1 round trip, or undefined when the token's session is dead. */

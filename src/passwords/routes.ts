@@ -108,12 +108,12 @@ export const passwordRoutes = createRouter()
   })
   .openapi(changeRoute, async (c) => {
     const services = deps(c);
-    const { config, db, now } = services;
+    const { config, now } = services;
     const claims = c.get("auth");
     const body = c.req.valid("json");
-    const caller = await readCaller(db, config, claims, now);
-    const phone = caller && parsePhone(caller.phone);
-    if (!caller || !phone) throw unauthorized();
+    const caller = orThrow(await readCaller(services, claims));
+    const phone = parsePhone(caller.phone);
+    if (!phone) throw unauthorized();
     const outcome = orThrow(
       await changePassword(services, {
         claims,
