@@ -69,10 +69,6 @@ export class ApiError extends Error {
 
 export const fail = (error: ErrorCode, extras: ProblemExtras = {}): Failure => ({ error, ...extras });
 
-export function statusOf(code: ErrorCode): ContentfulStatusCode {
-  return catalogue[code][0];
-}
-
 /** The one place that writes an `application/problem+json` response. */
 export function problem(c: Context, failure: Failure, headers: Record<string, string> = {}): Response {
   const { error, detail, ...extras } = failure;
