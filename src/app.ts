@@ -27,8 +27,9 @@ export function createApp() {
       maxAge: 600,
     })(c, next);
   });
-  app.use("*", limitBody, jsonBody);
-  app.use("/v1/*", d1Session);
+  app.use("*", limitBody);
+  // The JSON API only: the compatibility APIs also take form posts, and the web pages post forms.
+  app.use("/v1/*", jsonBody, d1Session);
 
   const routed = app
     .route("/", serviceRoutes)

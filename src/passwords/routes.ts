@@ -9,7 +9,8 @@ import { parsePhone, phoneFromInput } from "../phone";
 import { limitByIp } from "../ratelimit/ip";
 import { limitPerUser } from "../ratelimit/user";
 import { MAX_PASSWORD_LENGTH } from "./policy";
-import { changePassword, loginWithPassword, resetPassword } from "./service";
+import { passwordLoginRequest } from "./requests";
+import { changePassword, resetPassword } from "./service";
 
 // Bounded far above the policy's 128 code points so the policy (not the schema) names the rule.
 const passwordField = z
@@ -89,11 +90,8 @@ const changeRoute = createRoute({
 
 export const passwordRoutes = createRouter()
   .openapi(loginRoute, async (c) => {
-    const config = c.get("config");
     const body = c.req.valid("json");
-    const phone = orThrow(phoneFromInput(config, body.phone, body.region));
-    await limitByIp(c, "password", [{ limit: config.PASSWORD_IP_PER_MINUTE, seconds: 60 }], "too_many_attempts");
-    const tokens = orThrow(await loginWithPassword(deps(c), { phone: phone.e164, password: body.password, client: clientInfo(c) }));
+    const tokens = await passwordLoginRequest(c, body);
     c.header("Cache-Control", "no-store");
     return c.json(tokens, 200);
   })

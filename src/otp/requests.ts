@@ -1,0 +1,71 @@
+import type { Context } from "hono";
+import { checkTurnstile } from "../abuse/turnstile";
+import type { AppEnv } from "../http/context";
+import { deps } from "../http/deps";
+import { orThrow } from "../http/errors";
+import { clientInfo, clientIp } from "../http/middleware";
+import { ApiError, type Failure, fail } from "../http/problem";
+import { parsePhone, phoneFromInput } from "../phone";
+import { limitByIp } from "../ratelimit/ip";
+import type { PurposeSchema } from "./schemas";
+import { refuseSend, sendCode } from "./service";
+import { signInWithCode } from "./signin";
+
+// The request-level steps of sending and verifying a code (parse the phone, captcha, IP windows,
+// then the service), shared by the JSON API, the compatibility APIs and the web pages so that
+// every door obeys the same rules. Each throws ApiError on refusal.
+
+export type CodeRequest = {
+  phone: string;
+  region?: string;
+  purpose: (typeof PurposeSchema)["_output"];
+  /** The caller, for `change_phone`. */
+  userId?: string;
+  turnstileToken?: string;
+  /** The compatibility APIs' old clients cannot show a captcha (contract: all rules but Turnstile). */
+  captchaExempt?: boolean;
+};
+
+export async function requestCode(c: Context<AppEnv>, input: CodeRequest) {
+  const config = c.get("config");
+  const services = deps(c);
+  const { purpose } = input;
+  const parsed = phoneFromInput(config, input.phone, input.region);
+  if ("error" in parsed && parsed.error === "country_not_allowed") {
+    // The number parsed (only its country is refused): record whose send it was.
+    const refused = parsePhone(input.phone, input.region?.toUpperCase() ?? config.DEFAULT_REGION);
+    if (refused) refuseSend(services, { phone: refused.e164, purpose }, parsed);
+  }
+  const phone = orThrow(parsed);
+  const refuse = (failure: Failure) => refuseSend(services, { phone: phone.e164, purpose }, failure);
+  if (!input.captchaExempt) {
+    const captcha = await checkTurnstile(config, input.turnstileToken, clientIp(c), (url, init) => fetch(url, init));
+    if (captcha) throw new ApiError(refuse(captcha));
+  }
+  try {
+    await limitByIp(c, "otp", [
+      { limit: config.OTP_IP_PER_MINUTE, seconds: 60 },
+      { limit: config.OTP_IP_PER_DAY, seconds: 86_400 },
+    ]);
+  } catch (error) {
+    if (error instanceof ApiError) refuse(error.failure);
+    throw error;
+  }
+  return orThrow(await sendCode(services, { phone, purpose, userId: input.userId }));
+}
+
+export type SignInRequest = { phone: string; region?: string; code: string; inviteCode?: string };
+
+/** Verifies a `login` code and signs in (creating the user on first sign-in). */
+export async function signInRequest(c: Context<AppEnv>, input: SignInRequest) {
+  const config = c.get("config");
+  if (input.code.length !== config.OTP_LENGTH) {
+    const message = `must be ${config.OTP_LENGTH} digits`;
+    throw new ApiError(fail("validation_failed", { detail: `code: ${message}`, errors: [{ path: "code", message }] }));
+  }
+  const phone = orThrow(phoneFromInput(config, input.phone, input.region));
+  await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
+  return orThrow(
+    await signInWithCode(deps(c), { phone: phone.e164, code: input.code, client: clientInfo(c), inviteCode: input.inviteCode }),
+  );
+}
