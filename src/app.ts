@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { cors } from "hono/cors";
 import { version } from "../package.json";
 import { adminRoutes } from "./admin/routes";
+import { compatRoutes } from "./compat";
 import type { AppEnv } from "./http/context";
 import { handleError } from "./http/errors";
 import { d1Session, jsonBody, limitBody, requestId, requireConfig, securityHeaders } from "./http/middleware";
@@ -38,7 +39,8 @@ export function createApp() {
     .route("/", meRoutes)
     .route("/", referralRoutes)
     .route("/", passwordRoutes)
-    .route("/", adminRoutes);
+    .route("/", adminRoutes)
+    .route("/", compatRoutes);
 
   routed.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",

@@ -39,6 +39,10 @@ const jwkSet = z
     }),
   );
 
+/** The old systems' client APIs this Worker can stand in for (see src/compat). */
+export const COMPAT_API_NAMES = ["users", "register", "auth", "usr"] as const;
+export type CompatApi = (typeof COMPAT_API_NAMES)[number];
+
 /** The raw variables and secrets, as wrangler hands them to the Worker. */
 const configSchema = z.object({
   ENVIRONMENT: z.enum(["development", "production"]).default("production"),
@@ -120,6 +124,21 @@ const configSchema = z.object({
       return limits;
     }),
   WEBOTP_DOMAIN: z.string().min(1).optional(),
+  /** Which old client APIs to serve (`users,register,auth,usr`); unset means all, `none` means none. */
+  COMPAT_APIS: z
+    .string()
+    .default(COMPAT_API_NAMES.join(","))
+    .transform((raw) =>
+      raw
+        .split(",")
+        .map((part) => part.trim().toLowerCase())
+        .filter((part) => part && part !== "none"),
+    )
+    .pipe(z.array(z.enum(COMPAT_API_NAMES, { error: `entries must be among ${COMPAT_API_NAMES.join(", ")} or none` }))),
+  /** Lifetime of the `users` API's token: those clients never refresh (still revocable). */
+  COMPAT_TOKEN_TTL_SECONDS: positive(86_400),
+  /** Lifetime of the `register` API's `session_id` in KV (KV refuses TTLs under 60 s). */
+  COMPAT_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).default(120),
 });
 
 type RawConfig = z.output<typeof configSchema>;

@@ -11,19 +11,9 @@ import { phoneFromInput } from "../phone";
 import { limitByIp } from "../ratelimit/ip";
 import { limitPerUser } from "../ratelimit/user";
 import { toUser } from "../users/profile";
-import { UserSchema } from "../users/schemas";
+import { ProfilePatchSchema, UserSchema } from "../users/schemas";
 import { changePhone } from "./phone";
 import { callerSql, deleteAccount, listSessions, readCaller, readProfile, revokeOwnSession, updateProfile } from "./service";
-
-const nameField = z.string().trim().min(1).max(64).nullable().optional();
-
-const ProfilePatchSchema = z
-  .object({
-    first_name: nameField,
-    last_name: nameField,
-    email: z.email().max(254).nullable().optional(),
-  })
-  .openapi("ProfilePatch");
 
 const SessionSchema = z
   .object({

@@ -56,3 +56,17 @@ export async function hitWindows(kv: KVNamespace, key: string, windows: Window[]
   };
   return full === -1 ? { allowed: true, headers } : { allowed: false, retryAfter: reset, headers };
 }
+
+/** Whether a window kept by `hitWindows` is full now, without counting (1 read); seconds until it frees. */
+export async function fullWindow(kv: KVNamespace, key: string, windows: Window[], now: number): Promise<number | null> {
+  const stored = await kv.get<Stored>(key, "json");
+  let retryAfter: number | null = null;
+  windows.forEach((window, i) => {
+    const slot = stored?.w?.[i];
+    const end = slot && typeof slot.start === "number" ? slot.start + window.seconds * 1000 : 0;
+    if (slot && end > now && slot.count >= window.limit) {
+      retryAfter = Math.max(retryAfter ?? 0, Math.ceil((end - now) / 1000));
+    }
+  });
+  return retryAfter;
+}

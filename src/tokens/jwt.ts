@@ -54,20 +54,25 @@ export async function publicJwks(config: Config): Promise<{ keys: JWK[] }> {
   return (await keySet(config)).jwks;
 }
 
+/**
+ * Signs an access token. `audience` and `ttlSeconds` default to the API's; the compatibility
+ * APIs sign their long-lived tokens for an audience of their own, so /v1 never accepts them.
+ */
 export async function signAccessToken(
   config: Config,
   claims: { sub: string; sid: string; role: Role; authTimeMs: number },
   nowMs: number,
+  options: { audience?: string; ttlSeconds?: number } = {},
 ): Promise<string> {
   const { signing } = await keySet(config);
   const iat = Math.floor(nowMs / 1000);
   return new SignJWT({ sid: claims.sid, role: claims.role, auth_time: Math.floor(claims.authTimeMs / 1000) })
     .setProtectedHeader({ alg: "ES256", typ: "at+jwt", kid: signing.kid })
     .setIssuer(config.JWT_ISSUER)
-    .setAudience(config.JWT_AUDIENCE)
+    .setAudience(options.audience ?? config.JWT_AUDIENCE)
     .setSubject(claims.sub)
     .setIssuedAt(iat)
-    .setExpirationTime(iat + config.ACCESS_TOKEN_TTL_SECONDS)
+    .setExpirationTime(iat + (options.ttlSeconds ?? config.ACCESS_TOKEN_TTL_SECONDS))
     .setJti(randomToken())
     .sign(signing.key);
 }
@@ -80,7 +85,7 @@ const MAX_TOKEN_LENGTH = 4096;
  * fail), our `iss`, `aud` and `typ`, `exp` required, and the key chosen only by `kid` among our
  * own keys — embedded `jwk`/`jku`/`x5u` headers are never consulted. Any failure is `null`.
  */
-export async function verifyAccessToken(config: Config, token: string): Promise<AccessClaims | null> {
+export async function verifyAccessToken(config: Config, token: string, audience = config.JWT_AUDIENCE): Promise<AccessClaims | null> {
   if (token.length > MAX_TOKEN_LENGTH) return null;
   const { verifying } = await keySet(config);
   try {
@@ -94,7 +99,7 @@ export async function verifyAccessToken(config: Config, token: string): Promise<
       {
         algorithms: ["ES256"],
         issuer: config.JWT_ISSUER,
-        audience: config.JWT_AUDIENCE,
+        audience,
         typ: "at+jwt",
         requiredClaims: ["exp", "iat", "sub", "jti"],
       },

@@ -18,3 +18,14 @@ export const UserSchema = z
     referral_tree: z.object({ level_1: z.number().int(), level_2: z.number().int(), total_network: z.number().int() }),
   })
   .openapi("User");
+
+const nameField = z.string().trim().min(1).max(64).nullable().optional();
+
+/** The fields a user may edit on their profile (null clears). */
+export const ProfilePatchSchema = z
+  .object({
+    first_name: nameField,
+    last_name: nameField,
+    email: z.email().max(254).nullable().optional(),
+  })
+  .openapi("ProfilePatch");

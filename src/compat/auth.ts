@@ -1,0 +1,142 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../http/context";
+import { deps } from "../http/deps";
+import { ApiError, fail } from "../http/problem";
+import { readProfile } from "../me/service";
+import { requestCode, signInRequest } from "../otp/requests";
+import { parsePhone } from "../phone";
+import { limitPerUser } from "../ratelimit/user";
+import { signAccessToken } from "../tokens/jwt";
+import { rotateRefreshToken } from "../tokens/sessions";
+import type { ProfileRow, User } from "../users/profile";
+import { type CompatRoute, compatHandler, enabled } from "./http";
+import { compatClaims } from "./tokens";
+
+// `auth` and `usr`: two DRF + SimpleJWT apps with the same send/verify pair under different names,
+// plus SimpleJWT's refresh endpoint (shared with `register`). Errors are DRF's `{ "detail" }` or
+// `{ "<field>": ["…"] }`.
+
+const required = (max: number) => z.string({ error: "This field is required." }).trim().min(1, "This field is required.").max(max);
+const digits = z
+  .string({ error: "This field is required." })
+  .trim()
+  .regex(/^\d{4,10}$/, "Enter the digits of the code.");
+
+/** Django's user object: `username` is the phone, and blank text fields are "" rather than null. */
+function djangoUser(user: Pick<User, "id" | "phone" | "first_name" | "last_name" | "email">) {
+  return {
+    id: user.id,
+    phone_number: user.phone,
+    username: user.phone,
+    first_name: user.first_name ?? "",
+    last_name: user.last_name ?? "",
+    email: user.email ?? "",
+  };
+}
+
+const authUser = (user: Pick<User, "id" | "phone" | "first_name" | "last_name" | "email" | "created_at">) => {
+  const { email: _email, ...rest } = djangoUser(user);
+  return { ...rest, is_phone_verified: true, date_joined: user.created_at };
+};
+
+// --- auth: /api/auth/send-otp/, /api/auth/verify-otp/, /api/auth/profile/
+
+const authRoute: CompatRoute = { dialect: "drf", fields: { phone: "phone_number", code: "otp_code" } };
+
+const authSend = compatHandler(authRoute, z.object({ phone_number: required(64) }), async (c, input) => {
+  const sent = await requestCode(c, { phone: input.phone_number, purpose: "login", captchaExempt: true });
+  c.header("Cache-Control", "no-store");
+  return c.json({
+    message: "OTP sent successfully",
+    phone_number: sent.phone,
+    expires_in_minutes: Math.ceil(sent.expires_in / 60),
+    ...(sent.dev_code ? { dev_code: sent.dev_code } : {}),
+  });
+});
+
+const authVerify = compatHandler(authRoute, z.object({ phone_number: required(64), otp_code: digits }), async (c, input) => {
+  const tokens = await signInRequest(c, { phone: input.phone_number, code: input.otp_code });
+  c.header("Cache-Control", "no-store");
+  return c.json({
+    message: tokens.is_new_user ? "Registration successful" : "Login successful",
+    user: tokens.user ? authUser(tokens.user) : null,
+    tokens: { access: tokens.access_token, refresh: tokens.refresh_token },
+    is_new_user: tokens.is_new_user,
+  });
+});
+
+const authProfile = compatHandler(authRoute, z.object({}), async (c) => {
+  const { config, db, now } = deps(c);
+  const claims = await compatClaims(c, config.JWT_AUDIENCE, ["bearer"]);
+  await limitPerUser("ME_LIMITER")(c, async () => {});
+  const row: ProfileRow | undefined = await readProfile(db, config, claims, now);
+  if (!row) throw new ApiError(fail("unauthorized", { detail: "User not found" }));
+  return c.json({ user: authUser({ ...row, created_at: new Date(row.created_at).toISOString() }) });
+});
+
+// --- SimpleJWT's refresh, for `register` and `auth`
+
+const refresh = compatHandler({ dialect: "drf" }, z.object({ refresh: required(512) }), async (c, input) => {
+  const services = deps(c);
+  const rotated = await rotateRefreshToken(services, input.refresh);
+  if ("error" in rotated) return c.json({ detail: "Token is invalid or expired", code: "token_not_valid" }, 401);
+  const { session } = rotated;
+  const access = await signAccessToken(
+    services.config,
+    { sub: session.userId, sid: session.id, role: session.role, authTimeMs: session.authTime },
+    services.now,
+  );
+  c.header("Cache-Control", "no-store");
+  return c.json({ access, refresh: rotated.refreshToken });
+});
+
+// --- usr: /api/v1/usr/otp, /api/v1/usr/otp/verify (tokens also as cookies)
+
+const usrRoute: CompatRoute = { dialect: "drf", fields: { phone: "phone_number" } };
+
+/** The `usr` app served Iran: a national `09…` number still reads as Iranian when DEFAULT_REGION says otherwise. */
+function usrRegion(config: { DEFAULT_REGION?: string }, phone: string): string | undefined {
+  if (parsePhone(phone, config.DEFAULT_REGION)) return undefined;
+  return parsePhone(phone, "IR") ? "IR" : undefined;
+}
+
+const usrSend = compatHandler(usrRoute, z.object({ phone_number: required(64) }), async (c, input) => {
+  const region = usrRegion(c.get("config"), input.phone_number);
+  const sent = await requestCode(c, { phone: input.phone_number, region, purpose: "login", captchaExempt: true });
+  c.header("Cache-Control", "no-store");
+  return c.json({
+    phone_number: sent.phone,
+    message: "OTP sent successfully",
+    expires_in: sent.expires_in,
+    ...(sent.dev_code ? { dev_code: sent.dev_code } : {}),
+  });
+});
+
+const usrVerify = compatHandler(usrRoute, z.object({ phone_number: required(64), code: digits }), async (c, input) => {
+  const config = c.get("config");
+  const region = usrRegion(config, input.phone_number);
+  const tokens = await signInRequest(c, { phone: input.phone_number, region, code: input.code });
+  const cookie = (name: string, value: string, maxAge: number) =>
+    `${name}=${value}; Max-Age=${maxAge}; Path=/; HttpOnly; Secure; SameSite=Lax`;
+  c.header("Set-Cookie", cookie("access_token", tokens.access_token, tokens.expires_in), { append: true });
+  c.header("Set-Cookie", cookie("refresh_token", tokens.refresh_token, tokens.refresh_expires_in), { append: true });
+  c.header("Cache-Control", "no-store");
+  return c.json({
+    access_token: tokens.access_token,
+    refresh_token: tokens.refresh_token,
+    is_new_user: tokens.is_new_user,
+    user: tokens.user ? djangoUser(tokens.user) : null,
+  });
+});
+
+export const authApi = new Hono<AppEnv>();
+authApi.use("/api/auth/*", enabled("auth"));
+authApi.use("/api/token/refresh/", enabled("register", "auth"));
+authApi.use("/api/v1/usr/*", enabled("usr"));
+authApi.post("/api/auth/send-otp/", authSend);
+authApi.post("/api/auth/verify-otp/", authVerify);
+authApi.get("/api/auth/profile/", authProfile);
+authApi.post("/api/token/refresh/", refresh);
+authApi.post("/api/v1/usr/otp", usrSend);
+authApi.post("/api/v1/usr/otp/verify", usrVerify);

@@ -1,0 +1,11 @@
+import { Hono } from "hono";
+import type { AppEnv } from "../http/context";
+import { authApi } from "./auth";
+import { registerApi } from "./register";
+import { usersApi } from "./users";
+
+/**
+ * The old Django systems' client APIs (contract: "Compatibility APIs"), each served only when
+ * `COMPAT_APIS` names it. Thin adapters: every rule is the core's.
+ */
+export const compatRoutes = new Hono<AppEnv>().route("/", usersApi).route("/", registerApi).route("/", authApi);

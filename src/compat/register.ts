@@ -1,0 +1,191 @@
+import { sql } from "drizzle-orm";
+import { type Context, Hono } from "hono";
+import { z } from "zod";
+import { randomToken } from "../crypto";
+import { all } from "../db/client";
+import type { AppEnv } from "../http/context";
+import { deps } from "../http/deps";
+import { orThrow } from "../http/errors";
+import { unauthorized } from "../http/middleware";
+import { ApiError, type Failure, fail } from "../http/problem";
+import { callerSql, readCaller, updateProfile } from "../me/service";
+import { requestCode, signInRequest } from "../otp/requests";
+import { passwordLoginRequest } from "../passwords/requests";
+import { changePassword } from "../passwords/service";
+import { parsePhone, phoneFromInput } from "../phone";
+import { type AccessClaims, signAccessToken } from "../tokens/jwt";
+import { rotateRefreshToken } from "../tokens/sessions";
+import { ProfilePatchSchema } from "../users/schemas";
+import { type CompatRoute, compatHandler, enabled } from "./http";
+import { recordFailure, refuseWhileLocked } from "./lockout";
+import { claimsOf } from "./tokens";
+
+// `register`: the multi-step Django flow. A `session_id` in KV (COMPAT_SESSION_TTL_SECONDS) carries
+// the number from step to step; each step is the core's: send, verify, set password, profile,
+// password login. KV reads its own writes at the location that wrote them, where a client's next
+// step almost always lands; elsewhere a step may see "session expired" and the client starts over.
+
+const route: CompatRoute = { dialect: "drf", fields: { phone: "mobile_number" } };
+
+type Step = "otp" | "password" | "set_password" | "user_info";
+type Flow = { phone: string; step: Step; claims?: AccessClaims; refresh?: string };
+
+const sessionId = z.string({ error: "This field is required." }).min(1, "This field is required.").max(128);
+const required = (max: number) => z.string({ error: "This field is required." }).min(1, "This field is required.").max(max);
+const flowKey = (id: string) => `compat:register:session:${id}`;
+// The number a request of this flow is about, once known: its failures count against it too.
+const phoneOf = new WeakMap<Request, string>();
+
+async function saveFlow(c: Context<AppEnv>, id: string, flow: Flow) {
+  await c.env.KV.put(flowKey(id), JSON.stringify(flow), { expirationTtl: c.get("config").COMPAT_SESSION_TTL_SECONDS });
+}
+
+const expired = () =>
+  new ApiError(
+    fail("validation_failed", {
+      detail: "Invalid or expired session.",
+      errors: [{ path: "session_id", message: "Invalid or expired session." }],
+    }),
+  );
+
+/** Loads the flow at `step`, checking the IP and phone locks first. */
+async function loadFlow(c: Context<AppEnv>, id: string, step: Step): Promise<Flow> {
+  await refuseWhileLocked(c, undefined);
+  const flow = await c.env.KV.get<Flow>(flowKey(id), "json");
+  if (!flow || flow.step !== step) throw expired();
+  await refuseWhileLocked(c, flow.phone);
+  phoneOf.set(c.req.raw, flow.phone);
+  return flow;
+}
+
+/** Every refusal in this flow counts toward the three-failure lock (a lock refusal itself does not). */
+async function countFailure(c: Context<AppEnv>, failure: Failure) {
+  if (failure.lock) return;
+  await recordFailure(c, phoneOf.get(c.req.raw));
+}
+
+const register = compatHandler(
+  route,
+  z.object({ mobile_number: required(64) }),
+  async (c, input) => {
+    await refuseWhileLocked(c, undefined);
+    const config = c.get("config");
+    const phone = orThrow(phoneFromInput(config, input.mobile_number));
+    phoneOf.set(c.req.raw, phone.e164);
+    await refuseWhileLocked(c, phone.e164);
+    const { db } = deps(c);
+    const [user] = await all<{ password_hash: string | null }>(db, sql`SELECT password_hash FROM users WHERE phone = ${phone.e164}`);
+    const id = randomToken(32);
+    if (user?.password_hash) {
+      await saveFlow(c, id, { phone: phone.e164, step: "password" });
+      return c.json({ next_step: "password", session_id: id });
+    }
+    const sent = await requestCode(c, { phone: phone.e164, purpose: "login", captchaExempt: true });
+    await saveFlow(c, id, { phone: phone.e164, step: "otp" });
+    c.header("Cache-Control", "no-store");
+    return c.json({ next_step: "otp", session_id: id, ...(sent.dev_code ? { dev_code: sent.dev_code } : {}) });
+  },
+  countFailure,
+);
+
+const verifyOtp = compatHandler(
+  route,
+  z.object({
+    session_id: sessionId,
+    code: z
+      .string({ error: "This field is required." })
+      .trim()
+      .regex(/^\d{4,10}$/, "Enter the digits of the code."),
+  }),
+  async (c, input) => {
+    const flow = await loadFlow(c, input.session_id, "otp");
+    const tokens = await signInRequest(c, { phone: flow.phone, code: input.code });
+    await saveFlow(c, input.session_id, {
+      phone: flow.phone,
+      step: "set_password",
+      claims: claimsOf(tokens.access_token),
+      refresh: tokens.refresh_token,
+    });
+    return c.json({ next_step: "set_password" });
+  },
+  countFailure,
+);
+
+const setPassword = compatHandler(
+  route,
+  z.object({ session_id: sessionId, password: required(1024) }),
+  async (c, input) => {
+    const flow = await loadFlow(c, input.session_id, "set_password");
+    const services = deps(c);
+    const claims = flow.claims as AccessClaims;
+    const caller = orThrow(await readCaller(services, claims));
+    const phone = parsePhone(caller.phone);
+    if (!phone) throw unauthorized();
+    const outcome = orThrow(
+      await changePassword(services, {
+        claims,
+        caller,
+        callerGuard: callerSql(services.config, claims, services.now),
+        phone,
+        newPassword: input.password,
+      }),
+    );
+    if (outcome === null) throw unauthorized();
+    await saveFlow(c, input.session_id, { ...flow, step: "user_info" });
+    return c.json({ next_step: "user_info" });
+  },
+  countFailure,
+);
+
+const userInfo = compatHandler(
+  route,
+  z.object({
+    session_id: sessionId,
+    email: ProfilePatchSchema.shape.email,
+    first_name: ProfilePatchSchema.shape.first_name,
+    last_name: ProfilePatchSchema.shape.last_name,
+  }),
+  async (c, input) => {
+    const flow = await loadFlow(c, input.session_id, "user_info");
+    const services = deps(c);
+    const { config, db, now } = services;
+    const claims = flow.claims as AccessClaims;
+    const { session_id: _id, ...patch } = input;
+    if (!(await updateProfile(db, config, claims, patch, now))) throw unauthorized();
+    // The refresh token from the verified code never left the Worker: rotate it for the client.
+    const rotated = orThrow(await rotateRefreshToken(services, flow.refresh as string));
+    await c.env.KV.delete(flowKey(input.session_id));
+    const { session } = rotated;
+    const access = await signAccessToken(
+      config,
+      { sub: session.userId, sid: session.id, role: session.role, authTimeMs: session.authTime },
+      now,
+    );
+    c.header("Cache-Control", "no-store");
+    return c.json({ access, refresh: rotated.refreshToken });
+  },
+  countFailure,
+);
+
+const login = compatHandler(
+  route,
+  z.object({ session_id: sessionId, password: required(1024) }),
+  async (c, input) => {
+    const flow = await loadFlow(c, input.session_id, "password");
+    const tokens = await passwordLoginRequest(c, { phone: flow.phone, password: input.password });
+    await c.env.KV.delete(flowKey(input.session_id));
+    c.header("Cache-Control", "no-store");
+    return c.json({ access: tokens.access_token, refresh: tokens.refresh_token });
+  },
+  countFailure,
+);
+
+export const registerApi = new Hono<AppEnv>();
+for (const path of ["/api/register/", "/api/verify-otp/", "/api/set-password/", "/api/user-info/", "/api/login/"]) {
+  registerApi.use(path, enabled("register"));
+}
+registerApi.post("/api/register/", register);
+registerApi.post("/api/verify-otp/", verifyOtp);
+registerApi.post("/api/set-password/", setPassword);
+registerApi.post("/api/user-info/", userInfo);
+registerApi.post("/api/login/", login);

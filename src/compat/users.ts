@@ -1,0 +1,161 @@
+import { sql } from "drizzle-orm";
+import { Hono } from "hono";
+import { z } from "zod";
+import { version } from "../../package.json";
+import { all } from "../db/client";
+import type { AppEnv } from "../http/context";
+import { deps } from "../http/deps";
+import { orThrow } from "../http/errors";
+import { unauthorized } from "../http/middleware";
+import { callerSql, readProfile } from "../me/service";
+import { requestCode, signInRequest } from "../otp/requests";
+import { limitPerUser } from "../ratelimit/user";
+import { listReferrals } from "../referrals/list";
+import { activateInvite } from "../referrals/service";
+import { type CompatRoute, compatHandler, enabled } from "./http";
+import { claimsOf, compatClaims, usersAudience, usersToken } from "./tokens";
+
+// `users`: the Django app served under /users/ and /api/users/, with `{ "error": "…" }` bodies and
+// a day-long `Token`. Each route is the core's service in the old envelope.
+
+const route: CompatRoute = { dialect: "users", fields: { phone: "phone_number", code: "verification_code" } };
+const phoneNumber = z.string({ error: "This field is required." }).trim().min(1, "This field is required.").max(64);
+// The profile lists this many referrals, newest first (the old app listed all; the counts stay exact).
+const PROFILE_REFERRALS = 100;
+
+const iso = (ms: number | null) => (ms == null ? null : new Date(ms).toISOString());
+const runLimiter = (c: Parameters<ReturnType<typeof limitPerUser>>[0], binding: "ME_LIMITER" | "INVITE_LIMITER") =>
+  limitPerUser(binding)(c, async () => {});
+
+const sendCode = compatHandler(route, z.object({ phone_number: phoneNumber }), async (c, input) => {
+  const sent = await requestCode(c, { phone: input.phone_number, purpose: "login", captchaExempt: true });
+  c.header("Cache-Control", "no-store");
+  return c.json({
+    message: "Verification code sent successfully",
+    phone_number: sent.phone,
+    expires_in: sent.expires_in,
+    timestamp: new Date().toISOString(),
+    ...(sent.dev_code ? { verification_code: sent.dev_code } : {}),
+  });
+});
+
+const verifyCode = compatHandler(
+  route,
+  z.object({
+    phone_number: phoneNumber,
+    verification_code: z
+      .string({ error: "This field is required." })
+      .trim()
+      .regex(/^\d{4,10}$/, "Enter the digits of the code."),
+  }),
+  async (c, input) => {
+    const tokens = await signInRequest(c, { phone: input.phone_number, code: input.verification_code });
+    const { config, now } = deps(c);
+    const user = tokens.user;
+    if (!user) throw unauthorized();
+    c.header("Cache-Control", "no-store");
+    return c.json({
+      message: tokens.is_new_user ? "Registration successful" : "Login successful",
+      token: await usersToken(config, claimsOf(tokens.access_token), now),
+      user_id: user.id,
+      phone_number: user.phone,
+      invite_code: user.invite_code,
+      is_new_user: tokens.is_new_user,
+      profile: { created_at: user.created_at, referrals_count: user.referrals_count, activated_invite_code: user.activated_invite_code },
+      token_expires_in: config.COMPAT_TOKEN_TTL_SECONDS,
+    });
+  },
+);
+
+const profile = compatHandler(route, z.object({}), async (c) => {
+  const { config, db, now } = deps(c);
+  const claims = await compatClaims(c, usersAudience(config), ["token", "bearer"]);
+  await runLimiter(c, "ME_LIMITER");
+  const guard = callerSql(config, claims, now);
+  const [row, page, active] = await Promise.all([
+    readProfile(db, config, claims, now),
+    listReferrals(db, { callerId: claims.sub, callerGuard: guard, limit: PROFILE_REFERRALS }),
+    all<{ n: number }>(
+      db,
+      sql`SELECT COUNT(*) AS n FROM referrals r JOIN users v ON v.id = r.invitee_id WHERE r.inviter_id = ${claims.sub} AND v.is_active = 1`,
+    ),
+  ]);
+  if (!row || !page) throw unauthorized();
+  return c.json({
+    user_id: row.id,
+    phone_number: row.phone,
+    invite_code: row.invite_code,
+    activated_invite_code: row.activated_invite_code,
+    profile_stats: {
+      registration_date: iso(row.created_at),
+      last_login: iso(row.last_login_at),
+      total_referrals: row.referrals_count,
+      active_referrals: active[0]?.n ?? 0,
+    },
+    referrals: page.items.map((item) => ({ phone_number: item.phone, joined_date: item.joined_at, status: item.status })),
+    referrals_count: row.referrals_count,
+    referral_tree: { level_1: row.referrals_count, level_2: row.level_2, total_network: row.referrals_count + row.level_2 },
+  });
+});
+
+const activate = compatHandler(
+  route,
+  z.object({ invite_code: z.string({ error: "This field is required." }).trim().min(1, "This field is required.").max(32) }),
+  async (c, input) => {
+    const services = deps(c);
+    const { config, db, now } = services;
+    const claims = await compatClaims(c, usersAudience(config), ["token", "bearer"]);
+    await runLimiter(c, "ME_LIMITER");
+    await runLimiter(c, "INVITE_LIMITER");
+    const result = await activateInvite(services, {
+      callerId: claims.sub,
+      callerGuard: callerSql(config, claims, now),
+      rawCode: input.invite_code,
+    });
+    if (result === null) throw unauthorized();
+    const activated = orThrow(result);
+    const [inviter] = await all<{ referrals_count: number }>(
+      db,
+      sql`SELECT referrals_count FROM users WHERE invite_code = ${activated.activated_invite_code}`,
+    );
+    const total = inviter?.referrals_count ?? 0;
+    return c.json({
+      message: "Invite code activated successfully",
+      activated_invite_code: activated.activated_invite_code,
+      inviter_profile: { phone_number: activated.inviter.phone, registration_date: activated.inviter.joined_at },
+      referral_bonus: {
+        points_earned: activated.referral_bonus.points,
+        level: activated.referral_bonus.level,
+        timestamp: new Date(now).toISOString(),
+      },
+      // The newest referral: its place in the inviter's list is the list's length.
+      network_stats: { your_position: total, inviter_total_referrals: total },
+    });
+  },
+);
+
+export const usersApi = new Hono<AppEnv>();
+usersApi.use("/users/*", enabled("users"));
+usersApi.use("/api/users/*", enabled("users"));
+usersApi.use("/api/", enabled("users"));
+for (const base of ["/users", "/api/users"]) {
+  usersApi.post(`${base}/send-code/`, sendCode);
+  usersApi.post(`${base}/verify-code/`, verifyCode);
+  usersApi.get(`${base}/profile/`, profile);
+  usersApi.post(`${base}/activate-invite/`, activate);
+}
+usersApi.get("/api/", (c) => {
+  const config = c.get("config");
+  return c.json({
+    status: "ok",
+    service: config.APP_NAME,
+    version,
+    timestamp: new Date().toISOString(),
+    endpoints: {
+      send_code: "/api/users/send-code/",
+      verify_code: "/api/users/verify-code/",
+      profile: "/api/users/profile/",
+      activate_invite: "/api/users/activate-invite/",
+    },
+  });
+});
