@@ -137,8 +137,8 @@ const configSchema = z.object({
     .pipe(z.array(z.enum(COMPAT_API_NAMES, { error: `entries must be among ${COMPAT_API_NAMES.join(", ")} or none` }))),
   /** Lifetime of the `users` API's token: those clients never refresh (still revocable). */
   COMPAT_TOKEN_TTL_SECONDS: positive(86_400),
-  /** Lifetime of the `register` API's `session_id` in KV (KV refuses TTLs under 60 s). */
-  COMPAT_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).default(120),
+  /** Lifetime of the `register` session_id in KV: KV refuses TTLs under 60 s, and set-password needs a sign-in within 300 s. */
+  COMPAT_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(300).default(120),
 });
 
 type RawConfig = z.output<typeof configSchema>;
