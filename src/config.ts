@@ -124,6 +124,8 @@ const configSchema = z.object({
       return limits;
     }),
   WEBOTP_DOMAIN: z.string().min(1).optional(),
+  /** How long one D1 or KV call may take before the request answers 503 (src/storage/guard.ts). */
+  STORAGE_TIMEOUT_MS: positive(3000),
   /** Which old client APIs to serve (`users,register,auth,usr`); unset means all, `none` means none. */
   COMPAT_APIS: z
     .string()

@@ -179,8 +179,9 @@ describe("error model", () => {
 
   it("answers an unexpected exception as internal_error without internals, and logs it with the request id", async () => {
     const secret = "SECRET-INTERNAL-DETAIL-4711";
+    // A SQL error is our own bug (not a failing dependency): 500, never 503.
     const failing = () => {
-      throw new Error(`kaboom ${secret}`);
+      throw new Error(`D1_ERROR: SQLITE_ERROR: kaboom ${secret}`);
     };
     const broken = {
       ...env,

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../http/context";
+import { kvOf } from "../http/deps";
 import { clientIp } from "../http/middleware";
 import { ApiError, fail } from "../http/problem";
 import { phoneKey } from "../phone";
@@ -20,7 +21,7 @@ async function keys(c: Context<AppEnv>, phone: string | undefined) {
 export async function refuseWhileLocked(c: Context<AppEnv>, phone: string | undefined) {
   const now = Date.now();
   for (const key of await keys(c, phone)) {
-    const retryAfter = await fullWindow(c.env.KV, key, LOCK, now);
+    const retryAfter = await fullWindow(kvOf(c), key, LOCK, now);
     if (retryAfter !== null) {
       throw new ApiError(
         fail("too_many_attempts", { detail: "Too many failed attempts. Try again later.", retry_after: retryAfter, lock: true }),
@@ -32,5 +33,5 @@ export async function refuseWhileLocked(c: Context<AppEnv>, phone: string | unde
 /** Counts one failure against the IP and, when known, the phone. */
 export async function recordFailure(c: Context<AppEnv>, phone: string | undefined) {
   const now = Date.now();
-  await Promise.all((await keys(c, phone)).map((key) => hitWindows(c.env.KV, key, LOCK, now)));
+  await Promise.all((await keys(c, phone)).map((key) => hitWindows(kvOf(c), key, LOCK, now)));
 }

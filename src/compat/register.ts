@@ -4,7 +4,7 @@ import { z } from "zod";
 import { randomToken } from "../crypto";
 import { all } from "../db/client";
 import type { AppEnv } from "../http/context";
-import { deps } from "../http/deps";
+import { deps, kvOf } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { unauthorized } from "../http/middleware";
 import { ApiError, type Failure, fail } from "../http/problem";
@@ -37,7 +37,7 @@ const flowKey = (id: string) => `compat:register:session:${id}`;
 const phoneOf = new WeakMap<Request, string>();
 
 async function saveFlow(c: Context<AppEnv>, id: string, flow: Flow) {
-  await c.env.KV.put(flowKey(id), JSON.stringify(flow), { expirationTtl: c.get("config").COMPAT_SESSION_TTL_SECONDS });
+  await kvOf(c).put(flowKey(id), JSON.stringify(flow), { expirationTtl: c.get("config").COMPAT_SESSION_TTL_SECONDS });
 }
 
 const expired = () =>
@@ -51,7 +51,7 @@ const expired = () =>
 /** Loads the flow at `step`, checking the IP and phone locks first. */
 async function loadFlow(c: Context<AppEnv>, id: string, step: Step): Promise<Flow> {
   await refuseWhileLocked(c, undefined);
-  const flow = await c.env.KV.get<Flow>(flowKey(id), "json");
+  const flow = await kvOf(c).get<Flow>(flowKey(id), "json");
   if (!flow || flow.step !== step) throw expired();
   await refuseWhileLocked(c, flow.phone);
   phoneOf.set(c.req.raw, flow.phone);
@@ -154,7 +154,7 @@ const userInfo = compatHandler(
     if (!(await updateProfile(db, config, claims, patch, now))) throw unauthorized();
     // The refresh token from the verified code never left the Worker: rotate it for the client.
     const rotated = orThrow(await rotateRefreshToken(services, flow.refresh as string));
-    await c.env.KV.delete(flowKey(input.session_id));
+    await kvOf(c).delete(flowKey(input.session_id));
     const { session } = rotated;
     const access = await signAccessToken(
       config,
@@ -173,7 +173,7 @@ const login = compatHandler(
   async (c, input) => {
     const flow = await loadFlow(c, input.session_id, "password");
     const tokens = await passwordLoginRequest(c, { phone: flow.phone, password: input.password });
-    await c.env.KV.delete(flowKey(input.session_id));
+    await kvOf(c).delete(flowKey(input.session_id));
     c.header("Cache-Control", "no-store");
     return c.json({ access: tokens.access_token, refresh: tokens.refresh_token });
   },

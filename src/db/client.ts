@@ -1,5 +1,6 @@
 import type { SQL } from "drizzle-orm";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
+import { guarded } from "../storage/guard";
 
 /** A Drizzle query builder or a Drizzle `sql` template. */
 export type Statement = SQL | { toSQL(): { sql: string; params: unknown[] } };
@@ -8,16 +9,18 @@ export type Statement = SQL | { toSQL(): { sql: string; params: unknown[] } };
  * D1 through Drizzle: the schema and migrations are Drizzle's, every statement is a Drizzle `sql`
  * template compiled by Drizzle's SQLite dialect, run on a D1 binding or a D1 session.
  */
-export type Db = { d1: D1Database | D1DatabaseSession };
+export type Db = { d1: D1Database | D1DatabaseSession; timeoutMs: number };
 
 const clients = new WeakMap<D1Database, Db>();
+// STORAGE_TIMEOUT_MS's default, for callers without config at hand.
+const DEFAULT_TIMEOUT_MS = 3000;
 const dialect = new SQLiteAsyncDialect();
 
 /** The database on a plain binding (cron jobs, health checks): one per binding per isolate. */
-export function database(d1: D1Database): Db {
+export function database(d1: D1Database, timeoutMs = DEFAULT_TIMEOUT_MS): Db {
   let db = clients.get(d1);
-  if (!db) {
-    db = { d1 };
+  if (db?.timeoutMs !== timeoutMs) {
+    db = { d1, timeoutMs };
     clients.set(d1, db);
   }
   return db;
@@ -31,11 +34,14 @@ const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
  * its last response reads its own writes; otherwise reads may start on the nearest replica and
  * writes on the primary.
  */
-export function sessionDatabase(d1: D1Database, input: { bookmark?: string; readOnly: boolean }): Db & { session: D1DatabaseSession } {
+export function sessionDatabase(
+  d1: D1Database,
+  input: { bookmark?: string; readOnly: boolean; timeoutMs?: number },
+): Db & { session: D1DatabaseSession } {
   const anchor =
     input.bookmark && BOOKMARK.test(input.bookmark) ? input.bookmark : input.readOnly ? "first-unconstrained" : "first-primary";
   const session = d1.withSession(anchor);
-  return { d1: session, session };
+  return { d1: session, session, timeoutMs: input.timeoutMs ?? DEFAULT_TIMEOUT_MS };
 }
 
 function prepare(db: Db, statement: Statement): D1PreparedStatement {
@@ -45,7 +51,7 @@ function prepare(db: Db, statement: Statement): D1PreparedStatement {
 
 /** Runs one statement and returns its rows (with RETURNING, the changed rows). */
 export async function all<T = Record<string, unknown>>(db: Db, statement: Statement): Promise<T[]> {
-  return (await prepare(db, statement).all<T>()).results;
+  return (await guarded("db", db.timeoutMs, () => prepare(db, statement).all<T>())).results;
 }
 
 /**
@@ -54,6 +60,6 @@ export async function all<T = Record<string, unknown>>(db: Db, statement: Statem
  * our atomic steps are exactly those. Returns each statement's rows.
  */
 export async function batch<R extends unknown[][] = Record<string, unknown>[][]>(db: Db, statements: Statement[]): Promise<R> {
-  const results = await db.d1.batch(statements.map((statement) => prepare(db, statement)));
+  const results = await guarded("db", db.timeoutMs, () => db.d1.batch(statements.map((statement) => prepare(db, statement))));
   return results.map((result) => result.results) as R;
 }

@@ -3,6 +3,7 @@ import type { Config } from "../config";
 import { database } from "../db/client";
 import type { Deps } from "../deps";
 import { createSmsSender, type SmsSender } from "../sms/sender";
+import { guardedKv, type Kv } from "../storage/guard";
 import type { AppEnv } from "./context";
 import { clientInfo, clientIp } from "./middleware";
 
@@ -30,5 +31,11 @@ export function deps(c: Context<AppEnv>): Deps {
       }
     },
   };
-  return { config, db: c.get("db") ?? database(c.env.DB), kv: c.env.KV, sms, now: Date.now(), request };
+  const db = c.get("db") ?? database(c.env.DB, config.STORAGE_TIMEOUT_MS);
+  return { config, db, kv: kvOf(c), sms, now: Date.now(), request };
+}
+
+/** This request's KV, every call bounded by STORAGE_TIMEOUT_MS. */
+export function kvOf(c: Context<AppEnv>): Kv {
+  return guardedKv(c.env.KV, c.get("config").STORAGE_TIMEOUT_MS);
 }

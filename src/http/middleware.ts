@@ -47,7 +47,11 @@ export const requireConfig: MiddlewareHandler<AppEnv> = async function requireCo
  */
 export const d1Session: MiddlewareHandler<AppEnv> = async function d1Session(c, next) {
   const readOnly = c.req.method === "GET" || c.req.method === "HEAD";
-  const db = sessionDatabase(c.env.DB, { bookmark: c.req.header("X-D1-Bookmark"), readOnly });
+  const db = sessionDatabase(c.env.DB, {
+    bookmark: c.req.header("X-D1-Bookmark"),
+    readOnly,
+    timeoutMs: c.get("config").STORAGE_TIMEOUT_MS,
+  });
   c.set("db", db);
   await next();
   const bookmark = db.session.getBookmark();

@@ -8,6 +8,7 @@ import { codeBudget, lockStartedSql, retryAfter } from "../guards/budget";
 import { type Failure, fail } from "../http/problem";
 import type { Phone } from "../phone";
 import { renderSms } from "../sms/sender";
+import { undoOnFault } from "../storage/guard";
 import {
   type Attempt,
   type Audience,
@@ -66,11 +67,13 @@ export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpo
     { type: "code_sent", ...who, detail: { purpose, test_phone: Boolean(testCode) } },
     issuedSql(phone.e164, purpose, codeId),
   );
+  // The hash goes to KV first: if KV fails, nothing is recorded in D1 and the client may simply
+  // retry. A hash whose send is then refused is never read and expires with its TTL.
+  await kv.put(codeKey(codeId), await hashCode(config, codeId, code), { expirationTtl: kvTtl(config.OTP_TTL_SECONDS) });
   const state = await openChallenge(db, config, { phone: phone.e164, purpose, codeId, audience, marker, now, budget }, [sent]);
   if (!state.accepted) return refuseSend(deps, { phone: phone.e164, purpose }, refusedSend(config, state, now));
 
   if (state.issued) {
-    await kv.put(codeKey(codeId), await hashCode(config, codeId, code), { expirationTtl: kvTtl(config.OTP_TTL_SECONDS) });
     if (!testCode) {
       try {
         await sms.send({ to: phone.e164, body: renderSms(config, code), code, purpose });
@@ -159,10 +162,12 @@ export async function proveCode<T extends unknown[] = []>(
   if (!attempt?.reserved) return refusedGuess(deps, await settled(deps, input, attempt), input.userId);
   const failStart = attempt.budget_start;
   const codeId = attempt.code_id as string;
-  const stored = await kv.get(codeKey(codeId));
+  const release = () => batch(db, [refundAttempt(config, input.phone, failStart), releaseCodeAttempt(input.phone, input.purpose, codeId)]);
+  // KV failing is not the guesser's fault: the reserved guess is given back before the 503.
+  const stored = await undoOnFault(() => kv.get(codeKey(codeId)), release);
   if (stored === null) {
     // The hash is gone (KV lost it or has not replicated here yet): do not charge the guess.
-    await batch(db, [refundAttempt(config, input.phone, failStart), releaseCodeAttempt(input.phone, input.purpose, codeId)]);
+    await release();
     return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
   }
   if (timingSafeEqual(stored, await hashCode(config, codeId, input.code))) {

@@ -6,6 +6,7 @@ import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { phoneKey } from "../phone";
 import { activationStatements, activationWonSql, normaliseInviteCode } from "../referrals/service";
+import { undoOnFault } from "../storage/guard";
 import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements } from "../tokens/sessions";
 import { INVITE_ALPHABET, INVITE_CODE_LENGTH, type ProfileRow, profileColumns, toUser } from "../users/profile";
@@ -61,7 +62,8 @@ export async function signInWithCode(
 
   for (let attempt = 1; ; attempt++) {
     try {
-      const results = await batch<[...unknown[][], SignInRow[]]>(db, [
+      // A failing D1 gives the reserved guess back, so the same code still works on retry.
+      const statements = [
         consumeChallenge({ phone, purpose: "login", codeId: proof.codeId, marker: proof.marker, now }),
         refundAttempt(config, phone, proof.failStart),
         sql`INSERT INTO users (id, phone, invite_code, role, admin_source, created_at, last_login_at)
@@ -98,7 +100,9 @@ export async function signInWithCode(
             s.id AS session_id, s.expires_at AS session_expires_at
           FROM users u LEFT JOIN sessions s ON s.id = ${sessionId} AND s.user_id = u.id
           WHERE u.phone = ${phone}`,
-      ]);
+      ];
+      const run = () => batch<[...unknown[][], SignInRow[]]>(db, statements);
+      const results = await undoOnFault(run, () => releaseProof(deps, { phone, purpose: "login" }, proof));
       return await signedIn(deps, (results.at(-1) as SignInRow[])[0], refresh.token);
     } catch (error) {
       if (attempt < INVITE_CODE_TRIES && String(error).includes("users.invite_code")) continue;

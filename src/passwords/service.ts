@@ -7,6 +7,7 @@ import { consumeChallenge, consumedBy, refundAttempt } from "../otp/gate";
 import { proveCode } from "../otp/service";
 import type { Phone } from "../phone";
 import { sendNotice } from "../sms/sender";
+import { undoOnFault } from "../storage/guard";
 import type { AccessClaims } from "../tokens/jwt";
 import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements, sessionOpenedSql } from "../tokens/sessions";
@@ -70,8 +71,10 @@ export async function loginWithPassword(deps: Deps, input: { phone: string; pass
   if (!guess.right) return invalidCredentials();
   const { config, db, now } = deps;
   const signIn = await signInStatements(deps, input.phone, sql`1`);
-  const results = await batch(db, [
-    refundPasswordGuess(deps, input.phone, guess.windowStart),
+  const refund = refundPasswordGuess(deps, input.phone, guess.windowStart);
+  // A failing D1 gives the right guess's reservation back (best effort) before the 503.
+  const statements = [
+    refund,
     sql`UPDATE users SET last_login_at = ${now}, ${signInRoleSql(config, input.phone)} WHERE phone = ${input.phone} AND is_active = 1`,
     ...signIn.open(input.client),
     await eventSql(
@@ -80,7 +83,11 @@ export async function loginWithPassword(deps: Deps, input: { phone: string; pass
       sessionOpenedSql(signIn.sessionId),
     ),
     signIn.readBack,
-  ]);
+  ];
+  const results = await undoOnFault(
+    () => batch(db, statements),
+    () => batch(db, [refund]),
+  );
   return tokensFor(deps, (results.at(-1) as SessionRow[])[0], signIn.refresh.token);
 }
 

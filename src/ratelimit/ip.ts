@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../http/context";
+import { kvOf } from "../http/deps";
 import { clientIp } from "../http/middleware";
 import { ApiError, type ErrorCode, fail } from "../http/problem";
 import { hitWindows, type Window } from "./kv-window";
@@ -9,7 +10,7 @@ import { hitWindows, type Window } from "./kv-window";
  * throws a 429 problem (`rate_limited` unless the contract names another code) when one is full.
  */
 export async function limitByIp(c: Context<AppEnv>, scope: string, windows: Window[], code: ErrorCode = "rate_limited") {
-  const verdict = await hitWindows(c.env.KV, `rl:${scope}:ip:${clientIp(c)}`, windows, Date.now());
+  const verdict = await hitWindows(kvOf(c), `rl:${scope}:ip:${clientIp(c)}`, windows, Date.now());
   for (const [name, value] of Object.entries(verdict.headers)) c.header(name, value);
   if (!verdict.allowed) {
     throw new ApiError(

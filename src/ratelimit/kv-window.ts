@@ -1,3 +1,5 @@
+import type { Kv } from "../storage/guard";
+
 /** A fixed window: at most `limit` requests per `seconds`. */
 export type Window = { limit: number; seconds: number };
 
@@ -18,7 +20,7 @@ type Stored = { w: { start: number; count: number }[] };
  * Money-bearing limits (per-phone sends) live in D1 instead. KV TTLs must be ≥ 60 s, so the real
  * window ends are kept inside the value.
  */
-export async function hitWindows(kv: KVNamespace, key: string, windows: Window[], now: number): Promise<WindowVerdict> {
+export async function hitWindows(kv: Kv, key: string, windows: Window[], now: number): Promise<WindowVerdict> {
   const stored = await kv.get<Stored>(key, "json");
   const current = windows.map((window, i) => {
     const slot = stored?.w?.[i];
@@ -58,7 +60,7 @@ export async function hitWindows(kv: KVNamespace, key: string, windows: Window[]
 }
 
 /** Whether a window kept by `hitWindows` is full now, without counting (1 read); seconds until it frees. */
-export async function fullWindow(kv: KVNamespace, key: string, windows: Window[], now: number): Promise<number | null> {
+export async function fullWindow(kv: Kv, key: string, windows: Window[], now: number): Promise<number | null> {
   const stored = await kv.get<Stored>(key, "json");
   let retryAfter: number | null = null;
   windows.forEach((window, i) => {

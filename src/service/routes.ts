@@ -1,8 +1,10 @@
 import { swaggerUI } from "@hono/swagger-ui";
 import { createRoute } from "@hono/zod-openapi";
 import { version } from "../../package.json";
+import { kvOf } from "../http/deps";
 import { createRouter, problemResponses, z } from "../http/openapi";
 import { problem } from "../http/problem";
+import { guarded } from "../storage/guard";
 import { publicJwks } from "../tokens/jwt";
 
 const Checks = z.object({ db: z.enum(["ok", "fail"]), kv: z.enum(["ok", "fail"]) });
@@ -61,7 +63,11 @@ async function probe(check: () => Promise<unknown>): Promise<"ok" | "fail"> {
 
 export const serviceRoutes = createRouter()
   .openapi(health, async (c) => {
-    const [db, kv] = await Promise.all([probe(() => c.env.DB.prepare("SELECT 1").first()), probe(() => c.env.KV.get("health:probe"))]);
+    const timeout = c.get("config").STORAGE_TIMEOUT_MS;
+    const [db, kv] = await Promise.all([
+      probe(() => guarded("db", timeout, () => c.env.DB.prepare("SELECT 1").first())),
+      probe(() => kvOf(c).get("health:probe")),
+    ]);
     const checks = { db, kv };
     c.header("Cache-Control", "no-store");
     if (db === "fail" || kv === "fail") {
