@@ -1,5 +1,8 @@
-import { base64url, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { base64url, decodeProtectedHeader, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import worker from "../src/index";
 import { call, expectProblem, row, signIn, type TokenBody } from "./helpers";
 import { type AccessPayload, claimsOf, publicJwk, signingJwk, signRawWithRealKey, signWithRealKey } from "./token-helpers";
 
@@ -297,5 +300,52 @@ describe("forged tokens elsewhere", () => {
     await expectProblem(await call("DELETE", "/v1/me", { token: forged }), 401, "unauthorized");
     expect(await row("SELECT first_name FROM users WHERE id = ?", victim.user.id)).toEqual({ first_name: null });
     expect((await call("GET", "/v1/me", { token: victim.access_token })).status).toBe(200);
+  });
+});
+
+describe("key rotation", () => {
+  /** A fresh ES256 private JWK for JWT_PRIVATE_KEYS. */
+  async function newPrivateJwk(kid: string) {
+    const pair = await generateKeyPair("ES256", { extractable: true });
+    const { kty, crv, x, y, d } = await exportJWK(pair.privateKey);
+    return { kty, crv, x, y, d, kid, alg: "ES256" };
+  }
+
+  function fetchWith(keys: unknown[]) {
+    const variant = { ...env, JWT_PRIVATE_KEYS: JSON.stringify({ keys }) } as typeof env;
+    return (path: string, token?: string) =>
+      worker.fetch(
+        new Request(`http://api.test${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} }),
+        variant,
+        createExecutionContext(),
+      );
+  }
+
+  it("signs with the first key, still verifies the old one until it is removed, then refuses it", async () => {
+    const current = JSON.parse(env.JWT_PRIVATE_KEYS as string).keys[0];
+    const next = await newPrivateJwk("rotated-next");
+    // Step 1: the new key is added in front; the old one stays for verification.
+    const both = fetchWith([next, current]);
+    const published = (await (await both("/.well-known/jwks.json")).json()) as { keys: { kid: string; d?: string }[] };
+    expect(published.keys.map((key) => key.kid)).toEqual(["rotated-next", current.kid]);
+    expect(published.keys.every((key) => key.d === undefined)).toBe(true);
+    // A token issued before the rotation (old kid) still works.
+    expect((await both("/v1/me", victim.access_token)).status).toBe(200);
+    // New tokens carry the new kid.
+    const refreshed = await worker.fetch(
+      new Request("http://api.test/v1/auth/token", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ refresh_token: bystander.refresh_token }),
+      }),
+      { ...env, JWT_PRIVATE_KEYS: JSON.stringify({ keys: [next, current] }) } as typeof env,
+      createExecutionContext(),
+    );
+    const rotated = (await refreshed.json()) as TokenBody;
+    expect(decodeProtectedHeader(rotated.access_token).kid).toBe("rotated-next");
+    // Step 2: the old key is removed; its tokens are refused, the new key's still pass.
+    const onlyNext = fetchWith([next]);
+    await expectProblem(await onlyNext("/v1/me", victim.access_token), 401, "unauthorized");
+    expect((await onlyNext("/v1/me", rotated.access_token)).status).toBe(200);
   });
 });
