@@ -322,7 +322,7 @@ describe("key rotation", () => {
   }
 
   it("signs with the first key, still verifies the old one until it is removed, then refuses it", async () => {
-    const current = JSON.parse(env.JWT_PRIVATE_KEYS as string).keys[0];
+    const current = JSON.parse(env.JWT_PRIVATE_KEYS).keys[0];
     const next = await newPrivateJwk("rotated-next");
     // Step 1: the new key is added in front; the old one stays for verification.
     const both = fetchWith([next, current]);

@@ -123,8 +123,8 @@ describe("log hygiene", () => {
     const refused = await worker.fetch(new Request("https://api.test/health"), misconfigured, createExecutionContext());
     expect(refused.status).toBe(503);
 
-    const keys = JSON.parse(env.JWT_PRIVATE_KEYS as string).keys as { d: string }[];
-    remember(env.PASSWORD_PEPPER as string, "webhook-secret-for-log-hygiene-0123", ...keys.map((key) => key.d));
+    const keys = JSON.parse(env.JWT_PRIVATE_KEYS).keys as { d: string }[];
+    remember(env.PASSWORD_PEPPER, "webhook-secret-for-log-hygiene-0123", ...keys.map((key) => key.d));
     for (const code of codes) secrets.add(code);
     const phones = [alice, bob];
     const log = lines.join("\n");
