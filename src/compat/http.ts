@@ -3,6 +3,7 @@ import type { z } from "zod";
 import type { CompatApi } from "../config";
 import type { AppEnv } from "../http/context";
 import { ApiError, type ErrorCode, type Failure, fail, problem } from "../http/problem";
+import { DependencyError } from "../storage/guard";
 
 // The old APIs' wire habits: bodies as JSON or forms, and errors in their own shapes. Every rule
 // behind them is the core's; only the envelope differs.
@@ -130,8 +131,9 @@ function validationFailure(error: z.ZodError): Failure {
 
 /**
  * A compatibility handler: reads and validates the body against the old API's schema, runs the
- * adapter, and renders any refusal in the old error shape. Unexpected errors still reach the
- * app's `onError` (logged, 500/503, nothing leaked). `onFailure` sees each refusal first.
+ * adapter, and renders any refusal (and a failing D1 or KV, as 503) in the old error shape. Other
+ * errors still reach the app's `onError` (logged, 500, nothing leaked). `onFailure` sees each
+ * refusal first.
  */
 export function compatHandler<S extends z.ZodType>(
   route: CompatRoute,
@@ -145,6 +147,15 @@ export function compatHandler<S extends z.ZodType>(
       if (!parsed.success) throw new ApiError(validationFailure(parsed.error));
       return await run(c, parsed.data);
     } catch (error) {
+      if (error instanceof DependencyError) {
+        // Logged and answered like the core's 503, in the old shape.
+        console.error(`[${c.get("requestId")}] storage unavailable: ${error.message}`);
+        return compatError(
+          c,
+          route,
+          fail("service_unavailable", { detail: "A storage dependency failed. Try again shortly.", retry_after: 30 }),
+        );
+      }
       if (!(error instanceof ApiError)) throw error;
       await onFailure?.(c, error.failure);
       return compatError(c, route, error.failure, error.headers);
