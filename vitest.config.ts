@@ -24,6 +24,8 @@ export default defineConfig(async () => {
     ],
     test: {
       setupFiles: ["./test/setup.ts"],
+      // Some tests make dozens of requests (windows, fault injection, hashing); 2 shared cores are slow.
+      testTimeout: 30_000,
       include: ["test/**/*.test.ts"],
     },
   };
