@@ -46,7 +46,9 @@ export const requireConfig: MiddlewareHandler<AppEnv> = async function requireCo
  * back to read their own writes from any replica.
  */
 export const d1Session: MiddlewareHandler<AppEnv> = async function d1Session(c, next) {
-  const readOnly = c.req.method === "GET" || c.req.method === "HEAD";
+  // Admin reads go to the primary too: a demotion or deactivation must bite there at once, not
+  // when a replica catches up.
+  const readOnly = (c.req.method === "GET" || c.req.method === "HEAD") && !c.req.path.startsWith("/v1/admin/");
   const db = sessionDatabase(c.env.DB, {
     bookmark: c.req.header("X-D1-Bookmark"),
     readOnly,

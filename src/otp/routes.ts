@@ -1,6 +1,8 @@
 import { createRoute } from "@hono/zod-openapi";
+import { deps } from "../http/deps";
 import { bearerToken, unauthorized } from "../http/middleware";
 import { createRouter, problemResponses } from "../http/openapi";
+import { readCaller } from "../me/service";
 import { verifyAccessToken } from "../tokens/jwt";
 import { requestCode, signInRequest } from "./requests";
 import { SendCodeRequest, SendCodeResponse, TokenResponse, VerifyCodeRequest } from "./schemas";
@@ -36,8 +38,10 @@ export const otpRoutes = createRouter()
     if (body.purpose === "change_phone") {
       const token = bearerToken(c);
       const claims = token ? await verifyAccessToken(c.get("config"), token) : null;
-      if (!claims) throw unauthorized();
-      userId = claims.sub;
+      // The token's session must be live (one more D1 read, on this purpose only).
+      const caller = claims ? await readCaller(deps(c), claims) : null;
+      if (!caller || "error" in caller) throw unauthorized();
+      userId = caller.id;
     }
     const sent = await requestCode(c, {
       phone: body.phone,

@@ -4,6 +4,7 @@ import { orThrow } from "../http/errors";
 import { bearerToken, unauthorized } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
+import { readCaller } from "../me/service";
 import { TokenResponse } from "../otp/schemas";
 import { toUser } from "../users/profile";
 import { verifyAccessToken } from "./jwt";
@@ -75,7 +76,10 @@ export const tokenRoutes = createRouter()
       const token = bearerToken(c);
       const claims = token ? await verifyAccessToken(config, token) : null;
       if (!claims) throw unauthorized();
-      await revokeUserSessions(services, claims.sub);
+      // The token's own session must still be live: a revoked session's token cannot do this.
+      const caller = await readCaller(services, claims);
+      if ("error" in caller) throw unauthorized();
+      await revokeUserSessions(services, caller);
     } else if (body.refresh_token) {
       // Like RFC 7009: an unknown or already revoked token is not an error.
       await revokeByRefreshToken(services, body.refresh_token);

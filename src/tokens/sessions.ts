@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { eventSql, phoneOfUser } from "../audit/events";
+import { eventSql } from "../audit/events";
 import type { Config } from "../config";
 import { randomToken, sha256Hex } from "../crypto";
 import { all, batch } from "../db/client";
@@ -143,9 +143,9 @@ export async function revokeByRefreshToken(deps: Deps, token: string): Promise<v
   ]);
 }
 
-/** Revokes every live session of a user (logout everywhere). */
-export async function revokeUserSessions(deps: Deps, userId: string): Promise<void> {
-  const phone = await phoneOfUser(deps.db, userId);
+/** Revokes every live session of a user (logout everywhere); the caller was checked live. */
+export async function revokeUserSessions(deps: Deps, caller: { id: string; phone: string }): Promise<void> {
+  const { id: userId, phone } = caller;
   await batch(deps.db, [
     await eventSql(deps, { type: "session_revoked", userId, phone, detail: { reason: "logout_all" } }),
     sql`UPDATE sessions SET revoked_at = ${deps.now} WHERE user_id = ${userId} AND revoked_at IS NULL`,
