@@ -14,6 +14,7 @@ import { passwordRoutes } from "./passwords/routes";
 import { referralRoutes } from "./referrals/routes";
 import { serviceRoutes } from "./service/routes";
 import { tokenRoutes } from "./tokens/routes";
+import { webRoutes } from "./web/routes";
 
 /** Builds the Worker's app: middleware in contract order, then the feature routers. */
 export function createApp() {
@@ -41,6 +42,8 @@ export function createApp() {
     .route("/", passwordRoutes)
     .route("/", adminRoutes)
     .route("/", compatRoutes);
+  // The web pages (src/web): mounted outside the chain so the typed API client does not see them.
+  routed.route("/", webRoutes);
 
   routed.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",

@@ -1,0 +1,46 @@
+import type { Context } from "hono";
+import { z } from "zod";
+import { base64url } from "../crypto";
+import type { WebEnv } from "./context";
+import { readCookie, writeCookie } from "./cookies";
+
+/** A sign-in in progress, between the phone page and the code page. */
+export type SignInFlow = {
+  /** E.164, as the send answered it. */
+  phone: string;
+  /** When the last code went out (ms), for the resend cooldown shown on the page. */
+  sentAt: number;
+  codeLength: number;
+  /** Development sandbox only ("SMS simulation"): the code that was sent. */
+  devCode?: string;
+};
+
+const FlowShape = z.object({
+  phone: z.string().regex(/^\+\d{7,15}$/),
+  sentAt: z.number().int().nonnegative(),
+  codeLength: z.number().int().min(4).max(10),
+  devCode: z
+    .string()
+    .regex(/^\d{4,10}$/)
+    .optional(),
+});
+
+export function readFlow(c: Context<WebEnv>): SignInFlow | undefined {
+  const raw = readCookie(c, "flow");
+  if (!raw) return undefined;
+  try {
+    const json = new TextDecoder().decode(Uint8Array.from(atob(raw.replace(/-/g, "+").replace(/_/g, "/")), (ch) => ch.charCodeAt(0)));
+    const parsed = FlowShape.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeFlow(c: Context<WebEnv>, flow: SignInFlow) {
+  const config = c.get("config");
+  // Only the sandbox ever has a code to show; never carry one otherwise.
+  const stored = config.sandbox ? flow : { ...flow, devCode: undefined };
+  const value = base64url(new TextEncoder().encode(JSON.stringify(stored)));
+  writeCookie(c, "flow", value, Math.max(config.OTP_TTL_SECONDS, 3600));
+}

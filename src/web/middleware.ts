@@ -1,0 +1,95 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import { randomToken } from "../crypto";
+import { sessionDatabase } from "../db/client";
+import type { WebEnv } from "./context";
+import { LANG_COOKIE, readCookie, writeCookie } from "./cookies";
+import { LANGUAGES, pickLanguage } from "./i18n";
+
+const TURNSTILE = "https://challenges.cloudflare.com";
+
+/**
+ * Security headers of every page: a strict CSP whose only script and style sources are this
+ * response's nonce (plus Turnstile's origin when the captcha is on), no framing, no caching.
+ * The app-wide middleware adds nosniff, HSTS and the referrer policy.
+ */
+export const pageHeaders: MiddlewareHandler<WebEnv> = async function pageHeaders(c, next) {
+  const nonce = randomToken(16);
+  c.set("nonce", nonce);
+  await next();
+  const turnstile = c.get("config")?.TURNSTILE_SECRET_KEY ? ` ${TURNSTILE}` : "";
+  const policy = [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'${turnstile}`,
+    `style-src 'nonce-${nonce}'`,
+    "img-src 'self' data:",
+    ...(turnstile ? [`frame-src${turnstile}`, `connect-src${turnstile}`] : []),
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+  ].join("; ");
+  const headers = c.res.headers;
+  headers.set("Content-Security-Policy", policy);
+  headers.set("X-Frame-Options", "DENY");
+  headers.set("Cache-Control", "no-store");
+  headers.append("Vary", "Accept-Language, Cookie");
+};
+
+/** Language (cookie, else Accept-Language) and the cookie mode, for everything after it. */
+export const pageSetup: MiddlewareHandler<WebEnv> = async function pageSetup(c, next) {
+  const lang = pickLanguage(c.req.header("Accept-Language"), getCookie(c, LANG_COOKIE));
+  c.set("lang", lang);
+  c.set("t", LANGUAGES[lang]);
+  c.set("secureCookies", !(c.get("config").sandbox && new URL(c.req.url).protocol === "http:"));
+  c.set("wrote", false);
+  await next();
+};
+
+/**
+ * The pages' D1 session (read replication), like `d1Session` for the API but with the bookmark
+ * in a cookie: a browser that just wrote reads its own write on the next page from any replica.
+ */
+export const pageDatabase: MiddlewareHandler<WebEnv> = async function pageDatabase(c, next) {
+  const incoming = readCookie(c, "bookmark");
+  const db = sessionDatabase(c.env.DB, {
+    bookmark: incoming,
+    readOnly: c.req.method === "GET",
+    timeoutMs: c.get("config").STORAGE_TIMEOUT_MS,
+  });
+  c.set("db", db);
+  await next();
+  const bookmark = db.session.getBookmark();
+  // Only after writes: a read's bookmark is no newer, and could overwrite a concurrent write's.
+  if (bookmark && bookmark !== incoming && (c.req.method === "POST" || c.get("wrote"))) writeCookie(c, "bookmark", bookmark, 3600);
+};
+
+/** For the language switch: where a page may send the browser back to. */
+export const PAGE_PATHS = ["/", "/password", "/verify", "/profile"] as const;
+
+export const isPagePath = (path: string | undefined): path is (typeof PAGE_PATHS)[number] =>
+  (PAGE_PATHS as readonly string[]).includes(path ?? "");
+
+/** What every view needs from the request. */
+export type PageContext = {
+  t: WebEnv["Variables"]["t"];
+  lang: WebEnv["Variables"]["lang"];
+  nonce: string;
+  csrf: string;
+  path: string;
+  appName: string;
+  signedIn: boolean;
+  passwordMinLength: number;
+};
+
+export function pageContext(c: Context<WebEnv>, path: string, signedIn: boolean): PageContext {
+  return {
+    t: c.get("t"),
+    lang: c.get("lang"),
+    nonce: c.get("nonce"),
+    csrf: c.get("csrf"),
+    path,
+    appName: c.get("config").APP_NAME,
+    signedIn,
+    passwordMinLength: c.get("config").PASSWORD_MIN_LENGTH,
+  };
+}

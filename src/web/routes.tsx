@@ -1,0 +1,63 @@
+import type { Context } from "hono";
+import { Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { handleError } from "../http/errors";
+import { ApiError } from "../http/problem";
+import { asApi, type WebEnv } from "./context";
+import { csrfProtection } from "./csrf";
+import { LANGUAGES } from "./i18n";
+import { type PageContext, pageDatabase, pageHeaders, pageSetup } from "./middleware";
+import { logoutPage, profilePages } from "./profile";
+import { requireWebSession } from "./session";
+import { signInPages } from "./signin";
+import { ErrorPage } from "./views/error";
+
+// The server-rendered pages (Hono JSX). Mounted at "/", so middleware is registered per page
+// path: a `use("*")` here would run for the JSON API too. "/profile/*" also matches "/profile".
+
+const PAGES = ["/", "/password", "/verify", "/resend", "/lang", "/logout", "/profile/*"];
+
+/** The view context even when the request failed before the page middleware set all of it. */
+function safePageContext(c: Context<WebEnv>): PageContext {
+  const t = c.get("t") ?? LANGUAGES.en;
+  return {
+    t,
+    lang: c.get("lang") ?? "en",
+    nonce: c.get("nonce") ?? "",
+    csrf: c.get("csrf") ?? "",
+    path: "/",
+    appName: c.get("config")?.APP_NAME ?? "",
+    signedIn: false,
+    passwordMinLength: c.get("config")?.PASSWORD_MIN_LENGTH ?? 15,
+  };
+}
+
+/** A cross-site or token-less form post: 403, before anything ran. */
+function refusedPost(c: Context<WebEnv>) {
+  const page = safePageContext(c);
+  return c.html(<ErrorPage page={page} title={page.t.errorPage.csrfTitle} message={page.t.errorPage.csrf} />, 403);
+}
+
+/**
+ * The pages' `onError`: the app's handler logs and classifies (500, or 503 for a storage
+ * failure; never a stack trace on the wire), and the page says it in the reader's language.
+ */
+function pageError(error: Error, c: Context<WebEnv>) {
+  const status = handleError(error, asApi(c)).status;
+  const page = safePageContext(c);
+  const { t } = page;
+  const failure =
+    error instanceof ApiError ? error.failure : { error: status === 503 ? ("service_unavailable" as const) : ("internal_error" as const) };
+  const message = t.errors[failure.error](failure, page.passwordMinLength);
+  const requestId = failure.error === "internal_error" ? c.get("requestId") : undefined;
+  return c.html(
+    <ErrorPage page={page} title={t.errorPage.title} message={message} requestId={requestId} />,
+    status as ContentfulStatusCode,
+  );
+}
+
+export const webRoutes = new Hono<WebEnv>();
+for (const path of PAGES) webRoutes.use(path, pageHeaders, pageSetup, csrfProtection(refusedPost), pageDatabase);
+webRoutes.use("/profile/*", requireWebSession);
+webRoutes.route("/", signInPages).route("/", profilePages).route("/", logoutPage);
+webRoutes.onError(pageError);
