@@ -48,7 +48,7 @@ function hashCode(config: Config, codeId: string, code: string): Promise<string>
  * `reset_password` answers the same whether or not the phone has an account with a password.
  */
 export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpose; userId?: string }): Promise<CodeSent | Failure> {
-  const { config, db, kv, sms, now } = deps;
+  const { config, db, kv, now } = deps;
   const { phone, purpose } = input;
   const testCode = config.TEST_PHONES.get(phone.e164);
   const code = testCode ?? randomDigits(config.OTP_LENGTH);
@@ -73,19 +73,20 @@ export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpo
   const state = await openChallenge(db, config, { phone: phone.e164, purpose, codeId, audience, marker, now, budget }, [sent]);
   if (!state.accepted) return refuseSend(deps, { phone: phone.e164, purpose }, refusedSend(config, state, now));
 
-  if (state.issued) {
-    if (!testCode) {
-      try {
-        await sms.send({ to: phone.e164, body: renderSms(config, code), code, purpose });
-      } catch (error) {
-        console.error(`sms delivery failed: ${error instanceof Error ? error.message : "unknown error"}`);
-        await withdrawChallenge(db, { phone: phone.e164, purpose, codeId, marker });
-        return refuseSend(
-          deps,
-          { phone: phone.e164, purpose },
-          fail("sms_delivery_failed", { detail: "The SMS could not be delivered. Try again later." }),
-        );
-      }
+  if (state.issued && !testCode) {
+    const delivery = deliverCode(deps, { phone: phone.e164, purpose, code, codeId, marker });
+    if (purpose === "reset_password") {
+      // Only password holders get this SMS: waiting for the provider (or answering its failure
+      // with a 502) would set them apart from every other phone by time, so it goes out after the
+      // answer; a failure still withdraws the code and clears the cooldown (bench/ENUMERATION.md).
+      deps.request.defer(
+        delivery.catch((error) =>
+          console.error(`reset code withdrawal failed: ${error instanceof Error ? error.message : "unknown error"}`),
+        ),
+      );
+    } else {
+      const failure = await delivery;
+      if (failure) return failure;
     }
   }
   return {
@@ -98,6 +99,26 @@ export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpo
     // answer does not tell which phones have accounts.
     ...(config.sandbox ? { dev_code: code } : {}),
   };
+}
+
+/** Sends the code; a failed SMS withdraws it (no live code, no cooldown) and answers `sms_delivery_failed`. */
+async function deliverCode(
+  deps: Deps,
+  input: { phone: string; purpose: Purpose; code: string; codeId: string; marker: string },
+): Promise<Failure | null> {
+  const { phone, purpose, code } = input;
+  try {
+    await deps.sms.send({ to: phone, body: renderSms(deps.config, code), code, purpose });
+    return null;
+  } catch (error) {
+    console.error(`sms delivery failed: ${error instanceof Error ? error.message : "unknown error"}`);
+    await withdrawChallenge(deps.db, input);
+    return refuseSend(
+      deps,
+      { phone, purpose },
+      fail("sms_delivery_failed", { detail: "The SMS could not be delivered. Try again later." }),
+    );
+  }
 }
 
 /** Records why a send was refused (`code_refused`, after the response) and returns the failure. */
