@@ -1,6 +1,6 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 import { generateDevSecrets } from "./scripts/secrets.mjs";
 
 export default defineConfig(async () => {
@@ -27,6 +27,8 @@ export default defineConfig(async () => {
       // Some tests make dozens of requests (windows, fault injection, hashing); 2 shared cores are slow.
       testTimeout: 30_000,
       include: ["test/**/*.test.ts"],
+      // The browser suite runs in Node against `wrangler dev` (vitest.browser.config.ts).
+      exclude: [...configDefaults.exclude, "test/browser/**"],
     },
   };
 });

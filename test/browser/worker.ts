@@ -1,0 +1,77 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { unstable_startWorker } from "wrangler";
+
+const root = join(import.meta.dirname, "..", "..");
+
+type DevSecrets = { JWT_PRIVATE_KEYS: string; PASSWORD_PEPPER: string };
+
+/** The secrets `npm run dev` generates (scripts/secrets.mjs: plain JS, so imported untyped). */
+async function devSecrets(): Promise<DevSecrets> {
+  const script = join(root, "scripts", "secrets.mjs");
+  const module = (await import(script)) as { generateDevSecrets: () => Promise<DevSecrets> };
+  return module.generateDevSecrets();
+}
+
+/** Rejects when `promise` takes longer than `ms`: every wait in the browser suite is bounded. */
+export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export type LocalWorker = { url: string; dispose: () => Promise<void> };
+
+/**
+ * The Worker as `npm run dev` runs it, on a free port: a fresh local D1 (migrated with the same
+ * wrangler command), fresh dev secrets, the development sandbox and the console SMS provider.
+ * The IP windows are widened so one machine can run every flow inside a minute.
+ */
+export async function startLocalWorker(): Promise<LocalWorker> {
+  const persist = mkdtempSync(join(tmpdir(), "phone-auth-edge-browser-"));
+  const migrated = spawnSync(
+    join(root, "node_modules", ".bin", "wrangler"),
+    ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist],
+    {
+      cwd: root,
+      env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+      encoding: "utf8",
+      timeout: 60_000,
+    },
+  );
+  if (migrated.status !== 0) throw new Error(`applying the D1 migrations failed:\n${migrated.stdout}\n${migrated.stderr}`);
+  const secrets = await devSecrets();
+  const text = (value: string) => ({ type: "plain_text" as const, value });
+  const worker = await unstable_startWorker({
+    config: join(root, "wrangler.toml"),
+    bindings: {
+      ENVIRONMENT: text("development"),
+      SMS_PROVIDER: text("console"),
+      DEFAULT_REGION: text("BY"),
+      OTP_IP_PER_MINUTE: text("100"),
+      VERIFY_IP_PER_MINUTE: text("100"),
+      PASSWORD_IP_PER_MINUTE: text("100"),
+      JWT_PRIVATE_KEYS: { type: "secret_text", value: secrets.JWT_PRIVATE_KEYS },
+      PASSWORD_PEPPER: { type: "secret_text", value: secrets.PASSWORD_PEPPER },
+    },
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, watch: false, logLevel: "warn" },
+  });
+  try {
+    await within(90_000, "starting the Worker", worker.ready);
+    const url = (await within(10_000, "the Worker's URL", worker.url)).origin;
+    return {
+      url,
+      dispose: async () => {
+        await within(30_000, "stopping the Worker", worker.dispose()).finally(() => rmSync(persist, { recursive: true, force: true }));
+      },
+    };
+  } catch (error) {
+    await worker.dispose().catch(() => {});
+    rmSync(persist, { recursive: true, force: true });
+    throw error;
+  }
+}
