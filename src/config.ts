@@ -204,6 +204,11 @@ function parseConfig(env: Record<string, unknown>): ConfigResult {
     }
     testPhones.set(phone, code);
   }
+  if (values.ADMIN_PHONES.some((phone) => !/^\+[1-9]\d{6,14}$/.test(phone))) problems.push("ADMIN_PHONES has an entry that is not +E164");
+  // A test phone's code is fixed and public to whoever configured it: never an admin in production.
+  if (!sandbox && values.ADMIN_PHONES.some((phone) => testPhones.has(phone))) {
+    problems.push("ADMIN_PHONES lists a TEST_PHONES number, refused in production");
+  }
   if (problems.length > 0 || !provider) return { ok: false, problems };
   return { ok: true, config: { ...values, SMS_PROVIDER: provider, sandbox, TEST_PHONES: testPhones } };
 }

@@ -316,6 +316,25 @@ describe("register API", () => {
     await startOtp(freshPhone(), freshIp());
   });
 
+  it("limits probing which numbers have a password like sends: the 6th register a minute from one IP is refused", async () => {
+    // Five numbers with a password, then one IP asks about each.
+    const phones: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const tokens = await signIn();
+      expect(
+        (await call("PUT", "/v1/me/password", { token: tokens.access_token, body: { new_password: "correct horse battery staple" } }))
+          .status,
+      ).toBe(204);
+      phones.push(tokens.user.phone);
+    }
+    const ip = freshIp();
+    for (const phone of phones.slice(0, 5)) {
+      expect(await json(await post("/api/register/", { mobile_number: phone }, { ip }), 200)).toMatchObject({ next_step: "password" });
+    }
+    const refused = await post("/api/register/", { mobile_number: phones[5] as string }, { ip });
+    expect(await json(refused, 429)).toEqual({ detail: expect.stringMatching(/^Request was throttled/) });
+  });
+
   it("reads national numbers like 09123456789 with DEFAULT_REGION", async () => {
     const fetchIr = withVars({ DEFAULT_REGION: "IR" });
     const response = await fetchIr("/api/register/", { method: "POST", body: JSON.stringify({ mobile_number: "09123456789" }) });

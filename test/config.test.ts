@@ -41,6 +41,17 @@ const unsafe: { name: string; variant: object; names: string; value?: string }[]
     names: "SMS_PROVIDER",
   },
   { name: "production without SMS_PROVIDER", variant: { ...env, ENVIRONMENT: undefined, SMS_PROVIDER: undefined }, names: "SMS_PROVIDER" },
+  {
+    name: "production with a TEST_PHONES number in ADMIN_PHONES (a fixed code would sign in as admin)",
+    variant: { ...production, TEST_PHONES: "+375291110000:123456", ADMIN_PHONES: "+375291110000" },
+    names: "ADMIN_PHONES",
+  },
+  {
+    name: "an ADMIN_PHONES entry that is not +E164",
+    variant: { ...production, ADMIN_PHONES: "+375291110001, 80291110002" },
+    names: "ADMIN_PHONES",
+  },
+  { name: "an unknown COMPAT_APIS name", variant: { ...production, COMPAT_APIS: "users,soap" }, names: "COMPAT_APIS" },
   { name: "production without JWT_PRIVATE_KEYS", variant: { ...production, JWT_PRIVATE_KEYS: undefined }, names: "JWT_PRIVATE_KEYS" },
   { name: "production with an empty JWT_PRIVATE_KEYS", variant: { ...production, JWT_PRIVATE_KEYS: "" }, names: "JWT_PRIVATE_KEYS" },
   { name: "production without PASSWORD_PEPPER", variant: { ...production, PASSWORD_PEPPER: undefined }, names: "PASSWORD_PEPPER" },

@@ -9,7 +9,7 @@ import { orThrow } from "../http/errors";
 import { unauthorized } from "../http/middleware";
 import { ApiError, type Failure, fail } from "../http/problem";
 import { callerSql, readCaller, updateProfile } from "../me/service";
-import { requestCode, signInRequest } from "../otp/requests";
+import { limitSendsByIp, requestCode, signInRequest } from "../otp/requests";
 import { passwordLoginRequest } from "../passwords/requests";
 import { changePassword } from "../passwords/service";
 import { parsePhone, phoneFromInput } from "../phone";
@@ -30,7 +30,11 @@ const route: CompatRoute = { dialect: "drf", fields: { phone: "mobile_number" } 
 type Step = "otp" | "password" | "set_password" | "user_info";
 type Flow = { phone: string; step: Step; claims?: AccessClaims; refresh?: string };
 
-const sessionId = z.string({ error: "This field is required." }).min(1, "This field is required.").max(128);
+// Only what `randomToken` issues: other text (a lone surrogate) would make an invalid KV key, a 503.
+const sessionId = z
+  .string({ error: "This field is required." })
+  .min(1, "This field is required.")
+  .max(128);
 const required = (max: number) => z.string({ error: "This field is required." }).min(1, "This field is required.").max(max);
 const flowKey = (id: string) => `compat:register:session:${id}`;
 // The number a request of this flow is about, once known: its failures count against it too.
@@ -77,6 +81,9 @@ const register = compatHandler(
     const [user] = await all<{ password_hash: string | null }>(db, sql`SELECT password_hash FROM users WHERE phone = ${phone.e164}`);
     const id = randomToken(32);
     if (user?.password_hash) {
+      // This answer tells that the number has a password (the old flow's design), so it counts
+      // against the same IP windows as a send: probing numbers is as limited as sending codes.
+      await limitSendsByIp(c);
       await saveFlow(c, id, { phone: phone.e164, step: "password" });
       return c.json({ next_step: "password", session_id: id });
     }

@@ -43,15 +43,21 @@ export async function requestCode(c: Context<AppEnv>, input: CodeRequest) {
     if (captcha) throw new ApiError(refuse(captcha));
   }
   try {
-    await limitByIp(c, "otp", [
-      { limit: config.OTP_IP_PER_MINUTE, seconds: 60 },
-      { limit: config.OTP_IP_PER_DAY, seconds: 86_400 },
-    ]);
+    await limitSendsByIp(c);
   } catch (error) {
     if (error instanceof ApiError) refuse(error.failure);
     throw error;
   }
   return orThrow(await sendCode(services, { phone, purpose, userId: input.userId }));
+}
+
+/** The per-IP send windows (`OTP_IP_PER_MINUTE`, `OTP_IP_PER_DAY`); throws a 429 when one is full. */
+export function limitSendsByIp(c: Context<AppEnv>) {
+  const config = c.get("config");
+  return limitByIp(c, "otp", [
+    { limit: config.OTP_IP_PER_MINUTE, seconds: 60 },
+    { limit: config.OTP_IP_PER_DAY, seconds: 86_400 },
+  ]);
 }
 
 export type SignInRequest = { phone: string; region?: string; code: string; inviteCode?: string };
