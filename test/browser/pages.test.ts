@@ -59,8 +59,10 @@ async function apiUser(inviteCode?: string): Promise<{ inviteCode: string; acces
   return { inviteCode: tokens.user.invite_code, accessToken: tokens.access_token };
 }
 
+/** A desktop window with JavaScript, a phone-sized one without (so the screenshots show both layouts). */
 async function newPage(javaScriptEnabled: boolean): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ javaScriptEnabled, locale: "en-US", viewport: { width: 1280, height: 900 } });
+  const viewport = javaScriptEnabled ? { width: 1280, height: 900 } : { width: 390, height: 844 };
+  const context = await browser.newContext({ javaScriptEnabled, locale: "en-US", viewport });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
   page.setDefaultNavigationTimeout(15_000);

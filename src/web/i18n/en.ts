@@ -51,7 +51,7 @@ export const en: Messages = {
   },
   verify: {
     title: "Enter the code",
-    lead: (phone) => `We sent a text message with a code to ${phone}.`,
+    lead: "We sent a text message with a code to",
     change: "Use a different number",
     code: "Code from the SMS",
     codeHint: (length) => `${length} digits.`,

@@ -59,7 +59,7 @@ export const ru: Messages = {
   },
   verify: {
     title: "Введите код",
-    lead: (phone) => `Мы отправили SMS с кодом на номер ${phone}.`,
+    lead: "Мы отправили SMS с кодом на номер",
     change: "Указать другой номер",
     code: "Код из SMS",
     codeHint: (length) => `${length} ${plural(length, "цифра", "цифры", "цифр")}.`,

@@ -28,7 +28,7 @@ export type Messages = {
   password: { title: string; lead: string; phone: string; password: string; submit: string; codeLink: string };
   verify: {
     title: string;
-    lead: (phone: string) => string;
+    lead: string;
     change: string;
     code: string;
     codeHint: (length: number) => string;

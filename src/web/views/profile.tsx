@@ -63,8 +63,11 @@ export function ProfilePage(props: { page: PageContext; view: ProfileView }) {
         <div>
           <h1>{t.profile.welcome(name)}</h1>
           <p class="meta">
-            {t.profile.phone}: <span data-phone={user.phone}>{formatPhone(user.phone)}</span> ·{" "}
-            {t.profile.memberSince(date(user.created_at))}
+            {t.profile.phone}:{" "}
+            <span class="nowrap" data-phone={user.phone}>
+              {formatPhone(user.phone)}
+            </span>{" "}
+            · {t.profile.memberSince(date(user.created_at))}
           </p>
         </div>
       </div>

@@ -129,7 +129,7 @@ export function VerifyPage(props: {
       <section class="narrow card" aria-labelledby="verify-title">
         <h1 id="verify-title">{t.verify.title}</h1>
         <p class="lead">
-          {t.verify.lead(formatPhone(props.phone))} <a href="/">{t.verify.change}</a>
+          {t.verify.lead} <span class="nowrap">{formatPhone(props.phone)}</span>. <a href="/">{t.verify.change}</a>
         </p>
         <Notice message={props.notice} />
         {props.devCode ? (
