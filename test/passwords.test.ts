@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { call, expectProblem, freshIp, freshPhone, row, sendCode, signIn, type TokenBody, wrongCode } from "./helpers";
 
@@ -316,5 +317,42 @@ describe("DELETE /v1/me with current_password", () => {
     );
     expect((await call("DELETE", "/v1/me", { token: user.access_token, body: { current_password: GOOD } })).status).toBe(204);
     expect(await row("SELECT count(*) AS n FROM users WHERE id = ?", user.user.id)).toEqual({ n: 0 });
+  });
+});
+
+describe("consecutive failures (NIST SP 800-63B-4 §3.2.2: at most 100 in a row)", () => {
+  const streakOf = async (phone: string) =>
+    (await row<{ pw_fail_streak: number }>("SELECT pw_fail_streak FROM phone_guards WHERE phone = ?", phone))?.pw_fail_streak;
+  const setStreak = (phone: string, streak: number) =>
+    env.DB.prepare("UPDATE phone_guards SET pw_fail_streak = ? WHERE phone = ?").bind(streak, phone).run();
+
+  it("counts wrong passwords in a row across lock windows, and a right one ends the streak", async () => {
+    const user = await userWithPassword();
+    const phone = user.user.phone;
+    await expectProblem(await login(phone, "wrong passphrase number one"), 401, "invalid_credentials");
+    await expectProblem(await login(phone, "wrong passphrase number two"), 401, "invalid_credentials");
+    expect(await streakOf(phone)).toBe(2);
+    expect((await login(phone, GOOD)).status).toBe(200);
+    expect(await streakOf(phone)).toBe(0);
+  });
+
+  it("locks password sign-in after the 100th wrong password in a row until a reset by SMS", async () => {
+    const user = await userWithPassword();
+    const phone = user.user.phone;
+    // 99 failures spread over earlier windows (each window's own lock long expired).
+    await setStreak(phone, 99);
+    await expectProblem(await login(phone, "wrong passphrase number 100"), 401, "invalid_credentials");
+    expect(await streakOf(phone)).toBe(100);
+    // Even the right password is refused now, whatever the windowed lock says.
+    advance(24 * 3600_000);
+    const locked = await expectProblem(await login(phone, GOOD), 429, "too_many_attempts");
+    expect(locked.detail).toMatch(/Reset the password by SMS/);
+    expect(await streakOf(phone)).toBe(100);
+    // SMS sign-in still works, and a reset by SMS reopens password sign-in.
+    const code = await sendCode(phone, { purpose: "reset_password" });
+    const reset = await call("POST", "/v1/auth/password/reset", { body: { phone, code, new_password: "a brand new passphrase 2026" } });
+    expect(reset.status).toBe(200);
+    expect(await streakOf(phone)).toBe(0);
+    expect((await login(phone, "a brand new passphrase 2026")).status).toBe(200);
   });
 });

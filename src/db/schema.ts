@@ -98,6 +98,8 @@ export const phoneGuards = sqliteTable("phone_guards", {
   pwFailCount: integer("pw_fail_count").notNull().default(0),
   pwLockedUntil: integer("pw_locked_until"),
   pwMarker: text("pw_marker"),
+  /** Wrong passwords in a row since the last right one or reset (NIST SP 800-63B-4 §3.2.2 caps it). */
+  pwFailStreak: integer("pw_fail_streak").notNull().default(0),
 });
 
 /** The live one-time code of a phone and purpose; its keyed hash sits in KV under `otp:<code_id>`. */

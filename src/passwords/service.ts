@@ -74,7 +74,7 @@ export async function loginWithPassword(deps: Deps, input: { phone: string; pass
   const refund = refundPasswordGuess(deps, input.phone, guess.windowStart);
   // A failing D1 gives the right guess's reservation back (best effort) before the 503.
   const statements = [
-    refund,
+    ...refund,
     sql`UPDATE users SET last_login_at = ${now}, ${signInRoleSql(config, input.phone)} WHERE phone = ${input.phone} AND is_active = 1`,
     ...signIn.open(input.client),
     await eventSql(
@@ -86,7 +86,7 @@ export async function loginWithPassword(deps: Deps, input: { phone: string; pass
   ];
   const results = await undoOnFault(
     () => batch(db, statements),
-    () => batch(db, [refund]),
+    () => batch(db, refund),
   );
   return tokensFor(deps, (results.at(-1) as SessionRow[])[0], signIn.refresh.token);
 }
@@ -110,7 +110,7 @@ export async function resetPassword(deps: Deps, input: { phone: Phone; code: str
     consumeChallenge({ phone, purpose: "reset_password", codeId: proof.codeId, marker: proof.marker, now }),
     refundAttempt(config, phone, proof.failStart),
     sql`UPDATE users SET password_hash = ${hash}, last_login_at = ${now} WHERE phone = ${phone} AND is_active = 1 AND ${won}`,
-    sql`UPDATE phone_guards SET pw_fail_count = 0, pw_locked_until = NULL WHERE phone = ${phone} AND ${won}`,
+    sql`UPDATE phone_guards SET pw_fail_count = 0, pw_locked_until = NULL, pw_fail_streak = 0 WHERE phone = ${phone} AND ${won}`,
     sql`UPDATE sessions SET revoked_at = ${now}
       WHERE user_id = (SELECT id FROM users WHERE phone = ${phone}) AND revoked_at IS NULL AND ${won}`,
     ...signIn.open(input.client),
@@ -158,7 +158,7 @@ export async function reauthenticate(
   });
   if ("error" in guess) return guess;
   if (!guess.right) return fail("current_password_invalid", { detail: "The current password is wrong." });
-  return { refund: [refundPasswordGuess(deps, caller.phone, guess.windowStart)] };
+  return { refund: refundPasswordGuess(deps, caller.phone, guess.windowStart) };
 }
 
 /**

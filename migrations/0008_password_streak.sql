@@ -1,0 +1,1 @@
+ALTER TABLE `phone_guards` ADD `pw_fail_streak` integer DEFAULT 0 NOT NULL;
