@@ -1,20 +1,24 @@
-// `npm run bench:scale`: does GET /v1/me and the referral list stay flat as the database grows?
+// `npm run bench:scale`: do GET /v1/me, the referral list and admin search stay flat as the database grows?
 //
 // For each database (LARGE: 100,000 users, one hub with 10,000 direct and 50,000 second-level
 // referrals; EMPTY: fresh, only the users the bench signs in) it:
 //   1. applies the D1 migrations to a throwaway --persist-to dir and (LARGE) seeds it with
 //      `wrangler d1 execute --file` (multi-row INSERTs from bench/seed.mjs),
-//   2. runs the real Worker with `wrangler dev` and signs in through the API (POST /v1/auth/otp,
+//   2. bundles the Worker once (`wrangler deploy --dry-run`, as deployed), runs that bundle with
+//      `wrangler dev --no-bundle` (so edits to src/ in this shared checkout cannot reload it
+//      mid-run), and signs in through the API (POST /v1/auth/otp,
 //      sandbox dev_code, POST /v1/auth/otp/verify; a distinct CF-Connecting-IP per sign-in),
 //   3. pass A, load: autocannon at concurrency 4 for ~5 s per route (GET /v1/me, first referral
 //      page, a deep page ~50 pages in) for the hub and a user with no referrals. The ME_LIMITER
 //      binding (100/min per user, simulated by Miniflare) would turn that load into 429s, so this
 //      pass runs a generated copy of wrangler.toml without the [[ratelimits]] blocks (the code
 //      skips the limiter when the binding is absent); everything else is identical,
-//   4. pass B, the real wrangler.toml with the limiter on: a probe showing where it blocks,
+//   4. pass B, wrangler.toml's bindings with the limiter on: a probe showing where it blocks,
 //      autocannon with a pool of distinct signed-in users (each under its budget), and
 //      sequential per-request latency for the hub staying under 100/min,
-//   5. (LARGE) EXPLAIN QUERY PLAN of the exact SQL the route code sends (captured from src/ by
+//   5. admin search (GET /v1/admin/users: newest first, a broad phone prefix, one whole phone, an
+//      invite code) by an admin (a phone in ADMIN_PHONES), load as in pass A on both databases,
+//   6. (LARGE) EXPLAIN QUERY PLAN of the exact SQL the route code sends (captured from src/ by
 //      bench/sql-capture.ts, values inlined) via `wrangler d1 execute --command`.
 // Writes bench/SCALE.md. Every wait is bounded; processes and temp dirs are removed on exit.
 //
@@ -120,7 +124,7 @@ async function startWorker({ label, persistTo, config, envFile }) {
   const inspector = await freePort();
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", persistTo];
   args.push("--env-file", envFile, "--show-interactive-dev-session=false", "--log-level", "warn");
-  if (config) args.push("--config", config, "--tsconfig", join(root, "tsconfig.json"));
+  args.push("--config", config, "--no-bundle");
   const logFile = join(work, `${label}.log`);
   const logStream = createWriteStream(logFile);
   // detached: the child leads its own process group, so stop() ends exactly the processes it started.
@@ -482,21 +486,82 @@ async function explainRoutes(persistTo, envValues, subject, cursor) {
   return out;
 }
 
+/** The admin searches measured: `q` per route (undefined: no q, newest users first). */
+function adminSearches(seed) {
+  return {
+    list: undefined,
+    prefix: "+37529",
+    phone: seed.directSample.phone,
+    code: seed.hub.inviteCode,
+  };
+}
+
+const adminPath = (q) => `/v1/admin/users?${q === undefined ? "" : `q=${encodeURIComponent(q)}&`}limit=${PAGE}`;
+
+const ADMIN_ROUTE_NAMES = {
+  list: `GET /v1/admin/users?limit=${PAGE} (newest first, no q)`,
+  prefix: `GET /v1/admin/users?q=+37529 (phone prefix: half the users)`,
+  phone: `GET /v1/admin/users?q=<one whole phone>`,
+  code: `GET /v1/admin/users?q=<invite code>`,
+};
+
+async function explainAdmin(persistTo, envValues, subject, queries) {
+  const module = await bundle(join(root, "bench", "sql-capture.ts"), join(work, "sql-capture.mjs"), "node");
+  const { captureAdminSql } = await import(module);
+  const captured = await captureAdminSql(envValues, { sub: subject.sub, sid: subject.sid }, Date.now(), queries, PAGE);
+  const out = [];
+  const seen = new Set();
+  for (const [route, statements] of Object.entries(captured)) {
+    for (const statement of statements) {
+      const sql = inlineParams(statement.sql, statement.params);
+      if (seen.has(sql)) continue; // the admin check is the same statement for every search
+      seen.add(sql);
+      const plan = planTree(d1Query(persistTo, `EXPLAIN QUERY PLAN ${sql}`));
+      out.push({
+        route: ADMIN_ROUTE_NAMES[route],
+        sql,
+        plan,
+        scans: plan.filter((line) => /\bSCAN\b/.test(line)),
+        sorts: plan.filter((line) => /TEMP B-TREE/.test(line)),
+      });
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- the run
 
-function benchConfigWithoutLimiter(file) {
-  // Same wrangler.toml, minus the [[ratelimits]] tables, with paths made absolute.
+/**
+ * The Worker as `wrangler deploy` would bundle it, built once at the start: `wrangler dev` then runs
+ * this file (`--no-bundle`), so edits to src/ during the run (this checkout is shared) neither reload
+ * the Worker mid-measurement nor mix two versions of the code into one report.
+ */
+function buildWorker() {
+  const outdir = join(work, "bundle");
+  runWrangler(["deploy", "--dry-run", "--outdir", outdir], { timeout: 180_000 });
+  const main = readdirSync(outdir).find((name) => name.endsWith(".js"));
+  if (!main) throw new Error("wrangler deploy --dry-run wrote no .js bundle");
+  return join(outdir, main);
+}
+
+/** wrangler.toml running the pre-built bundle; `withoutLimiter` also drops the [[ratelimits]] tables. */
+function benchConfig(file, bundlePath, { withoutLimiter }) {
+  // Same wrangler.toml, paths made absolute, main = the pre-built bundle.
   const source = readFileSync(join(root, "wrangler.toml"), "utf8");
   const blocks = source.split(/^(?=\[)/m);
-  const kept = blocks.filter((block) => !block.startsWith("[[ratelimits]]"));
+  const kept = withoutLimiter ? blocks.filter((block) => !block.startsWith("[[ratelimits]]")) : blocks;
   const removed = blocks.length - kept.length;
-  if (removed === 0) throw new Error("wrangler.toml has no [[ratelimits]] block to remove; update bench/scale.mjs");
+  if (withoutLimiter && removed === 0) throw new Error("wrangler.toml has no [[ratelimits]] block to remove; update bench/scale.mjs");
   const text = kept
     .join("")
-    .replace(/^main = "([^"]+)"/m, (_, path) => `main = "${join(root, path)}"`)
+    .replace(/^main = "([^"]+)"/m, () => `main = "${bundlePath}"`)
     .replace(/^migrations_dir = "([^"]+)"/m, (_, path) => `migrations_dir = "${join(root, path)}"`)
     .replace(/^("[^"]+" = )"(\.\/[^"]+)"/gm, (_, key, path) => `${key}"${join(root, path)}"`);
-  writeFileSync(file, `# Generated by bench/scale.mjs: wrangler.toml without [[ratelimits]] (${removed} removed).\n${text}`);
+  if (!text.includes(`main = "${bundlePath}"`)) throw new Error("wrangler.toml has no main line; update bench/scale.mjs");
+  writeFileSync(
+    file,
+    `# Generated by bench/scale.mjs: wrangler.toml running the pre-built bundle${withoutLimiter ? `, without [[ratelimits]] (${removed} removed)` : ""}.\n${text}`,
+  );
   return file;
 }
 
@@ -508,16 +573,21 @@ async function main() {
   // Fresh sandbox secrets for this run only (never the developer's .dev.vars).
   const secrets = await generateDevSecrets();
   const envFile = join(work, "bench.env");
+  // The admin (admin search) is a fresh sign-up on both databases, made admin by ADMIN_PHONES.
+  const adminPhone = phoneFor(USERS + 5);
   writeFileSync(
     envFile,
-    `ENVIRONMENT=development\nSMS_PROVIDER=console\nJWT_PRIVATE_KEYS='${secrets.JWT_PRIVATE_KEYS}'\nPASSWORD_PEPPER=${secrets.PASSWORD_PEPPER}\n`,
+    `ENVIRONMENT=development\nSMS_PROVIDER=console\nADMIN_PHONES=${adminPhone}\nJWT_PRIVATE_KEYS='${secrets.JWT_PRIVATE_KEYS}'\nPASSWORD_PEPPER=${secrets.PASSWORD_PEPPER}\n`,
     { mode: 0o600 },
   );
-  const noLimitConfig = benchConfigWithoutLimiter(join(work, "wrangler.nolimit.toml"));
+  log("building the Worker once (wrangler deploy --dry-run)");
+  const bundlePath = buildWorker();
+  const noLimitConfig = benchConfig(join(work, "wrangler.nolimit.toml"), bundlePath, { withoutLimiter: true });
+  const limitedConfig = benchConfig(join(work, "wrangler.limited.toml"), bundlePath, { withoutLimiter: false });
   const wranglerVars = Object.fromEntries(
     [...readFileSync(join(root, "wrangler.toml"), "utf8").matchAll(/^([A-Z_]+) = "([^"]*)"$/gm)].map((m) => [m[1], m[2]]),
   );
-  const envValues = { ...wranglerVars, ...secrets, ENVIRONMENT: "development", SMS_PROVIDER: "console" };
+  const envValues = { ...wranglerVars, ...secrets, ENVIRONMENT: "development", SMS_PROVIDER: "console", ADMIN_PHONES: adminPhone };
 
   const results = { facts, dbs: { large: { kind: "large" }, empty: { kind: "empty" } } };
   const { large, empty } = results.dbs;
@@ -575,6 +645,11 @@ async function main() {
   if (subjects.large.hub.sub !== seed.hub.id) throw new Error("signing in with the hub's phone did not reach the seeded hub");
   // Empty: one fresh account (and, for pass B, the probe account).
   [subjects.empty.user, subjects.empty.probe] = await signInMany(nolimit.empty, [phoneFor(USERS + 1), phoneFor(USERS + 2)], 1);
+  [subjects.large.admin] = await signInMany(nolimit.large, [adminPhone], 1);
+  [subjects.empty.admin] = await signInMany(nolimit.empty, [adminPhone], 1);
+  for (const kind of ["large", "empty"]) {
+    if (claimsOf(subjects[kind].admin.token).role !== "admin") throw new Error(`${kind}: ADMIN_PHONES did not make the admin an admin`);
+  }
   const me = await call(nolimit.large, "/v1/me", { token: subjects.large.hub.token });
   large.hubProfile = { referrals_count: me.json.referrals_count, referral_tree: me.json.referral_tree };
   const walk = await walkReferrals(nolimit.large, subjects.large.hub.token, DEEP_PAGES);
@@ -626,6 +701,34 @@ async function main() {
     log(`A ${item.kind} ${item.who} ${item.route}: ${fmt(summary.rps, 0)} req/s, p50 ${fmt(summary.p50)} ms, p99 ${fmt(summary.p99)} ms`);
   }
 
+  // ---- admin search, same method as pass A: the admin on each database, runs alternating ----
+  const adminQueries = adminSearches(seed);
+  const adminPlan = Object.keys(adminQueries).flatMap((route) => ["large", "empty"].map((kind) => ({ kind, route })));
+  for (const { kind, route } of adminPlan) {
+    const first = await call(nolimit[kind], adminPath(adminQueries[route]), { token: subjects[kind].admin.token });
+    if (first.status !== 200) throw new Error(`admin search ${route} on ${kind}: ${first.status} ${first.text}`);
+    results.dbs[kind].adminItems ??= {};
+    results.dbs[kind].adminItems[route] = first.json.items.length;
+    await loadRun(nolimit[kind], adminPath(adminQueries[route]), [subjects[kind].admin.token]);
+  }
+  const adminRaw = new Map(adminPlan.map((item) => [`${item.kind}/${item.route}`, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const item of round % 2 === 0 ? adminPlan : [...adminPlan].reverse()) {
+      const run = await steadyRun(nolimit[item.kind], adminPath(adminQueries[item.route]), [subjects[item.kind].admin.token]);
+      adminRaw.get(`${item.kind}/${item.route}`).push(run);
+      log(
+        `admin r${round + 1} ${item.kind} ${item.route}: ${fmt(run.ok / run.duration, 0)} req/s, other load ${fmt(run.foreignCores)} cores`,
+      );
+      if (run.non2xx > 0 || run.errors > 0) throw new Error(`admin ${item.kind} ${item.route}: ${JSON.stringify(run.statuses)}`);
+    }
+  }
+  for (const item of adminPlan) {
+    const db = results.dbs[item.kind];
+    db.admin ??= {};
+    db.admin[item.route] = summarize(adminRaw.get(`${item.kind}/${item.route}`));
+    log(`admin ${item.kind} ${item.route}: ${fmt(db.admin[item.route].rps, 0)} req/s, CPU ${fmt(db.admin[item.route].cpu.runtime)} ms/req`);
+  }
+
   // Pools of distinct users for pass B, sized so that none gets near 100 requests in a minute.
   const pools = {};
   for (const kind of ["large", "empty"]) {
@@ -642,8 +745,8 @@ async function main() {
 
   // ---- pass B: the real wrangler.toml, limiter on ----
   const limited = {
-    large: await startWorker({ label: "large-limited", persistTo: large.persistTo, envFile }),
-    empty: await startWorker({ label: "empty-limited", persistTo: empty.persistTo, envFile }),
+    large: await startWorker({ label: "large-limited", persistTo: large.persistTo, config: limitedConfig, envFile }),
+    empty: await startWorker({ label: "empty-limited", persistTo: empty.persistTo, config: limitedConfig, envFile }),
   };
   log(`workers with wrangler.toml (limiter on): large ${limited.large.url}, empty ${limited.empty.url}`);
   for (const kind of ["large", "empty"]) {
@@ -707,6 +810,7 @@ async function main() {
   // ---- query plans ----
   log("large: EXPLAIN QUERY PLAN");
   large.plans = await explainRoutes(large.persistTo, envValues, subjects.large.hub, walk.cursor);
+  large.plans.push(...(await explainAdmin(large.persistTo, envValues, subjects.large.admin, adminQueries)));
   for (const p of large.plans) log(`  ${p.route}: ${p.plan.join(" | ")}`);
 
   for (const db of [large, empty]) delete db.persistTo;
@@ -797,9 +901,30 @@ function report(results) {
   const hubDeep = large.load.hub.deep;
   const depth = `req/s ${ratio(hubDeep.rps, hubFirst.rps)}, p50 ${ratio(hubDeep.p50, hubFirst.p50)}, p99 ${ratio(hubDeep.p99, hubFirst.p99)}, CPU ms/req ${ratio(hubDeep.cpu.runtime, hubFirst.cpu.runtime)}`;
   const allScans = large.plans.flatMap((p) => p.scans.map((line) => `${p.route}: \`${line.trim()}\``));
-  const planVerdict = allScans.length
-    ? `**SCAN found** in ${allScans.length} plan line(s):\n\n${allScans.map((l) => `- ${l}`).join("\n")}`
-    : "**No SCAN**: every table access in these plans is a `SEARCH` through the primary key or an index (no temp B-tree sort either).";
+  const allSorts = large.plans.flatMap((p) => p.sorts.map((line) => `${p.route}: \`${line.trim()}\``));
+  // A SCAN through an index in ORDER BY order stops after LIMIT rows when every row qualifies;
+  // json_each is the ADMIN_PHONES list bound as one JSON parameter. Neither reads a whole table.
+  const scanNote = (line) =>
+    /VIRTUAL TABLE/.test(line)
+      ? " (the ADMIN_PHONES JSON list, not a table)"
+      : /USING (COVERING )?INDEX/.test(line)
+        ? " (an index walk in ORDER BY order: stops after LIMIT rows when every row qualifies)"
+        : " (**full table scan**)";
+  const tableScans = allScans.filter((line) => !/VIRTUAL TABLE|USING (COVERING )?INDEX/.test(line));
+  const planVerdict = [
+    tableScans.length
+      ? `**Full table scan** in ${tableScans.length} plan line(s).`
+      : "**No full table scan**: every table access is a `SEARCH` through the primary key or an index, or an index walk in ORDER BY order.",
+    allScans.length ? `SCAN lines:\n\n${allScans.map((l) => `- ${l}${scanNote(l)}`).join("\n")}` : "No SCAN line at all.",
+    allSorts.length
+      ? `**Temp B-tree sorts** (the rows matched are sorted before LIMIT applies) in ${allSorts.length} plan line(s):\n\n${allSorts.map((l) => `- ${l}`).join("\n")}`
+      : "No temp B-tree sort either.",
+  ].join("\n\n");
+  const adminRows = Object.keys(ADMIN_ROUTE_NAMES).map((route) => {
+    const a = large.admin[route];
+    const b = empty.admin[route];
+    return `| ${ADMIN_ROUTE_NAMES[route]} | ${large.adminItems[route]} / ${empty.adminItems[route]} | ${fmt(a.rps, 0)} | ${fmt(b.rps, 0)} | ${ratio(a.rps, b.rps)} | ${fmt(a.p50)} / ${fmt(b.p50)} | ${ratio(a.p50, b.p50)} | ${fmt(a.p99)} / ${fmt(b.p99)} | ${fmt(a.cpu.runtime)} / ${fmt(b.cpu.runtime)} | ${ratio(a.cpu.runtime, b.cpu.runtime)} | ${fmt(a.foreignCores)} / ${fmt(b.foreignCores)} |`;
+  });
   const probe = (db) =>
     `${db.probe.count} sequential GET /v1/me by one user → ${Object.entries(db.probe.tally)
       .map(([code, n]) => `${n} × ${code}`)
@@ -808,7 +933,7 @@ function report(results) {
       )}; first 429 at request ${db.probe.first429?.index ?? "—"} (Retry-After ${db.probe.first429?.retryAfter ?? "—"}, \`${db.probe.first429?.body?.code ?? ""}\`)`;
   const seed = large.seed;
   const f = results.facts;
-  return `# Scale benchmark: GET /v1/me and the referral list, 100,000 users vs an empty database
+  return `# Scale benchmark: GET /v1/me, the referral list and admin search, ${USERS.toLocaleString("en")} users vs an empty database
 
 Generated by \`npm run bench:scale\` (bench/scale.mjs) on ${f.date}, on this machine (facts at the end).
 Local numbers: workerd runs the Worker **and** the simulated D1 (SQLite) and KV in one process, and
@@ -834,13 +959,26 @@ The deep page is page ${DEEP_PAGES + 1} (${(DEEP_PAGES * PAGE).toLocaleString("e
 on the empty database and for the user without referrals the same cursor string is replayed, so the
 same SQL (with the keyset condition) runs and answers an empty page.
 
+## Admin search (load as in pass A, concurrency ${CONNECTIONS}, ${ROUNDS} × ${DURATION} s per query and database)
+
+The caller is an admin (its phone is in \`ADMIN_PHONES\`, a fresh sign-up on both databases); every
+search is one D1 batch: the caller's admin check, then the search (\`listUsers\` in src/admin/service.ts),
+newest users first, page of ${PAGE}. The phone prefix \`+37529\` matches half of the large database's users,
+the whole phone exactly one, the invite code the hub. CPU ms/req is the workerd runtime process, as above.
+
+| search | items answered (large / empty) | req/s large | req/s empty | ratio req/s | p50 ms large / empty | ratio p50 | p99 ms large / empty | CPU ms/req large / empty | ratio CPU | other load, cores (max) |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${adminRows.join("\n")}
+
+Their plans are in the next section (the last entries).
+
 ## Query plans (large database, \`EXPLAIN QUERY PLAN\` via \`wrangler d1 execute --local\`)
 
 ${planVerdict}
 
 The SQL is not hand-copied: \`bench/sql-capture.ts\` runs the route code's own query functions
 (\`readProfile\` with \`profileColumns\` and \`callerSql\` from src/me/service.ts, \`listReferrals\` from
-src/referrals/list.ts) against a recording stand-in for the D1 binding, and the bound values (the hub's
+src/referrals/list.ts, \`listUsers\` from src/admin/service.ts) against a recording stand-in for the D1 binding, and the bound values (the hub's
 id, its session id, the clock) are inlined as literals. D1 runs them with bound parameters; SQLite
 chooses the same indexes for these equality and range terms.
 
@@ -848,8 +986,9 @@ ${planText}
 
 ## Pass A: load without the limiter binding (every route and caller)
 
-\`wrangler dev\` with a generated copy of wrangler.toml that only drops the \`[[ratelimits]]\` blocks
-(src/ratelimit/user.ts skips the limiter when the binding is absent); same code, vars, D1 and KV.
+\`wrangler dev --no-bundle\` running the Worker bundled once at the start (\`wrangler deploy --dry-run\`, so
+edits to src/ during the run cannot reload it), with a generated copy of wrangler.toml that only drops the
+\`[[ratelimits]]\` blocks (src/ratelimit/user.ts skips the limiter when the binding is absent); same code, vars, D1 and KV.
 Both databases are served at the same time by two \`wrangler dev\` processes (an idle one costs nothing) and
 the runs alternate between them, so machine drift does not land on one side of a ratio.
 autocannon ${f.autocannon}, ${CONNECTIONS} connections, one signed-in user's token; ${ROUNDS} rounds of ${DURATION} s per route and
@@ -868,7 +1007,7 @@ the workerd running the Worker plus simulated D1/KV; "proxy" is wrangler's dev p
 | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${loadRows.join("\n")}
 
-## Pass B: the real wrangler.toml, rate limiter on
+## Pass B: wrangler.toml's bindings, rate limiter on
 
 **What the binding does under \`wrangler dev\`.** Miniflare simulates the Rate Limiting binding
 (in-memory counters per key, windows aligned to the wall-clock minute), so \`ME_LIMITER\` (100 per 60 s,
@@ -878,7 +1017,7 @@ keyed by the user id, shared by GET /v1/me and GET /v1/me/referrals) does block 
 - empty DB: ${probe(empty)}
 
 So a single user cannot be load-tested with the limiter on (at c=${CONNECTIONS} the bench would measure 429s).
-Two ways around it, both with the unmodified wrangler.toml:
+Two ways around it, both with wrangler.toml's bindings unchanged (only \`main\` points at the pre-built bundle):
 
 **Many distinct signed-in users.** autocannon rotates the access tokens of a pool of users (users
 without referrals; on the empty DB, fresh sign-ups), sized from pass A's throughput so that no user
@@ -914,8 +1053,8 @@ ${seqRows.join("\n")}
   and verify windows never trigger.
 - Each database lives in a fresh \`--persist-to\` temp dir (removed at the end); migrations applied with
   \`wrangler d1 migrations apply DB --local\`. The empty database gets the same migrations and no seed.
-- Not covered here: the admin search route (issue 8 lists it) and CPU per request against a bare
-  baseline Worker (that is \`npm run bench\`'s job).
+- Not covered here: CPU per request against a bare baseline Worker (that is \`npm run bench\`'s job,
+  bench/RESULTS.md).
 
 ## Machine
 

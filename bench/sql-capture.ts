@@ -2,8 +2,10 @@
 // the real query functions from src/ against a recording stand-in for the D1 binding. The scale
 // bench inlines the values and runs `EXPLAIN QUERY PLAN` on them, so the plans always describe
 // the current source, not a hand-copied query.
+import { listUsers } from "../src/admin/service";
 import { loadConfig } from "../src/config";
 import type { Cursor } from "../src/db/cursor";
+import type { Deps } from "../src/deps";
 import { callerSql, readProfile } from "../src/me/service";
 import { listReferrals } from "../src/referrals/list";
 import type { AccessClaims } from "../src/tokens/jwt";
@@ -50,4 +52,25 @@ export async function captureRouteSql(
   const deep = recorder();
   await listReferrals(deep.db, { callerId: claims.sub, callerGuard: callerSql(config, claims, now), limit, cursor });
   return { me: me.captured, referralsFirst: first.captured, referralsDeep: deep.captured };
+}
+
+/** The statements behind `GET /v1/admin/users?q=…` (admin check and search, one batch) for each `q`. */
+export async function captureAdminSql(
+  env: Record<string, string>,
+  ids: { sub: string; sid: string },
+  now: number,
+  queries: Record<string, string | undefined>,
+  limit = 20,
+) {
+  const loaded = loadConfig(env);
+  if (!loaded.ok) throw new Error(`config: ${loaded.problems.join("; ")}`);
+  const claims = { sub: ids.sub, sid: ids.sid, role: "admin" } as AccessClaims;
+  const out: Record<string, Captured[]> = {};
+  for (const [name, q] of Object.entries(queries)) {
+    const search = recorder();
+    const deps = { config: loaded.config, db: search.db, now } as unknown as Deps;
+    await listUsers(deps, claims, { q, limit });
+    out[name] = search.captured;
+  }
+  return out;
 }
