@@ -34,7 +34,8 @@ type Flow = { phone: string; step: Step; claims?: AccessClaims; refresh?: string
 const sessionId = z
   .string({ error: "This field is required." })
   .min(1, "This field is required.")
-  .max(128);
+  .max(128)
+  .regex(/^[A-Za-z0-9_-]+$/, "Invalid or expired session.");
 const required = (max: number) => z.string({ error: "This field is required." }).min(1, "This field is required.").max(max);
 const flowKey = (id: string) => `compat:register:session:${id}`;
 // The number a request of this flow is about, once known: its failures count against it too.

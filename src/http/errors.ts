@@ -24,6 +24,8 @@ export function handleError(error: Error, c: Context<AppEnv>): Response {
   if (error instanceof HTTPException) {
     if (error.status === 413) return problem(c, { error: "payload_too_large", detail: "The body is larger than 16 KiB." });
     if (error.status === 400) return problem(c, { error: "malformed_request", detail: "The body is not valid JSON." });
+    // The OpenAPI router's own media-type gate is stricter than `jsonBody` (`application/json;` passes one, not the other).
+    if (error.status === 415) return problem(c, { error: "unsupported_media_type", detail: "Send the body as application/json." });
   }
   const requestId = c.get("requestId");
   console.error(`[${requestId}] unhandled ${error.stack ?? `${error.name}: ${error.message}`}`);
