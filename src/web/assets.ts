@@ -12,7 +12,6 @@ a:hover{text-decoration-thickness:2px}
 :focus-visible{outline:3px solid var(--focus);outline-offset:2px}
 .skip{position:absolute;left:-999px;top:0;background:var(--card);padding:.5rem 1rem;z-index:2}
 .skip:focus{left:1rem;top:1rem}
-.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .top{display:flex;flex-wrap:wrap;gap:.75rem 1.5rem;align-items:center;justify-content:space-between;max-width:68rem;margin:0 auto;padding:1rem 1.25rem}
 .brand{font-weight:700;font-size:1.1rem;color:var(--text);text-decoration:none;display:flex;align-items:center;gap:.5rem}
 .brand::before{content:"";width:1.6rem;height:1.6rem;border-radius:8px;background:linear-gradient(135deg,#1d4ed8,#7c3aed)}
@@ -44,7 +43,6 @@ input[readonly]{background:var(--accent-soft)}
 button{font:inherit;font-weight:600;cursor:pointer;white-space:nowrap;border-radius:10px;padding:.7rem 1.2rem;border:1.5px solid var(--accent);background:var(--accent);color:var(--accent-text)}
 button.secondary{background:transparent;color:var(--accent)}
 button.danger{background:var(--error);border-color:var(--error);color:#fff}
-button.link{background:none;border:0;padding:0;color:var(--accent);text-decoration:underline;font-weight:400}
 button:disabled{opacity:.55;cursor:not-allowed}
 .actions{display:flex;flex-wrap:wrap;gap:.75rem 1rem;align-items:center;margin-top:.5rem}
 .alert{border-radius:10px;padding:.8rem 1rem;margin:0 0 1.1rem;border:1.5px solid}
@@ -83,39 +81,16 @@ th{color:var(--muted);font-weight:600}
 @media (max-width:30rem){.card{padding:1.1rem}h1{font-size:1.5rem}.sessions li{flex-direction:column;align-items:flex-start}}
 `;
 
-export const SCRIPT = `
-(function(){
-  "use strict";
-  // Copy buttons: shown only when JavaScript can use them.
-  document.querySelectorAll("[data-copy]").forEach(function(button){
-    var field=document.getElementById(button.getAttribute("data-copy"));
-    var status=document.getElementById(button.getAttribute("data-status"));
-    if(!field||!navigator.clipboard)return;
-    button.hidden=false;
-    button.addEventListener("click",function(){
-      navigator.clipboard.writeText(field.value).then(function(){if(status)status.textContent=button.getAttribute("data-done");},function(){field.select();});
-    });
-  });
-  // Resend cooldown: counts down and keeps the button disabled until it may be pressed.
-  document.querySelectorAll("[data-countdown]").forEach(function(note){
-    var left=parseInt(note.getAttribute("data-countdown"),10);
-    var button=document.getElementById(note.getAttribute("data-button"));
-    var wait=note.getAttribute("data-wait"),ready=note.getAttribute("data-ready");
-    function tick(){
-      if(left<=0){note.textContent=ready;if(button)button.disabled=false;return;}
-      note.textContent=wait.replace("{s}",String(left));if(button)button.disabled=true;
-      left-=1;setTimeout(tick,1000);
-    }
-    tick();
-  });
-  // WebOTP: fill the code in from the SMS when the browser supports it.
-  var code=document.querySelector("input[autocomplete=one-time-code]");
-  if(code&&"OTPCredential" in window){
-    var abort=new AbortController();
-    code.form.addEventListener("submit",function(){abort.abort();});
-    navigator.credentials.get({otp:{transport:["sms"]},signal:abort.signal}).then(function(otp){
-      if(otp&&otp.code){code.value=otp.code;if(code.form.requestSubmit)code.form.requestSubmit();else code.form.submit();}
-    }).catch(function(){});
-  }
-})();
-`;
+// Progressive enhancement only (every page works without it), kept minified by hand:
+// - copy buttons ([data-copy]) are unhidden where the Clipboard API exists;
+// - the resend note ([data-countdown]) counts down and keeps its button disabled meanwhile;
+// - WebOTP fills the one-time-code field from the SMS and submits, where the browser has it.
+export const SCRIPT = `(function(){var d=document;
+d.querySelectorAll("[data-copy]").forEach(function(b){var f=d.getElementById(b.dataset.copy),s=d.getElementById(b.dataset.status);
+if(!f||!navigator.clipboard)return;b.hidden=false;b.addEventListener("click",function(){
+navigator.clipboard.writeText(f.value).then(function(){if(s)s.textContent=b.dataset.done},function(){f.select()})})});
+d.querySelectorAll("[data-countdown]").forEach(function(n){var left=+n.dataset.countdown,b=d.getElementById(n.dataset.button);
+(function tick(){if(b)b.disabled=left>0;n.textContent=left>0?n.dataset.wait.replace("{s}",left):n.dataset.ready;if(left-->0)setTimeout(tick,1000)})()});
+var c=d.querySelector("input[autocomplete=one-time-code]");
+if(c&&"OTPCredential" in window){var a=new AbortController();c.form.addEventListener("submit",function(){a.abort()});
+navigator.credentials.get({otp:{transport:["sms"]},signal:a.signal}).then(function(o){if(o&&o.code){c.value=o.code;c.form.requestSubmit()}}).catch(function(){})}})();`;

@@ -1,5 +1,4 @@
 import type { Context } from "hono";
-import { getCookie, setCookie } from "hono/cookie";
 import type { WebEnv } from "./context";
 
 /**
@@ -24,26 +23,40 @@ export type CookieName = keyof typeof NAMES;
 
 export const cookieName = (c: Context<WebEnv>, name: CookieName) => (c.get("secureCookies") ? `__Host-${NAMES[name]}` : NAMES[name]);
 
-export function readCookie(c: Context<WebEnv>, name: CookieName): string | undefined {
-  return getCookie(c, cookieName(c, name)) || undefined;
-}
-
-/** HttpOnly, SameSite=Lax, Path=/ always; Secure and `__Host-` unless development over http. */
-export function writeCookie(c: Context<WebEnv>, name: CookieName, value: string, maxAgeSeconds: number) {
-  setCookie(c, cookieName(c, name), value, {
-    path: "/",
-    httpOnly: true,
-    secure: c.get("secureCookies"),
-    sameSite: "Lax",
-    maxAge: Math.max(0, Math.min(maxAgeSeconds, 34_560_000)),
-  });
-}
-
-export const clearCookie = (c: Context<WebEnv>, name: CookieName) => writeCookie(c, name, "", 0);
-
 /** The language switch's choice: not a secret, so it keeps a plain name in every mode. */
 export const LANG_COOKIE = "lang";
 
-export function writeLangCookie(c: Context<WebEnv>, lang: string) {
-  setCookie(c, LANG_COOKIE, lang, { path: "/", httpOnly: true, secure: c.get("secureCookies"), sameSite: "Lax", maxAge: 31_536_000 });
+/** A cookie of the request (the first of that name in `Cookie`, RFC 6265 §5.4), or undefined. */
+export function requestCookie(c: Context, name: string): string | undefined {
+  for (const pair of (c.req.header("Cookie") ?? "").split(";")) {
+    const at = pair.indexOf("=");
+    if (at < 0 || pair.slice(0, at).trim() !== name) continue;
+    try {
+      return decodeURIComponent(pair.slice(at + 1).trim()) || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
+
+export const readCookie = (c: Context<WebEnv>, name: CookieName) => requestCookie(c, cookieName(c, name));
+
+// Browsers cap Max-Age at 400 days (RFC 6265bis §5.5).
+const MAX_AGE_CAP = 34_560_000;
+
+/** HttpOnly, SameSite=Lax, Path=/ always; Secure (and `__Host-`, see cookieName) unless development over http. */
+function setCookie(c: Context<WebEnv>, name: string, value: string, maxAgeSeconds: number) {
+  const maxAge = Math.max(0, Math.min(Math.floor(maxAgeSeconds), MAX_AGE_CAP));
+  const secure = c.get("secureCookies") ? "; Secure" : "";
+  c.header("Set-Cookie", `${name}=${encodeURIComponent(value)}; Max-Age=${maxAge}; Path=/; HttpOnly${secure}; SameSite=Lax`, {
+    append: true,
+  });
+}
+
+export const writeCookie = (c: Context<WebEnv>, name: CookieName, value: string, maxAgeSeconds: number) =>
+  setCookie(c, cookieName(c, name), value, maxAgeSeconds);
+
+export const clearCookie = (c: Context<WebEnv>, name: CookieName) => writeCookie(c, name, "", 0);
+
+export const writeLangCookie = (c: Context<WebEnv>, lang: string) => setCookie(c, LANG_COOKIE, lang, 31_536_000);

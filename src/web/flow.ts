@@ -1,5 +1,4 @@
 import type { Context } from "hono";
-import { z } from "zod";
 import { base64url } from "../crypto";
 import type { WebEnv } from "./context";
 import { readCookie, writeCookie } from "./cookies";
@@ -15,23 +14,26 @@ export type SignInFlow = {
   devCode?: string;
 };
 
-const FlowShape = z.object({
-  phone: z.string().regex(/^\+\d{7,15}$/),
-  sentAt: z.number().int().nonnegative(),
-  codeLength: z.number().int().min(4).max(10),
-  devCode: z
-    .string()
-    .regex(/^\d{4,10}$/)
-    .optional(),
-});
+/** The cookie is ours but comes back from the client: only a well-formed flow is used. */
+function asFlow(value: unknown): SignInFlow | undefined {
+  const flow = value as Partial<SignInFlow> | null;
+  const wellFormed =
+    typeof flow?.phone === "string" &&
+    /^\+\d{7,15}$/.test(flow.phone) &&
+    Number.isSafeInteger(flow.sentAt) &&
+    Number.isInteger(flow.codeLength) &&
+    (flow.devCode === undefined || (typeof flow.devCode === "string" && /^\d{4,10}$/.test(flow.devCode)));
+  return wellFormed
+    ? { phone: flow.phone as string, sentAt: flow.sentAt as number, codeLength: flow.codeLength as number, devCode: flow.devCode }
+    : undefined;
+}
 
 export function readFlow(c: Context<WebEnv>): SignInFlow | undefined {
   const raw = readCookie(c, "flow");
   if (!raw) return undefined;
   try {
     const json = new TextDecoder().decode(Uint8Array.from(atob(raw.replace(/-/g, "+").replace(/_/g, "/")), (ch) => ch.charCodeAt(0)));
-    const parsed = FlowShape.safeParse(JSON.parse(json));
-    return parsed.success ? parsed.data : undefined;
+    return asFlow(JSON.parse(json));
   } catch {
     return undefined;
   }

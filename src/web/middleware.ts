@@ -1,9 +1,8 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { getCookie } from "hono/cookie";
 import { randomToken } from "../crypto";
 import { sessionDatabase } from "../db/client";
 import type { WebEnv } from "./context";
-import { LANG_COOKIE, readCookie, writeCookie } from "./cookies";
+import { LANG_COOKIE, readCookie, requestCookie, writeCookie } from "./cookies";
 import { LANGUAGES, pickLanguage } from "./i18n";
 
 const TURNSTILE = "https://challenges.cloudflare.com";
@@ -37,7 +36,7 @@ export const pageHeaders: MiddlewareHandler<WebEnv> = async function pageHeaders
 
 /** Language (cookie, else Accept-Language) and the cookie mode, for everything after it. */
 export const pageSetup: MiddlewareHandler<WebEnv> = async function pageSetup(c, next) {
-  const lang = pickLanguage(c.req.header("Accept-Language"), getCookie(c, LANG_COOKIE));
+  const lang = pickLanguage(c.req.header("Accept-Language"), requestCookie(c, LANG_COOKIE));
   c.set("lang", lang);
   c.set("t", LANGUAGES[lang]);
   c.set("secureCookies", !(c.get("config").sandbox && new URL(c.req.url).protocol === "http:"));

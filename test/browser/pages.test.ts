@@ -107,6 +107,13 @@ describe.each([
       expect(await heading(page)).toBe("Hello");
       expect(await page.locator("[data-phone]").getAttribute("data-phone")).toBe(phone);
       expect(await page.getByRole("button", { name: "Copy" }).isVisible()).toBe(js);
+      if (js) {
+        await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: worker.url });
+        await page.getByRole("button", { name: "Copy" }).click();
+        await page.getByText("Copied to the clipboard.").waitFor();
+        const copied = await page.evaluate<string>("navigator.clipboard.readText()");
+        expect(copied).toBe(await page.locator("[data-invite-code]").inputValue());
+      }
 
       await page.getByLabel("First name").fill("Ada");
       await page.getByLabel("Last name").fill(js ? "Lovelace" : "Byron");
