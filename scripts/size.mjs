@@ -8,8 +8,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-/** Budget for the gzip-compressed upload, in KiB. */
-const BUDGET_KIB = 200;
+/** Budget for the gzip-compressed upload, in KiB (200 before the web pages, which add ~23 KiB). */
+const BUDGET_KIB = 210;
 const TOP_INPUTS = 10;
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
