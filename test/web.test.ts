@@ -422,6 +422,30 @@ describe("errors next to their fields, as pages (never problem+json)", () => {
     expect(browser.html).toMatch(/id="invite-invite-code"[^>]*value="ZZZZZZ"/);
   });
 
+  it("with Turnstile on, the sign-in form shows the widget (CSP allows its origin) and needs its token", async () => {
+    const turnstile = { ...env, TURNSTILE_SECRET_KEY: "turnstile-secret", TURNSTILE_SITE_KEY: "site-key-123" } as unknown as typeof env;
+    const browser = new WebClient("https://web.test", {}, turnstile);
+    const page = await browser.get("/");
+    expect(browser.html).toContain('class="cf-turnstile" data-sitekey="site-key-123"');
+    expect(browser.html).toMatch(/<script nonce="[^"]+" src="https:\/\/challenges\.cloudflare\.com\/turnstile\/v0\/api\.js"/);
+    expect(page.headers.get("Content-Security-Policy")).toMatch(
+      /script-src 'nonce-[^']+' https:\/\/challenges\.cloudflare\.com; .*frame-src https:\/\/challenges\.cloudflare\.com/,
+    );
+
+    const phone = freshPhone();
+    expect((await browser.post("/", { phone })).status).toBe(422);
+    expect(browser.html).toMatch(/role="alert"><h2>There is a problem<\/h2><p>Complete the check to show you are human\.<\/p>/);
+
+    const verified: string[] = [];
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (_input, init) => {
+      verified.push(String(new URLSearchParams(String(init?.body)).get("response")));
+      return Response.json({ success: true });
+    });
+    const sent = await browser.post("/", { phone, "cf-turnstile-response": "widget-token" });
+    expect(sent.headers.get("Location")).toBe("/verify");
+    expect(verified).toEqual(["widget-token"]);
+  });
+
   it("a storage failure is a 503 page without internals", async () => {
     const browser = new WebClient();
     await browser.signIn(freshPhone());
