@@ -46,7 +46,9 @@ export function csrfProtection(onRefused: (c: Context<WebEnv>) => Response | Pro
     if (secret && !SECRET_SHAPE.test(secret)) secret = undefined;
     if (c.req.method === "POST") {
       if (!fromOwnOrigin(c) || !secret) return onRefused(c);
-      const form = await c.req.parseBody();
+      // A body the runtime cannot read as a form (a non-UTF-8 charset, multipart without its
+      // boundary) cannot carry the token either: refused, not a 500.
+      const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
       const sent = form[CSRF_FIELD];
       if (typeof sent !== "string" || !timingSafeEqual(sent, await tokenFor(c, secret))) return onRefused(c);
     }
