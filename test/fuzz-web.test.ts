@@ -261,9 +261,9 @@ async function run(testCase: Case) {
           ? testCase.csrf.text
           : undefined;
   const value = resolveRefs(testCase.form, fx);
-  const entries: [string, string][] = (
-    value && typeof value === "object" && !Array.isArray(value) ? Object.entries(value) : [["value", value]]
-  ).map(([name, item]) => [name, formText(item)]);
+  const fields: [string, unknown][] =
+    value && typeof value === "object" && !Array.isArray(value) ? Object.entries(value) : [["value", value]];
+  const entries = fields.map(([name, item]): [string, string] => [name, formText(item)]);
   if (csrf !== undefined) entries.push(["csrf", csrf]);
   let body: BodyInit | undefined;
   if (page.method === "POST") {
