@@ -41,6 +41,7 @@ const HOURLY = 5;
 const DAILY = 10;
 const PW_FAILURES = 5;
 const PW_LOCK_MS = 900_000;
+const PW_MAX_STREAK = 100;
 const BONUS = 100;
 const INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
@@ -654,7 +655,7 @@ const pwReserve = `UPDATE phone_guards SET
     WHERE phone = ?
       AND ("pw_locked_until" IS NULL OR "pw_locked_until" <= ?)
       AND ("pw_fail_start" <= ? OR "pw_fail_count" < ?)
-      AND 1`;
+      AND pw_fail_streak < ?`;
 
 async function passwordLogin(ctx: Ctx, body: { phone?: unknown; password?: unknown }) {
   const { phone, password } = body;
@@ -666,10 +667,10 @@ async function passwordLogin(ctx: Ctx, body: { phone?: unknown; password?: unkno
   const db = session(ctx, false);
   const first = await db.batch([
     db.prepare(ensureGuard).bind(phone),
-    db.prepare(pwReserve).bind(windowAgo, windowAgo, now, marker, phone, now, windowAgo, PW_FAILURES),
+    db.prepare(pwReserve).bind(windowAgo, windowAgo, now, marker, phone, now, windowAgo, PW_FAILURES, PW_MAX_STREAK),
     db
       .prepare(`SELECT "pw_fail_start" AS budget_start, "pw_fail_count" AS budget_count, "pw_locked_until" AS budget_locked_until,
-    "pw_marker" = ? AS reserved FROM phone_guards WHERE phone = ?`)
+    "pw_marker" = ? AS reserved, pw_fail_streak AS streak FROM phone_guards WHERE phone = ?`)
       .bind(marker, phone),
     db.prepare("SELECT (SELECT password_hash FROM users WHERE phone = ?) AS hash").bind(phone),
   ]);
@@ -684,6 +685,7 @@ async function passwordLogin(ctx: Ctx, body: { phone?: unknown; password?: unkno
       .prepare(`UPDATE phone_guards SET "pw_fail_count" = MAX("pw_fail_count" - 1, 0)
     WHERE phone = ? AND "pw_fail_start" = ?`)
       .bind(phone, state.budget_start),
+    db.prepare("UPDATE phone_guards SET pw_fail_streak = 0 WHERE phone = ?").bind(phone),
     db.prepare(`UPDATE users SET last_login_at = ?, ${signInRole} WHERE phone = ? AND is_active = 1`).bind(now, 0, 0, phone),
     db
       .prepare(`${openSession}1)`)
@@ -704,7 +706,7 @@ async function passwordLogin(ctx: Ctx, body: { phone?: unknown; password?: unkno
       .bind(sessionId, phone),
   ]);
   bookmark(ctx, db);
-  const row = results[5]?.results[0] as
+  const row = results.at(-1)?.results[0] as
     | (UserRow & { session_id: string | null; session_expires_at: number; session_auth_time: number })
     | undefined;
   if (!row?.session_id) return refuse(ctx, 403, "account_disabled");

@@ -17,7 +17,8 @@
 //
 // Env: BENCH_DURATION (s per run, default 4), BENCH_ROUNDS (4), BENCH_CONNECTIONS (4),
 // BENCH_OPS_REQUESTS (10), BENCH_QUIET_CORES (0.3), BENCH_REPORT_ONLY (rewrite RESULTS.md from
-// bench/.out/bench-last.json).
+// bench/.out/bench-last.json), BENCH_OPS_ONLY (counting pass only: checks that the baseline still
+// sends our SQL, in about a minute; exit 1 on a difference).
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -725,6 +726,13 @@ async function main() {
     );
   }
 
+  if (process.env.BENCH_OPS_ONLY) {
+    // Quick check after a change to src/: does the baseline still send our SQL?
+    const drift = SCENARIOS.flatMap(({ key }) => counts[key].sqlCompare.diffs.map((d) => ({ key, ...d })));
+    for (const d of drift) log(`SQL differs on ${d.key}: ours ${fmt(d.ours)} / baseline ${fmt(d.baseline)} per request: ${d.text}`);
+    return { opsOnly: true, drift: drift.length };
+  }
+
   // ---- warm-up (unmeasured): JIT, lazily built state; gives the pool sizes ----
   const rates = {};
   for (const { key } of SCENARIOS) {
@@ -1052,7 +1060,7 @@ let exitCode = 0;
 try {
   const results = process.env.BENCH_REPORT_ONLY ? JSON.parse(readFileSync(join(outDir, "bench-last.json"), "utf8")) : await main();
   await cleanup();
-  exitCode = writeReport(results);
+  exitCode = results.opsOnly ? (results.drift === 0 ? 0 : 1) : writeReport(results);
 } catch (error) {
   console.error(error);
   exitCode = 2;
