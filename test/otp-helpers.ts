@@ -1,4 +1,4 @@
-import { createExecutionContext } from "cloudflare:test";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, type MockInstance, vi } from "vitest";
 import worker from "../src/index";
@@ -114,7 +114,7 @@ export function variantEnv(overrides: Record<string, string | undefined>): typeo
 }
 
 /** Calls the Worker module with a variant env. */
-export function callWith(variant: typeof env, method: string, path: string, options: CallOptions = {}): Promise<Response> {
+export async function callWith(variant: typeof env, method: string, path: string, options: CallOptions = {}): Promise<Response> {
   const headers: Record<string, string> = { "CF-Connecting-IP": options.ip ?? freshIp(), ...options.headers };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   let body: string | undefined;
@@ -122,7 +122,11 @@ export function callWith(variant: typeof env, method: string, path: string, opti
     headers["Content-Type"] ??= "application/json";
     body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
   }
-  return Promise.resolve(worker.fetch(new Request(`http://api.test${path}`, { method, headers, body }), variant, createExecutionContext()));
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(new Request(`http://api.test${path}`, { method, headers, body }), variant, ctx);
+  // Work deferred past the response (audit of refusals, the reset SMS) is done when this returns.
+  await waitOnExecutionContext(ctx);
+  return response;
 }
 
 export const WEBHOOK_URL = "https://sms.example.test/hook";

@@ -469,6 +469,27 @@ describe("reset_password", () => {
   });
 });
 
+describe("reset_password delivery", () => {
+  it("answers the same 200 when the provider fails, then withdraws the code and clears the cooldown", async () => {
+    const withPassword = (await signIn()).user.phone;
+    await env.DB.prepare("UPDATE users SET password_hash = 'fixture' WHERE phone = ?").bind(withPassword).run();
+    advance(61 * SECOND);
+    // Waiting for the provider would tell password holders apart by time (bench/ENUMERATION.md),
+    // so the SMS goes out after the answer and its failure cannot be a 502.
+    const failing = interceptWebhook(async () => new Response("down", { status: 500 }));
+    const response = await sendWith(webhookDev, withPassword, { purpose: "reset_password" });
+    expect(response.status).toBe(200);
+    expect(failing.calls).toHaveLength(1);
+    expect(await challengeOf(withPassword, "reset_password")).toBeNull();
+    failing.spy.mockRestore();
+    // Nothing held back: the user can ask again at once and this time it is delivered.
+    const { calls } = interceptWebhook();
+    expect((await sendWith(webhookDev, withPassword, { purpose: "reset_password" })).status).toBe(200);
+    expect(calls).toHaveLength(1);
+    expect(await challengeOf(withPassword, "reset_password")).toMatchObject({ consumed_at: null });
+  });
+});
+
 describe("change_phone", () => {
   it("needs a bearer token", async () => {
     const phone = freshPhone();
