@@ -4,21 +4,23 @@ import {
   buildHeaders,
   contentType,
   type FieldKind,
+  hostileHeaders,
+  jsonBody,
+  oddString,
+  resolveRefs,
+  resolveToken,
+  type TokenSpec,
+  tokenSpec,
+} from "./fuzz-arbitraries";
+import {
   fixtures,
   forbiddenChanges,
   fuzzParameters,
   fuzzTimeout,
-  hostileHeaders,
   installChangeLog,
   invalidateFixtures,
-  jsonBody,
   observe,
-  oddString,
-  resolveRefs,
-  resolveToken,
   send,
-  type TokenSpec,
-  tokenSpec,
 } from "./fuzz-harness";
 import { freshIp, freshPhone } from "./helpers";
 
@@ -322,7 +324,7 @@ beforeAll(async () => {
 }, 60_000);
 
 describe("every web page", () => {
-  const RUNS = 10;
+  const RUNS = 6;
   it.each(PAGES.map((page) => [`${page.method} ${page.path}`, page] as const))(
     "%s: fuzzed forms, cookies, CSRF tokens, origins and headers never answer 5xx, always HTML or a same-site redirect",
     async (_name, page) => {
