@@ -8,8 +8,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-/** Budget for the gzip-compressed upload, in KiB (200 before the web pages, which add ~23 KiB). */
-const BUDGET_KIB = 210;
+/**
+ * CI's guard for the gzip-compressed upload, in KiB: a little above the current 189.5 so growth is
+ * noticed. The performance budget of issue #8 is 180 (`npm run bench` reports against it); the web
+ * pages of #7 (~23 KiB) put the whole Worker over it, see bench/RESULTS.md.
+ */
+const BUDGET_KIB = 195;
 const TOP_INPUTS = 10;
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
