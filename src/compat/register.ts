@@ -8,11 +8,10 @@ import { deps, kvOf } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { unauthorized } from "../http/middleware";
 import { ApiError, type Failure, fail } from "../http/problem";
-import { callerSql, readCaller, updateProfile } from "../me/service";
+import { updateProfile } from "../me/service";
 import { limitSendsByIp, requestCode, signInRequest } from "../otp/requests";
-import { passwordLoginRequest } from "../passwords/requests";
-import { changePassword } from "../passwords/service";
-import { parsePhone, phoneFromInput } from "../phone";
+import { changePasswordRequest, passwordLoginRequest } from "../passwords/requests";
+import { phoneFromInput } from "../phone";
 import { type AccessClaims, signAccessToken } from "../tokens/jwt";
 import { rotateRefreshToken } from "../tokens/sessions";
 import { ProfilePatchSchema } from "../users/schemas";
@@ -124,21 +123,7 @@ const setPassword = compatHandler(
   z.object({ session_id: sessionId, password: required(1024) }),
   async (c, input) => {
     const flow = await loadFlow(c, input.session_id, "set_password");
-    const services = deps(c);
-    const claims = flow.claims as AccessClaims;
-    const caller = orThrow(await readCaller(services, claims));
-    const phone = parsePhone(caller.phone);
-    if (!phone) throw unauthorized();
-    const outcome = orThrow(
-      await changePassword(services, {
-        claims,
-        caller,
-        callerGuard: callerSql(services.config, claims, services.now),
-        phone,
-        newPassword: input.password,
-      }),
-    );
-    if (outcome === null) throw unauthorized();
+    await changePasswordRequest(deps(c), flow.claims as AccessClaims, { newPassword: input.password });
     await saveFlow(c, input.session_id, { ...flow, step: "user_info" });
     return c.json({ next_step: "user_info" });
   },

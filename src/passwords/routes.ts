@@ -1,16 +1,15 @@
 import { createRoute } from "@hono/zod-openapi";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
-import { clientInfo, requireAccessToken, unauthorized } from "../http/middleware";
+import { clientInfo, requireAccessToken } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
-import { callerSql, readCaller } from "../me/service";
 import { codeField, TokenResponse } from "../otp/schemas";
-import { parsePhone, phoneFromInput } from "../phone";
+import { phoneFromInput } from "../phone";
 import { limitByIp } from "../ratelimit/ip";
 import { limitPerUser } from "../ratelimit/user";
 import { MAX_PASSWORD_LENGTH } from "./policy";
-import { passwordLoginRequest } from "./requests";
-import { changePassword, resetPassword } from "./service";
+import { changePasswordRequest, passwordLoginRequest } from "./requests";
+import { resetPassword } from "./service";
 
 // Bounded far above the policy's 128 code points so the policy (not the schema) names the rule.
 const passwordField = z
@@ -105,23 +104,7 @@ export const passwordRoutes = createRouter()
     return c.json(tokens, 200);
   })
   .openapi(changeRoute, async (c) => {
-    const services = deps(c);
-    const { config, now } = services;
-    const claims = c.get("auth");
     const body = c.req.valid("json");
-    const caller = orThrow(await readCaller(services, claims));
-    const phone = parsePhone(caller.phone);
-    if (!phone) throw unauthorized();
-    const outcome = orThrow(
-      await changePassword(services, {
-        claims,
-        caller,
-        callerGuard: callerSql(config, claims, now),
-        phone,
-        newPassword: body.new_password,
-        currentPassword: body.current_password,
-      }),
-    );
-    if (outcome === null) throw unauthorized();
+    await changePasswordRequest(deps(c), c.get("auth"), { newPassword: body.new_password, currentPassword: body.current_password });
     return c.body(null, 204);
   });
