@@ -1,4 +1,5 @@
-// Regenerates src/passwords/common-passwords.json: the 3,000 most common passwords of at least 8
+// Regenerates assets/passwords/common.txt (one per line, served to the Worker by its ASSETS binding,
+// so the list stays out of the script bundle): the 3,000 most common passwords of at least 8
 // code points (the lowest PASSWORD_MIN_LENGTH allowed; shorter ones are refused as too_short before
 // the list is read, so they would be dead weight), lower-cased and de-duplicated, from
 // @zxcvbn-ts/language-common (MIT; its list is ordered by frequency). ASVS 5.0 6.2.4 asks for the
@@ -23,6 +24,6 @@ for (const password of ranked) {
   top.push(key);
   if (top.length === 3000) break;
 }
-const target = join(import.meta.dirname, "..", "src", "passwords", "common-passwords.json");
-writeFileSync(target, `${JSON.stringify(top)}\n`);
+const target = join(import.meta.dirname, "..", "assets", "passwords", "common.txt");
+writeFileSync(target, `${top.join("\n")}\n`);
 console.log(`wrote ${top.length} passwords to ${target}`);

@@ -7,4 +7,4 @@ import type { Kv } from "./storage/guard";
 export type RequestContext = { requestId: string; ip: string; country: string | null; defer: (work: Promise<unknown>) => void };
 
 /** What the services need from the outside world; tests substitute any of it. */
-export type Deps = { config: Config; db: Db; kv: Kv; sms: SmsSender; now: number; request: RequestContext };
+export type Deps = { config: Config; db: Db; kv: Kv; assets: Fetcher; sms: SmsSender; now: number; request: RequestContext };

@@ -9,6 +9,7 @@ declare namespace Cloudflare {
 		DB: D1Database;
 		ME_LIMITER: RateLimit;
 		INVITE_LIMITER: RateLimit;
+		ASSETS: Fetcher;
 		APP_NAME: string;
 		JWT_ISSUER: string;
 		JWT_AUDIENCE: string;

@@ -356,3 +356,11 @@ describe("consecutive failures (NIST SP 800-63B-4 §3.2.2: at most 100 in a row)
     expect((await login(phone, "a brand new passphrase 2026")).status).toBe(200);
   });
 });
+
+describe("the common-password list", () => {
+  it("is read through the ASSETS binding and never served to the public", async () => {
+    const listed = await (await env.ASSETS.fetch("https://assets.local/passwords/common.txt")).text();
+    expect(listed.split("\n")).toContain("password");
+    await expectProblem(await call("GET", "/passwords/common.txt"), 404, "not_found");
+  });
+});

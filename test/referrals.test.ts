@@ -38,6 +38,7 @@ describe("invite codes", () => {
         config: loaded.config,
         db: database(env.DB),
         kv: env.KV,
+        assets: env.ASSETS,
         sms: { send: async () => {} },
         now: Date.now(),
         request: { requestId: "test", ip: "unknown", country: null, defer: () => {} },

@@ -32,7 +32,7 @@ export function deps(c: Context<AppEnv>): Deps {
     },
   };
   const db = c.get("db") ?? database(c.env.DB, config.STORAGE_TIMEOUT_MS);
-  return { config, db, kv: kvOf(c), sms, now: Date.now(), request };
+  return { config, db, kv: kvOf(c), assets: c.env.ASSETS, sms, now: Date.now(), request };
 }
 
 /** This request's KV, every call bounded by STORAGE_TIMEOUT_MS. */

@@ -1,4 +1,4 @@
-import commonPasswords from "./common-passwords.json";
+import { guarded } from "../storage/guard";
 
 // NIST SP 800-63B-4 §3.1.1.2 for a password used as a single factor: a minimum length (15 by
 // default; 8 only where configured), at least 64 allowed (we take 128), any Unicode and spaces,
@@ -8,12 +8,23 @@ export const MAX_PASSWORD_LENGTH = 128;
 
 export type WeakPasswordRule = "too_short" | "too_long" | "common" | "contains_phone";
 
-let blocklist: Set<string> | undefined;
+// The blocklist is static data served by the Worker's ASSETS binding (assets/passwords/common.txt,
+// `npm run data:passwords`), not bundled: only setting a password needs it, so it costs neither
+// the bundle (13 KiB gzip) nor any other route. `run_worker_first` keeps it off the public web.
+const BLOCKLIST_URL = "https://assets.local/passwords/common.txt";
+let blocklist: Promise<Set<string>> | undefined;
 
-/** The common-password set, built once per isolate on first use. */
-function isCommon(password: string): boolean {
-  blocklist ??= new Set(commonPasswords);
-  return blocklist.has(password.toLowerCase());
+/** The common-password set, fetched once per isolate on first use (again after a failure). */
+export function commonPasswords(assets: Fetcher, timeoutMs: number): Promise<Set<string>> {
+  blocklist ??= guarded("assets", timeoutMs, async () => {
+    const response = await assets.fetch(BLOCKLIST_URL);
+    if (!response.ok) throw new Error(`common-password list answered ${response.status}`);
+    return new Set((await response.text()).split("\n").filter(Boolean));
+  }).catch((error: unknown) => {
+    blocklist = undefined;
+    throw error;
+  });
+  return blocklist;
 }
 
 /** NFKC, so composed and decomposed forms (and compatibility variants) are one password. */
@@ -26,12 +37,15 @@ export function normalisePassword(password: string): string {
  * Unicode code points after normalisation. `phoneDigits` are the E.164 digits and the national
  * number of the account's phone.
  */
-export function weakPasswordRule(password: string, options: { minLength: number; phoneDigits: string[] }): WeakPasswordRule | null {
+export function weakPasswordRule(
+  password: string,
+  options: { minLength: number; phoneDigits: string[]; common: Set<string> },
+): WeakPasswordRule | null {
   const normalised = normalisePassword(password);
   const length = [...normalised].length;
   if (length < options.minLength) return "too_short";
   if (length > MAX_PASSWORD_LENGTH) return "too_long";
-  if (isCommon(normalised)) return "common";
+  if (options.common.has(normalised.toLowerCase())) return "common";
   if (options.phoneDigits.some((digits) => digits.length >= 6 && normalised.includes(digits))) return "contains_phone";
   return null;
 }

@@ -15,14 +15,15 @@ import { type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { signInRoleSql } from "../users/roles";
 import { guessPassword, refundPasswordGuess } from "./guess";
 import { hashPassword } from "./hash";
-import { weakPasswordDetail, weakPasswordRule } from "./policy";
+import { commonPasswords, weakPasswordDetail, weakPasswordRule } from "./policy";
 
 const invalidCredentials = () => fail("invalid_credentials", { detail: "The phone number or password is wrong." });
 
 /** The password policy for an account's phone; a failure names the `rule`. */
-export function checkPolicy(deps: Deps, password: string, phone: Phone): Failure | null {
+export async function checkPolicy(deps: Deps, password: string, phone: Phone): Promise<Failure | null> {
   const min = deps.config.PASSWORD_MIN_LENGTH;
-  const rule = weakPasswordRule(password, { minLength: min, phoneDigits: [phone.e164.slice(1), phone.national] });
+  const common = await commonPasswords(deps.assets, deps.config.STORAGE_TIMEOUT_MS);
+  const rule = weakPasswordRule(password, { minLength: min, phoneDigits: [phone.e164.slice(1), phone.national], common });
   return rule ? fail("weak_password", { detail: weakPasswordDetail(rule, min), rule }) : null;
 }
 
@@ -96,7 +97,7 @@ export async function loginWithPassword(deps: Deps, input: { phone: string; pass
  * sets the password, clears the password lock, revokes every session and opens a new one.
  */
 export async function resetPassword(deps: Deps, input: { phone: Phone; code: string; newPassword: string; client: ClientInfo }) {
-  const weak = checkPolicy(deps, input.newPassword, input.phone);
+  const weak = await checkPolicy(deps, input.newPassword, input.phone);
   if (weak) return weak;
   const phone = input.phone.e164;
   const proved = await proveCode(deps, { phone, purpose: "reset_password", code: input.code });
@@ -176,7 +177,7 @@ export async function changePassword(
   }
   const proven = await reauthenticate(deps, claims, caller, input.currentPassword);
   if ("error" in proven) return proven;
-  const weak = checkPolicy(deps, input.newPassword, input.phone);
+  const weak = await checkPolicy(deps, input.newPassword, input.phone);
   if (weak) return weak;
   const hash = await hashPassword(config.PASSWORD_PEPPER, input.newPassword);
   const results = await batch(db, [
