@@ -17,6 +17,8 @@ type Ops = {
   d1Sessions: number;
   kv: Counter;
   limiter: Counter;
+  /** Static-asset reads through the ASSETS binding. */
+  assets: number;
   crypto: Counter;
   /** Normalised SQL text → times sent (record mode only). */
   sql: Counter;
@@ -33,6 +35,7 @@ const fresh = (): Ops => ({
   d1Sessions: 0,
   kv: {},
   limiter: {},
+  assets: 0,
   crypto: {},
   sql: {},
   keyReads: 0,
@@ -43,6 +46,8 @@ let ops = fresh();
 let recordSql = false;
 /** Bench env objects made so far in this isolate (1 means the env object is stable). */
 let envWraps = 0;
+/** ASSETS reads over the isolate's life (never reset): shows what is fetched once per isolate. */
+let assetsTotal = 0;
 
 const bump = (counter: Counter, key: string) => {
   counter[key] = (counter[key] ?? 0) + 1;
@@ -161,6 +166,17 @@ function countedLimiter(name: string, real: RateLimit): RateLimit {
   };
 }
 
+function countedAssets(real: Fetcher): Fetcher {
+  return {
+    fetch: (input: RequestInfo | URL, init?: RequestInit) => {
+      ops.assets++;
+      assetsTotal++;
+      return real.fetch(input, init);
+    },
+    connect: (address: SocketAddress | string, options?: SocketOptions) => real.connect(address, options),
+  } as Fetcher;
+}
+
 // ---- the env and the handler ----
 
 const wrapped = new WeakMap<object, Record<string, unknown>>();
@@ -175,6 +191,7 @@ function countingEnv(env: Record<string, unknown>): Record<string, unknown> {
     if (name === "DB") out[name] = countedD1(value as D1Database);
     else if (name === "KV") out[name] = countedKv(value as KVNamespace);
     else if (name.endsWith("_LIMITER")) out[name] = countedLimiter(name, value as RateLimit);
+    else if (name === "ASSETS") out[name] = countedAssets(value as Fetcher);
     else if (name === "JWT_PRIVATE_KEYS") {
       Object.defineProperty(out, name, {
         enumerable: true,
@@ -217,7 +234,7 @@ export function countingHandler(inner: Fetch): ExportedHandler<Record<string, un
           ops = fresh();
           ops.pending = pending;
         }
-        return Response.json({ ...ops, envWraps, recordSql });
+        return Response.json({ ...ops, envWraps, assetsTotal, recordSql });
       }
       ops.requests++;
       return inner(request, countingEnv(env) as never, countingContext(ctx));

@@ -563,6 +563,7 @@ function benchConfig(file, bundlePath, { withoutLimiter }) {
     .join("")
     .replace(/^main = "([^"]+)"/m, () => `main = "${bundlePath}"`)
     .replace(/^migrations_dir = "([^"]+)"/m, (_, path) => `migrations_dir = "${join(root, path)}"`)
+    .replace(/^directory = "([^"]+)"/m, (_, path) => `directory = "${join(root, path)}"`)
     .replace(/^("[^"]+" = )"(\.\/[^"]+)"/gm, (_, key, path) => `${key}"${join(root, path)}"`);
   if (!text.includes(`main = "${bundlePath}"`)) throw new Error("wrangler.toml has no main line; update bench/scale.mjs");
   writeFileSync(
