@@ -239,6 +239,30 @@ describe("password reset by SMS", () => {
     );
     expect(problem.attempts_left).toBe(4);
   });
+
+  it("a code that is not OTP_LENGTH digits is validation_failed and not counted", async () => {
+    const user = await userWithPassword();
+    advance(61_000);
+    const code = await sendCode(user.user.phone, { purpose: "reset_password" });
+    for (const short of [code.slice(0, 5), `${code}0`]) {
+      const problem = await expectProblem(
+        await call("POST", "/v1/auth/password/reset", {
+          body: { phone: user.user.phone, code: short, new_password: "another good passphrase" },
+        }),
+        400,
+        "validation_failed",
+      );
+      expect(problem.errors).toEqual([{ path: "code", message: "must be 6 digits" }]);
+    }
+    expect(await row("SELECT attempts FROM otp_challenges WHERE phone = ? AND purpose = 'reset_password'", user.user.phone)).toEqual({
+      attempts: 0,
+    });
+    expect(await row("SELECT fail_count FROM phone_guards WHERE phone = ?", user.user.phone)).toEqual({ fail_count: 0 });
+    const wrong = await call("POST", "/v1/auth/password/reset", {
+      body: { phone: user.user.phone, code: wrongCode(code), new_password: "another good passphrase" },
+    });
+    expect((await expectProblem(wrong, 400, "invalid_code")).attempts_left).toBe(4);
+  });
 });
 
 describe("POST /v1/me/phone", () => {
@@ -302,6 +326,29 @@ describe("POST /v1/me/phone", () => {
     );
     const ok = await call("POST", "/v1/me/phone", { token: user.access_token, body: { phone: target, code, current_password: GOOD } });
     expect(ok.status).toBe(200);
+  });
+
+  it("a code that is not OTP_LENGTH digits is validation_failed: not counted, no password guess spent", async () => {
+    const user = await userWithPassword();
+    const target = freshPhone();
+    advance(301_000);
+    const code = await changeCode(user, target);
+    const short = await call("POST", "/v1/me/phone", {
+      token: user.access_token,
+      body: { phone: target, code: code.slice(0, 5), current_password: "not the password at all" },
+    });
+    expect((await expectProblem(short, 400, "validation_failed")).errors).toEqual([{ path: "code", message: "must be 6 digits" }]);
+    expect(await row("SELECT attempts FROM otp_challenges WHERE phone = ? AND purpose = 'change_phone'", target)).toEqual({ attempts: 0 });
+    expect(await row("SELECT pw_fail_count, pw_fail_streak FROM phone_guards WHERE phone = ?", user.user.phone)).toMatchObject({
+      pw_fail_count: 0,
+      pw_fail_streak: 0,
+    });
+    const wrong = await call("POST", "/v1/me/phone", {
+      token: user.access_token,
+      body: { phone: target, code: wrongCode(code), current_password: GOOD },
+    });
+    expect((await expectProblem(wrong, 400, "invalid_code")).attempts_left).toBe(4);
+    expect(await row("SELECT phone FROM users WHERE id = ?", user.user.id)).toEqual({ phone: user.user.phone });
   });
 });
 

@@ -5,7 +5,7 @@ import { orThrow } from "../http/errors";
 import { requireAccessToken, unauthorized } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
-import { codeField } from "../otp/schemas";
+import { codeField, requireCodeLength } from "../otp/schemas";
 import { reauthenticate } from "../passwords/service";
 import { phoneFromInput } from "../phone";
 import { limitByIp } from "../ratelimit/ip";
@@ -147,6 +147,7 @@ export const meRoutes = createRouter()
     const { config, now } = services;
     const claims = c.get("auth");
     const body = c.req.valid("json");
+    requireCodeLength(config, body.code);
     const caller = orThrow(await readCaller(services, claims));
     const phone = orThrow(phoneFromInput(config, body.phone, body.region));
     await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);

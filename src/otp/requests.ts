@@ -4,10 +4,10 @@ import type { AppEnv } from "../http/context";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { clientInfo, clientIp } from "../http/middleware";
-import { ApiError, type Failure, fail } from "../http/problem";
+import { ApiError, type Failure } from "../http/problem";
 import { parsePhone, phoneFromInput } from "../phone";
 import { limitByIp } from "../ratelimit/ip";
-import type { PurposeSchema } from "./schemas";
+import { type PurposeSchema, requireCodeLength } from "./schemas";
 import { refuseSend, sendCode } from "./service";
 import { signInWithCode } from "./signin";
 
@@ -65,10 +65,7 @@ export type SignInRequest = { phone: string; region?: string; code: string; invi
 /** Verifies a `login` code and signs in (creating the user on first sign-in). */
 export async function signInRequest(c: Context<AppEnv>, input: SignInRequest) {
   const config = c.get("config");
-  if (input.code.length !== config.OTP_LENGTH) {
-    const message = `must be ${config.OTP_LENGTH} digits`;
-    throw new ApiError(fail("validation_failed", { detail: `code: ${message}`, errors: [{ path: "code", message }] }));
-  }
+  requireCodeLength(config, input.code);
   const phone = orThrow(phoneFromInput(config, input.phone, input.region));
   await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
   return orThrow(

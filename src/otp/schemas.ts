@@ -1,4 +1,6 @@
+import type { Config } from "../config";
 import { z } from "../http/openapi";
+import { ApiError, fail } from "../http/problem";
 import { UserSchema } from "../users/schemas";
 
 const phoneField = z.string().trim().min(1).max(64).openapi({
@@ -33,11 +35,21 @@ export const SendCodeResponse = z
   })
   .openapi("SendCodeResponse");
 
-/** Digits only here; the exact length (OTP_LENGTH) is checked against config in the handler. */
+/** Digits only here; the exact length (OTP_LENGTH) is checked against config by `requireCodeLength`. */
 export const codeField = z
   .string()
   .regex(/^\d{4,10}$/, "must be the digits of the code")
   .openapi({ example: "123456" });
+
+/**
+ * A code that is not `OTP_LENGTH` digits is a validation failure, refused before anything is read
+ * or counted (spec: it is not a guess). Every route that takes a code calls this first.
+ */
+export function requireCodeLength(config: Config, code: string) {
+  if (code.length === config.OTP_LENGTH) return;
+  const message = `must be ${config.OTP_LENGTH} digits`;
+  throw new ApiError(fail("validation_failed", { detail: `code: ${message}`, errors: [{ path: "code", message }] }));
+}
 
 export const VerifyCodeRequest = z
   .object({ phone: phoneField, code: codeField, region: regionField, invite_code: z.string().max(32).optional() })

@@ -3,7 +3,7 @@ import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { clientInfo, requireAccessToken } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
-import { codeField, TokenResponse } from "../otp/schemas";
+import { codeField, requireCodeLength, TokenResponse } from "../otp/schemas";
 import { phoneFromInput } from "../phone";
 import { limitByIp } from "../ratelimit/ip";
 import { limitPerUser } from "../ratelimit/user";
@@ -97,6 +97,7 @@ export const passwordRoutes = createRouter()
   .openapi(resetRoute, async (c) => {
     const config = c.get("config");
     const body = c.req.valid("json");
+    requireCodeLength(config, body.code);
     const phone = orThrow(phoneFromInput(config, body.phone, body.region));
     await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
     const tokens = orThrow(await resetPassword(deps(c), { phone, code: body.code, newPassword: body.new_password, client: clientInfo(c) }));
