@@ -252,6 +252,12 @@ describe("request validation", () => {
   });
 });
 
+const rateLimit = (response: Response) => ({
+  limit: response.headers.get("RateLimit-Limit"),
+  remaining: response.headers.get("RateLimit-Remaining"),
+  reset: response.headers.get("RateLimit-Reset"),
+});
+
 describe("resend cooldown", () => {
   it("answers resend_too_soon with retry_after and Retry-After inside 60 s, and keeps the first code", async () => {
     const phone = freshPhone();
@@ -263,6 +269,8 @@ describe("resend cooldown", () => {
     const problem = await expectProblem(response, 429, "resend_too_soon");
     expect(problem.retry_after).toBe(40);
     expect(response.headers.get("Retry-After")).toBe("40");
+    // RateLimit-* name the window that refused (the cooldown: 1 per 60 s), not the IP windows it passed.
+    expect(rateLimit(response)).toEqual({ limit: "1", remaining: "0", reset: "40" });
     // The refusal changed nothing: same code, same cooldown start, no extra window count.
     expect(await challengeOf(phone)).toEqual(before);
     expect(await guardOf(phone)).toMatchObject({ last_sent_at: t0, hour_count: 1, day_count: 1 });
@@ -327,6 +335,7 @@ describe("per-phone send windows", () => {
     const expected = Math.ceil((t0 + HOUR - now) / 1000);
     expect(problem.retry_after).toBe(expected);
     expect(response.headers.get("Retry-After")).toBe(String(expected));
+    expect(rateLimit(response)).toEqual({ limit: "5", remaining: "0", reset: String(expected) });
     expect(await guardOf(phone)).toMatchObject({ hour_start: t0, hour_count: 5, day_count: 5 });
 
     freezeClock(t0 + HOUR);
@@ -344,8 +353,10 @@ describe("per-phone send windows", () => {
       }
     }
     const now = freezeClock(t0 + 2 * HOUR);
-    const problem = await expectProblem(await requestCode(phone), 429, "rate_limited");
+    const response = await requestCode(phone);
+    const problem = await expectProblem(response, 429, "rate_limited");
     expect(problem.retry_after).toBe(Math.ceil((t0 + 24 * HOUR - now) / 1000));
+    expect(rateLimit(response)).toEqual({ limit: "10", remaining: "0", reset: String(problem.retry_after) });
     expect(await guardOf(phone)).toMatchObject({ day_start: t0, day_count: 10 });
 
     freezeClock(t0 + 24 * HOUR);

@@ -7,6 +7,7 @@ import { clientInfo, clientIp } from "../http/middleware";
 import { ApiError, type Failure } from "../http/problem";
 import { parsePhone, phoneFromInput } from "../phone";
 import { limitByIp } from "../ratelimit/ip";
+import { rateLimitHeaders } from "../ratelimit/kv-window";
 import { type PurposeSchema, requireCodeLength } from "./schemas";
 import { refuseSend, sendCode } from "./service";
 import { signInWithCode } from "./signin";
@@ -48,7 +49,12 @@ export async function requestCode(c: Context<AppEnv>, input: CodeRequest) {
     if (error instanceof ApiError) refuse(error.failure);
     throw error;
   }
-  return orThrow(await sendCode(services, { phone, purpose, userId: input.userId }));
+  const sent = await sendCode(services, { phone, purpose, userId: input.userId });
+  if (!("error" in sent)) return sent;
+  // A refusal by a per-phone window names that window in `RateLimit-*` (0 left, resetting when
+  // Retry-After says) instead of the IP windows it passed; a success keeps the IP windows' count.
+  const { window, ...failure } = sent;
+  throw new ApiError(failure, window ? rateLimitHeaders({ ...window, remaining: 0 }) : {});
 }
 
 /** The per-IP send windows (`OTP_IP_PER_MINUTE`, `OTP_IP_PER_DAY`); throws a 429 when one is full. */

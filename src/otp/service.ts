@@ -24,6 +24,12 @@ import {
   withdrawChallenge,
 } from "./gate";
 
+/**
+ * A refused send. `window` is the per-phone window that refused it (cooldown, hour or day), so
+ * the answer's `RateLimit-*` headers can name it; it is not part of the problem body.
+ */
+export type SendRefused = Failure & { window?: { limit: number; reset: number } };
+
 export type CodeSent = {
   phone: string;
   purpose: Purpose;
@@ -47,7 +53,7 @@ function hashCode(config: Config, codeId: string, code: string): Promise<string>
  * hash in KV under a key of its own, and sends the SMS. A failed SMS leaves no live code.
  * `reset_password` answers the same whether or not the phone has an account with a password.
  */
-export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpose; userId?: string }): Promise<CodeSent | Failure> {
+export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpose; userId?: string }): Promise<CodeSent | SendRefused> {
   const { config, db, kv, now } = deps;
   const { phone, purpose } = input;
   const testCode = config.TEST_PHONES.get(phone.e164);
@@ -71,7 +77,10 @@ export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpo
   // retry. A hash whose send is then refused is never read and expires with its TTL.
   await kv.put(codeKey(codeId), await hashCode(config, codeId, code), { expirationTtl: kvTtl(config.OTP_TTL_SECONDS) });
   const state = await openChallenge(db, config, { phone: phone.e164, purpose, codeId, audience, marker, now, budget }, [sent]);
-  if (!state.accepted) return refuseSend(deps, { phone: phone.e164, purpose }, refusedSend(config, state, now));
+  if (!state.accepted) {
+    const { window, ...failure } = refusedSend(config, state, now);
+    return { ...refuseSend(deps, { phone: phone.e164, purpose }, failure), window };
+  }
 
   if (state.issued && !testCode) {
     const delivery = deliverCode(deps, { phone: phone.e164, purpose, code, codeId, marker });
@@ -127,7 +136,7 @@ export function refuseSend(deps: Deps, input: { phone: string; purpose: Purpose 
   return failure;
 }
 
-function refusedSend(config: Config, state: SendState, now: number): Failure {
+function refusedSend(config: Config, state: SendState, now: number): SendRefused {
   if (state.locked_until != null && state.locked_until > now) {
     return fail("too_many_attempts", {
       detail: "Too many wrong codes for this phone. Try again later.",
@@ -136,10 +145,11 @@ function refusedSend(config: Config, state: SendState, now: number): Failure {
   }
   const cooldownEnds = (state.last_sent_at ?? 0) + config.OTP_RESEND_SECONDS * 1000;
   if (cooldownEnds > now) {
-    return fail("resend_too_soon", {
-      detail: "A code was sent recently. Wait before asking again.",
-      retry_after: secondsUntil(cooldownEnds, now),
-    });
+    const reset = secondsUntil(cooldownEnds, now);
+    return {
+      ...fail("resend_too_soon", { detail: "A code was sent recently. Wait before asking again.", retry_after: reset }),
+      window: { limit: 1, reset },
+    };
   }
   const windows = [
     { start: state.hour_start, count: state.hour_count, span: 3_600_000, limit: config.OTP_HOURLY_LIMIT },
@@ -147,10 +157,11 @@ function refusedSend(config: Config, state: SendState, now: number): Failure {
   ];
   for (const window of windows) {
     if (window.start + window.span > now && window.count >= window.limit) {
-      return fail("rate_limited", {
-        detail: "Too many codes for this phone. Try again later.",
-        retry_after: secondsUntil(window.start + window.span, now),
-      });
+      const reset = secondsUntil(window.start + window.span, now);
+      return {
+        ...fail("rate_limited", { detail: "Too many codes for this phone. Try again later.", retry_after: reset }),
+        window: { limit: window.limit, reset },
+      };
     }
   }
   if (state.taken) return fail("phone_taken", { detail: "This phone number belongs to another account." });

@@ -13,6 +13,15 @@ export type WindowVerdict = {
 
 type Stored = { w: { start: number; count: number }[] };
 
+/** The `RateLimit-*` headers of one window: its limit, what is left, seconds until it resets. */
+export function rateLimitHeaders(window: { limit: number; remaining: number; reset: number }): Record<string, string> {
+  return {
+    "RateLimit-Limit": String(window.limit),
+    "RateLimit-Remaining": String(Math.max(0, window.remaining)),
+    "RateLimit-Reset": String(window.reset),
+  };
+}
+
 /**
  * Counts one request against `windows` kept in one KV value (1 read + 1 write). KV is eventually
  * consistent and takes one write per key per second, so under a burst at one location the count
@@ -51,11 +60,7 @@ export async function hitWindows(kv: Kv, key: string, windows: Window[], now: nu
   const window = windows[full === -1 ? tightest : full] as Window;
   const slot = current[full === -1 ? tightest : full] as { start: number; count: number };
   const reset = Math.max(1, Math.ceil((slot.start + window.seconds * 1000 - now) / 1000));
-  const headers = {
-    "RateLimit-Limit": String(window.limit),
-    "RateLimit-Remaining": String(Math.max(0, window.limit - slot.count)),
-    "RateLimit-Reset": String(reset),
-  };
+  const headers = rateLimitHeaders({ limit: window.limit, remaining: window.limit - slot.count, reset });
   return full === -1 ? { allowed: true, headers } : { allowed: false, retryAfter: reset, headers };
 }
 
