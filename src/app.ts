@@ -1,4 +1,4 @@
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { version } from "../package.json";
 import { adminRoutes } from "./admin/routes";
@@ -20,15 +20,10 @@ import { webRoutes } from "./web/routes";
 export function createApp() {
   const app = createRouter();
   app.use("*", requestId, securityHeaders, requireConfig);
-  app.use("/v1/*", async function corsFromConfig(c, next) {
-    const origins = c.get("config").CORS_ORIGINS;
-    return cors({
-      origin: (origin) => (origins.includes(origin) ? origin : null),
-      allowHeaders: ["Authorization", "Content-Type", "X-Request-Id", "X-D1-Bookmark"],
-      exposeHeaders: ["X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "X-D1-Bookmark"],
-      maxAge: 600,
-    })(c, next);
-  });
+  // CORS for everything a script on another origin may call: the JSON API, the service routes and
+  // the compatibility APIs (old web clients called them cross-origin). Never credentials, and
+  // never the web pages, whose forms are same-origin only (src/web/csrf.ts).
+  for (const path of CORS_PATHS) app.use(path, corsFromConfig);
   app.use("*", limitBody);
   // The JSON API only: the compatibility APIs also take form posts, and the web pages post forms.
   app.use("/v1/*", jsonBody, d1Session);
@@ -64,6 +59,18 @@ export function createApp() {
   routed.onError(handleError);
   return routed;
 }
+
+const CORS_PATHS = ["/v1/*", "/health", "/openapi.json", "/.well-known/*", "/api/*", "/users/*"];
+
+const corsFromConfig: MiddlewareHandler<AppEnv> = async function corsFromConfig(c, next) {
+  const origins = c.get("config").CORS_ORIGINS;
+  return cors({
+    origin: (origin) => (origins.includes(origin) ? origin : null),
+    allowHeaders: ["Authorization", "Content-Type", "X-Request-Id", "X-D1-Bookmark"],
+    exposeHeaders: ["X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "X-D1-Bookmark"],
+    maxAge: 600,
+  })(c, next);
+};
 
 /** For 405: which methods some route serves at a path (computed once from the route table). */
 function allowedMethods(routes: { path: string; method: string }[]) {

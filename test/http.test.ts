@@ -412,6 +412,24 @@ describe("CORS", () => {
     }
   });
 
+  it("covers the service routes and the compatibility APIs, but not the web pages", async () => {
+    const origin = "https://app.example.com";
+    for (const path of ["/health", "/.well-known/jwks.json", "/openapi.json", "/api/"]) {
+      const response = await callWith(corsEnv, "GET", path, { headers: { Origin: origin } });
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get("Access-Control-Allow-Origin"), path).toBe(origin);
+    }
+    const preflight = await callWith(corsEnv, "OPTIONS", "/api/users/send-code/", {
+      headers: { Origin: origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type" },
+    });
+    expect(preflight.status).toBeLessThan(300);
+    expect(preflight.headers.get("Access-Control-Allow-Origin")).toBe(origin);
+    expect(preflight.headers.get("Access-Control-Allow-Credentials")).toBeNull();
+    const page = await callWith(corsEnv, "GET", "/", { headers: { Origin: origin } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get("Access-Control-Allow-Origin")).toBeNull();
+  });
+
   it("allows a listed origin on error responses too", async () => {
     const response = await callWith(corsEnv, "GET", "/v1/me", { headers: { Origin: "https://app.example.com" } });
     await expectProblem(response, 401, "unauthorized");
