@@ -535,6 +535,13 @@ describe("GET /v1/admin/events", () => {
     const formatted = `00${phone.slice(1, 4)} (${phone.slice(4, 6)}) ${phone.slice(6, 9)}-${phone.slice(9, 11)}-${phone.slice(11)}`;
     const byPhone = await eventsOf(admin, { phone });
     expect(byPhone.map((event) => event.type)).toEqual(["code_verified", "code_sent"]);
+    // The keyed hash the filter matches on: one value per phone, never the phone or its digits.
+    const hashes = new Set(byPhone.map((event) => (event as { phone_hash?: string }).phone_hash));
+    expect(hashes.size).toBe(1);
+    const [hash] = hashes;
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(hash).not.toContain(phone.slice(1));
+    expect(await row("SELECT count(*) AS n FROM audit_events WHERE phone_key = ?", hash)).toEqual({ n: 2 });
     expect(await eventsOf(admin, { phone: formatted })).toEqual(byPhone);
     expect(await eventsOf(admin, { phone: phone.slice(4) })).toEqual(byPhone);
     expect((await eventsOf(admin, { user_id: user.user.id, type: "code_verified" })).map((event) => event.id)).toEqual([byPhone[0]?.id]);

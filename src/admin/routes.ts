@@ -23,6 +23,10 @@ const AuditEvent = z
     created_at: z.string(),
     user_id: z.string().nullable(),
     phone: z.string().nullable().openapi({ description: "Masked" }),
+    phone_hash: z
+      .string()
+      .nullable()
+      .openapi({ description: "Keyed hash of the phone (HMAC under a subkey of PASSWORD_PEPPER): the same for every event of one phone" }),
     ip: z.string().nullable(),
     country: z.string().nullable(),
     request_id: z.string().nullable(),

@@ -161,6 +161,7 @@ type EventRow = {
   created_at: number;
   user_id: string | null;
   phone_masked: string | null;
+  phone_key: string | null;
   ip: string | null;
   country: string | null;
   request_id: string | null;
@@ -182,7 +183,7 @@ export async function listEvents(
   }
   const where = filters.length > 0 ? sql.join(filters, sql` AND `) : sql`1`;
   const results = await asAdmin(deps, claims, [
-    sql`SELECT e.id, e.type, e.created_at, e.user_id, e.phone_masked, e.ip, e.country, e.request_id, e.detail
+    sql`SELECT e.id, e.type, e.created_at, e.user_id, e.phone_masked, e.phone_key, e.ip, e.country, e.request_id, e.detail
       FROM audit_events e WHERE ${where} ${keysetAfter("e", query.cursor)}
       ORDER BY e.created_at DESC, e.id DESC LIMIT ${query.limit + 1}`,
   ]);
@@ -195,6 +196,7 @@ export async function listEvents(
       created_at: new Date(row.created_at).toISOString(),
       user_id: row.user_id,
       phone: row.phone_masked,
+      phone_hash: row.phone_key,
       ip: row.ip,
       country: row.country,
       request_id: row.request_id,
