@@ -18,7 +18,9 @@
 // Env: BENCH_DURATION (s per run, default 4), BENCH_ROUNDS (4), BENCH_CONNECTIONS (4),
 // BENCH_OPS_REQUESTS (10), BENCH_QUIET_CORES (0.3), BENCH_REPORT_ONLY (rewrite RESULTS.md from
 // bench/.out/bench-last.json), BENCH_OPS_ONLY (counting pass only: checks that the baseline still
-// sends our SQL, in about a minute; exit 1 on a difference).
+// sends our SQL, in about a minute; exit 1 on a difference), BENCH_ENDPOINTS (comma-separated scenario
+// keys, e.g. `verify,invite`: counting pass and load on those only, ratios logged, neither
+// RESULTS.md nor bench-last.json written; for quick before/after checks of a change).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -69,6 +71,16 @@ const SCENARIOS = [
   { key: "flow", label: "flow: send → verify → me → refresh" },
 ];
 const FLOW_STEPS = ["send", "verify", "me", "refresh"];
+const ENDPOINTS = process.env.BENCH_ENDPOINTS?.split(",")
+  .map((key) => key.trim())
+  .filter(Boolean);
+const unknownEndpoints = ENDPOINTS?.filter((key) => !SCENARIOS.some((scenario) => scenario.key === key)) ?? [];
+if (unknownEndpoints.length > 0) {
+  console.error(`BENCH_ENDPOINTS: unknown ${unknownEndpoints.join(", ")} (known: ${SCENARIOS.map((s) => s.key).join(", ")})`);
+  process.exit(2);
+}
+/** The scenarios this run measures: all, or BENCH_ENDPOINTS's. */
+const MEASURED = ENDPOINTS ? SCENARIOS.filter(({ key }) => ENDPOINTS.includes(key)) : SCENARIOS;
 
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
 const work = join(outDir, `bench-${process.pid}`);
@@ -731,7 +743,7 @@ async function main() {
 
   // ---- counting pass: sequential, SQL recorded ----
   const counts = {};
-  for (const { key } of SCENARIOS) {
+  for (const { key } of MEASURED) {
     counts[key] = { ours: await countingPass(ours, key), baseline: await countingPass(base, key) };
     counts[key].sqlCompare = compareSql(counts[key].ours, counts[key].baseline);
     const c = counts[key];
@@ -742,14 +754,14 @@ async function main() {
 
   if (process.env.BENCH_OPS_ONLY) {
     // Quick check after a change to src/: does the baseline still send our SQL?
-    const drift = SCENARIOS.flatMap(({ key }) => counts[key].sqlCompare.diffs.map((d) => ({ key, ...d })));
+    const drift = MEASURED.flatMap(({ key }) => counts[key].sqlCompare.diffs.map((d) => ({ key, ...d })));
     for (const d of drift) log(`SQL differs on ${d.key}: ours ${fmt(d.ours)} / baseline ${fmt(d.baseline)} per request: ${d.text}`);
     return { opsOnly: true, drift: drift.length };
   }
 
   // ---- warm-up (unmeasured): JIT, lazily built state; gives the pool sizes ----
   const rates = {};
-  for (const { key } of SCENARIOS) {
+  for (const { key } of MEASURED) {
     for (const worker of pair) {
       const spec = scenarioSpecs[key];
       const state = spec.prepare ? await spec.prepare(worker, 8 * CONNECTIONS) : undefined;
@@ -767,9 +779,9 @@ async function main() {
 
   const sessionsAtLoadStart = await sessionCount(ours);
   // ---- load: every scenario, ours and baseline back to back, order alternating per round ----
-  const raw = Object.fromEntries(SCENARIOS.map(({ key }) => [key, { ours: [], baseline: [] }]));
+  const raw = Object.fromEntries(MEASURED.map(({ key }) => [key, { ours: [], baseline: [] }]));
   for (let round = 0; round < ROUNDS; round++) {
-    const order = round % 2 === 0 ? SCENARIOS : [...SCENARIOS].reverse();
+    const order = round % 2 === 0 ? MEASURED : [...MEASURED].reverse();
     for (const { key } of order) {
       for (const worker of round % 2 === 0 ? pair : [...pair].reverse()) {
         const run = await measured(worker, key, rates);
@@ -783,7 +795,7 @@ async function main() {
     }
   }
   const load = Object.fromEntries(
-    SCENARIOS.map(({ key }) => {
+    MEASURED.map(({ key }) => {
       const pairs = raw[key].ours.map((run, i) => [run, raw[key].baseline[i]]);
       const cpuRatios = pairs.map(([o, b]) => o.cpu / o.total / (b.cpu / b.total));
       const rateRatios = pairs.map(([o, b]) =>
@@ -802,6 +814,16 @@ async function main() {
       ];
     }),
   );
+  if (ENDPOINTS) {
+    // A partial run: no report (its tables and budgets need every endpoint), only the ratios.
+    for (const { key, label } of MEASURED) {
+      const l = load[key];
+      log(
+        `${label}: CPU ${fmt(l.ours.cpuPerRequest)} / ${fmt(l.baseline.cpuPerRequest)} ms/req, ratio ${fmt(l.cpuRatio)}× (median; rounds ${l.cpuRatios.map((x) => fmt(x)).join(", ")}; pooled ${ratio(l.ours.cpuPerRequest, l.baseline.cpuPerRequest)})`,
+      );
+    }
+    return { partial: true };
+  }
   const sessionsAtEnd = await sessionCount(ours);
   const assets = { passwordSets: ours.passwordUsers.length, fetches: (await ops(ours)).assetsTotal };
 
@@ -1080,7 +1102,8 @@ let exitCode = 0;
 try {
   const results = process.env.BENCH_REPORT_ONLY ? JSON.parse(readFileSync(join(outDir, "bench-last.json"), "utf8")) : await main();
   await cleanup();
-  exitCode = results.opsOnly ? (results.drift === 0 ? 0 : 1) : writeReport(results);
+  if (results.opsOnly) exitCode = results.drift === 0 ? 0 : 1;
+  else if (!results.partial) exitCode = writeReport(results);
 } catch (error) {
   console.error(error);
   exitCode = 2;
