@@ -1,0 +1,79 @@
+import { env } from "cloudflare:workers";
+import { sql } from "drizzle-orm";
+import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
+import { describe, expect, it } from "vitest";
+import { eventSql } from "../src/audit/events";
+import { loadConfig } from "../src/config";
+import { compile } from "../src/db/client";
+import { users } from "../src/db/schema";
+import type { Deps } from "../src/deps";
+import { codeBudget, recordFailureSql, reserveSql } from "../src/guards/budget";
+import { consumedBy } from "../src/otp/gate";
+import { activationStatements } from "../src/referrals/service";
+import { openSessionStatements } from "../src/tokens/sessions";
+import { profileColumns } from "../src/users/profile";
+
+const drizzle = new SQLiteAsyncDialect();
+const sameAsDrizzle = (statement: ReturnType<typeof sql>) => {
+  const expected = drizzle.sqlToQuery(statement);
+  const compiled = compile(statement);
+  expect({ sql: compiled.sql, params: compiled.params }).toEqual({ sql: expected.sql, params: expected.params });
+};
+
+describe("compile: our sql templates as Drizzle's SQLite dialect compiles them", () => {
+  it("text, values of every kind, and an interpolated undefined", () => {
+    sameAsDrizzle(sql`SELECT ${"a"}, ${1}, ${2.5}, ${null}, ${true}, ${10n}, ${undefined} FROM t WHERE x = ${"it's"}`);
+  });
+
+  it("nested templates, sql.raw, sql.join, sql.empty and identifiers that need quoting", () => {
+    const inner = sql`EXISTS (SELECT 1 FROM t WHERE ${sql.identifier('odd"name')} = ${"v"})`;
+    sameAsDrizzle(
+      sql`SELECT ${profileColumns} FROM users u WHERE ${inner} AND ${sql.join([sql`a = ${1}`, sql`b = ${2}`], sql` OR `)}${sql.empty()}`,
+    );
+  });
+
+  it("the statements of a sign-in and an invite activation", async () => {
+    const loaded = loadConfig(env);
+    if (!loaded.ok) throw new Error(loaded.problems.join("; "));
+    const config = loaded.config;
+    const now = 1_700_000_000_000;
+    const won = consumedBy("+375291234567", "login", "marker");
+    const deps = { config, now, request: { ip: "10.0.0.1", country: null, requestId: "req" } } as unknown as Deps;
+    const statements = [
+      reserveSql(codeBudget(config), "+375291234567", "marker", now, won),
+      recordFailureSql(codeBudget(config), "+375291234567", now),
+      ...openSessionStatements(config, {
+        sessionId: "s",
+        phone: "+375291234567",
+        refreshHash: "h",
+        now,
+        client: { userAgent: null, country: "BY" },
+        guard: won,
+      }),
+      ...activationStatements({
+        callerId: "c",
+        code: "K7M2QX",
+        inviterId: "i",
+        phoneKey: "k",
+        marker: "m",
+        referralId: "r",
+        bonus: 100,
+        now,
+        callerGuard: sql`1`,
+      }),
+      await eventSql(deps, { type: "code_verified", phone: "+375291234567", detail: { purpose: "login" } }, won),
+    ];
+    for (const statement of statements) sameAsDrizzle(statement);
+  });
+
+  it("leaves what it does not handle to Drizzle: columns, arrays, inlined values", () => {
+    for (const statement of [
+      sql`SELECT ${users.id} FROM ${users} WHERE ${users.phone} = ${"+375291234567"}`,
+      sql`SELECT 1 WHERE x IN ${["a", "b"]}`,
+      sql`SELECT ${"lit"}`.inlineParams(),
+      sql`SELECT ${sql`${"inner"}`.inlineParams()}`,
+    ]) {
+      sameAsDrizzle(statement);
+    }
+  });
+});
