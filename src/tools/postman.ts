@@ -39,13 +39,15 @@ type Operation = {
   responses?: Record<string, { content?: Content }>;
 };
 
+type SecurityScheme = { type: string; scheme?: string; in?: string; name?: string; description?: string };
+
 /** The part of an OpenAPI 3.1 document the generator reads. */
 export type OpenApiDocument = {
   info: { title: string; description?: string };
   tags?: { name: string }[];
   security?: Record<string, string[]>[];
   paths: Record<string, Record<string, Operation>>;
-  components?: { schemas?: Record<string, JsonSchema>; securitySchemes?: Record<string, { type: string; scheme?: string }> };
+  components?: { schemas?: Record<string, JsonSchema>; securitySchemes?: Record<string, SecurityScheme> };
 };
 
 type KeyValue = { key: string; value: string; description?: string; disabled?: boolean };
@@ -81,6 +83,14 @@ const SCHEMA_URL = "https://schema.getpostman.com/json/collection/v2.1.0/collect
 
 /** Request fields and parameters with these names take the collection variable of that name. */
 const FLOW_VARIABLES = ["phone", "code", "access_token", "refresh_token"];
+/** The compatibility APIs' names for the same values. */
+const FLOW_ALIASES: Record<string, string> = {
+  phone_number: "phone",
+  mobile_number: "phone",
+  verification_code: "code",
+  otp_code: "code",
+  refresh: "refresh_token",
+};
 
 /** The sign-in flow (spec/API.md), in the order the "Sign-in flow" folder runs it. */
 const SIGN_IN_FLOW = [
@@ -99,9 +109,11 @@ export async function postmanCollection(
   doc: OpenApiDocument,
   defaults: CollectionDefaults = { baseUrl: "http://127.0.0.1:8787", phone: "+375291234567" },
 ): Promise<PostmanCollection> {
-  const operations = Object.entries(doc.paths).flatMap(([path, item]) =>
-    METHODS.filter((method) => item[method]).map((method) => ({ method, path, operation: item[method] as Operation })),
-  );
+  const operations = Object.entries(doc.paths)
+    .flatMap(([path, item]) =>
+      METHODS.filter((method) => item[method]).map((method) => ({ method, path, operation: item[method] as Operation })),
+    )
+    .filter(({ operation }) => answersJson(operation));
   // An operation goes in the folder of its first tag; untagged ones in "Other".
   const tagOf = (operation: Operation) => operation.tags?.[0] ?? "Other";
   const tags = [...new Set([...(doc.tags ?? []).map((tag) => tag.name), ...operations.map(({ operation }) => tagOf(operation))])];
@@ -161,14 +173,22 @@ async function requestItem(
   id: (key: string) => Promise<string>,
 ): Promise<PostmanItem> {
   const parameters = operation.parameters ?? [];
+  // The compatibility APIs' paths keep their trailing slash (an empty last segment): without it they are 404s.
   const segments = path
     .split("/")
-    .filter(Boolean)
+    .slice(1)
     .map((segment) => segment.replace(/^\{(.+)\}$/, ":$1"));
   const query = parameters.filter((p) => p.in === "query").map((p) => parameterEntry(doc, p));
   const enabledQuery = query.filter((entry) => !entry.disabled).map((entry) => `${entry.key}=${entry.value}`);
   const pathParameters = parameters.filter((p) => p.in === "path").map((p) => parameterEntry(doc, p));
-  const header = parameters.filter((p) => p.in === "header").map((p) => parameterEntry(doc, p));
+  const header = [
+    ...parameters.filter((p) => p.in === "header").map((p) => parameterEntry(doc, p)),
+    ...headerKeys(doc, operation).map(({ name, scheme, description }) => ({
+      key: name,
+      value: `<${scheme}>`,
+      ...(description && { description }),
+    })),
+  ];
   // An optional body is left out: the route works without one (e.g. DELETE /v1/me after a fresh sign-in).
   const bodySchema = operation.requestBody?.required ? operation.requestBody.content?.["application/json"]?.schema : undefined;
   if (bodySchema) header.push({ key: "Content-Type", value: "application/json" });
@@ -217,6 +237,26 @@ function testScript(doc: OpenApiDocument, operation: Operation, name: string): s
   return lines;
 }
 
+/** An operation that never answers JSON is a web page (HTML or a redirect, for browsers): left out. */
+export function answersJson(operation: Operation): boolean {
+  return Object.values(operation.responses ?? {}).some((response) =>
+    Object.keys(response.content ?? {}).some((type) => /json/i.test(type)),
+  );
+}
+
+/** API keys sent in a header (the `users` API's `Authorization: Token …`), as placeholder headers. */
+function headerKeys(doc: OpenApiDocument, operation: Operation) {
+  const schemes = doc.components?.securitySchemes ?? {};
+  return (operation.security ?? doc.security ?? [])
+    .flatMap((requirement) => Object.keys(requirement))
+    .flatMap((scheme) => {
+      const found = schemes[scheme];
+      return found?.type === "apiKey" && found.in === "header" && found.name
+        ? [{ scheme, name: found.name, description: found.description }]
+        : [];
+    });
+}
+
 function isBearerSecured(doc: OpenApiDocument, operation: Operation): boolean {
   const requirements = operation.security ?? doc.security ?? [];
   const schemes = doc.components?.securitySchemes ?? {};
@@ -240,7 +280,8 @@ function parameterEntry(doc: OpenApiDocument, parameter: Parameter): KeyValue {
  * (all of them when none is required).
  */
 function exampleOf(doc: OpenApiDocument, raw: JsonSchema, name?: string): unknown {
-  if (name && FLOW_VARIABLES.includes(name)) return `{{${name}}}`;
+  const variable = name && (FLOW_ALIASES[name] ?? name);
+  if (variable && FLOW_VARIABLES.includes(variable)) return `{{${variable}}}`;
   const schema = resolve(doc, raw);
   if (schema.example !== undefined) return schema.example;
   if (schema.examples?.length) return schema.examples[0];
