@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import committed from "../docs/postman_collection.json";
-import { type OpenApiDocument, type PostmanCollection, postmanCollection, serializeCollection } from "../src/tools/postman";
+import { answersJson, type OpenApiDocument, type PostmanCollection, postmanCollection, serializeCollection } from "../src/tools/postman";
 import { call } from "./helpers";
 
 async function openapi(): Promise<OpenApiDocument> {
@@ -29,7 +29,9 @@ describe("Postman collection", () => {
       "GET {{baseUrl}}/v1/me",
       "POST {{baseUrl}}/v1/auth/token",
     ]);
-    const operations = Object.values(document.paths).flatMap((item) => Object.values(item));
+    const operations = Object.values(document.paths)
+      .flatMap((item) => Object.values(item))
+      .filter(answersJson);
     const tags = [...new Set(operations.map((operation) => operation.tags?.[0]))];
     expect(collection.item.map((f) => f.name)).toEqual(["Sign-in flow", ...tags]);
     expect(tags.slice(0, 3)).toEqual(["Service", "Sign-in", "Tokens"]);
@@ -92,6 +94,26 @@ describe("Postman collection", () => {
     const ids = [collection.info._postman_id, ...collection.item.flatMap((f) => [f.id, ...f.item.map((item) => item.id)])];
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  it("gives each compatibility API a folder, trailing slashes kept, and leaves the web pages out", async () => {
+    const collection = await postmanCollection(await openapi());
+    const names = collection.item.map((f) => f.name);
+    expect(names).toEqual(
+      expect.arrayContaining(["Compatibility: users", "Compatibility: register", "Compatibility: auth", "Compatibility: usr"]),
+    );
+    expect(names).not.toContain("Web pages");
+    const raws = collection.item.flatMap((f) => f.item.map((item) => item.request.url.raw));
+    expect(raws.some((raw) => /\{\{baseUrl\}\}\/(profile|verify|logout|lang)\b/.test(raw))).toBe(false);
+
+    const send = request(collection, "Compatibility: users", "POST", "{{baseUrl}}/users/send-code/");
+    expect(send?.request.url.path).toEqual(["users", "send-code", ""]);
+    expect(JSON.parse(send?.request.body?.raw ?? "")).toEqual({ phone_number: "{{phone}}" });
+    const profile = request(collection, "Compatibility: users", "GET", "{{baseUrl}}/users/profile/");
+    expect(profile?.request.header).toContainEqual(expect.objectContaining({ key: "Authorization", value: "<compatToken>" }));
+    expect(profile?.request.auth).toBeUndefined();
+    const refresh = request(collection, "Compatibility: register", "POST", "{{baseUrl}}/api/token/refresh/");
+    expect(JSON.parse(refresh?.request.body?.raw ?? "")).toEqual({ refresh: "{{refresh_token}}" });
   });
 
   it("refuses a document without the sign-in flow", async () => {

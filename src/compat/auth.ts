@@ -1,7 +1,5 @@
-import { Hono } from "hono";
-import { z } from "zod";
-import type { AppEnv } from "../http/context";
 import { deps } from "../http/deps";
+import type { z } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
 import { readProfile } from "../me/service";
 import { requestCode, signInRequest } from "../otp/requests";
@@ -11,17 +9,25 @@ import { signAccessToken } from "../tokens/jwt";
 import { rotateRefreshToken } from "../tokens/sessions";
 import type { ProfileRow, User } from "../users/profile";
 import { type CompatRoute, compatHandler, enabled } from "./http";
+import { compatRouter } from "./openapi";
+import {
+  AuthProfile,
+  AuthSent,
+  AuthSignedIn,
+  AuthVerifyBody,
+  NoBody,
+  PhoneNumberBody,
+  RefreshBody,
+  TokenPair,
+  UsrSent,
+  UsrSignedIn,
+  UsrVerifyBody,
+} from "./schemas";
 import { compatClaims } from "./tokens";
 
 // `auth` and `usr`: two DRF + SimpleJWT apps with the same send/verify pair under different names,
 // plus SimpleJWT's refresh endpoint (shared with `register`). Errors are DRF's `{ "detail" }` or
 // `{ "<field>": ["…"] }`.
-
-const required = (max: number) => z.string({ error: "This field is required." }).trim().min(1, "This field is required.").max(max);
-const digits = z
-  .string({ error: "This field is required." })
-  .trim()
-  .regex(/^\d{4,10}$/, "Enter the digits of the code.");
 
 /** Django's user object: `username` is the phone, and blank text fields are "" rather than null. */
 function djangoUser(user: Pick<User, "id" | "phone" | "first_name" | "last_name" | "email">) {
@@ -44,7 +50,7 @@ const authUser = (user: Pick<User, "id" | "phone" | "first_name" | "last_name" |
 
 const authRoute: CompatRoute = { dialect: "drf", fields: { phone: "phone_number", code: "otp_code" } };
 
-const authSend = compatHandler(authRoute, z.object({ phone_number: required(64) }), async (c, input) => {
+const authSend = compatHandler(authRoute, PhoneNumberBody, async (c, input) => {
   const sent = await requestCode(c, { phone: input.phone_number, purpose: "login", captchaExempt: true });
   c.header("Cache-Control", "no-store");
   return c.json({
@@ -52,10 +58,10 @@ const authSend = compatHandler(authRoute, z.object({ phone_number: required(64) 
     phone_number: sent.phone,
     expires_in_minutes: Math.ceil(sent.expires_in / 60),
     ...(sent.dev_code ? { dev_code: sent.dev_code } : {}),
-  });
+  } satisfies z.input<typeof AuthSent>);
 });
 
-const authVerify = compatHandler(authRoute, z.object({ phone_number: required(64), otp_code: digits }), async (c, input) => {
+const authVerify = compatHandler(authRoute, AuthVerifyBody, async (c, input) => {
   const tokens = await signInRequest(c, { phone: input.phone_number, code: input.otp_code });
   c.header("Cache-Control", "no-store");
   return c.json({
@@ -63,21 +69,21 @@ const authVerify = compatHandler(authRoute, z.object({ phone_number: required(64
     user: tokens.user ? authUser(tokens.user) : null,
     tokens: { access: tokens.access_token, refresh: tokens.refresh_token },
     is_new_user: tokens.is_new_user,
-  });
+  } satisfies z.input<typeof AuthSignedIn>);
 });
 
-const authProfile = compatHandler(authRoute, z.object({}), async (c) => {
+const authProfile = compatHandler(authRoute, NoBody, async (c) => {
   const { config, db, now } = deps(c);
   const claims = await compatClaims(c, config.JWT_AUDIENCE, ["bearer"]);
   await limitPerUser("ME_LIMITER")(c, async () => {});
   const row: ProfileRow | undefined = await readProfile(db, config, claims, now);
   if (!row) throw new ApiError(fail("unauthorized", { detail: "User not found" }));
-  return c.json({ user: authUser({ ...row, created_at: new Date(row.created_at).toISOString() }) });
+  return c.json({ user: authUser({ ...row, created_at: new Date(row.created_at).toISOString() }) } satisfies z.input<typeof AuthProfile>);
 });
 
 // --- SimpleJWT's refresh, for `register` and `auth`
 
-const refresh = compatHandler({ dialect: "drf" }, z.object({ refresh: required(512) }), async (c, input) => {
+const refresh = compatHandler({ dialect: "drf" }, RefreshBody, async (c, input) => {
   const services = deps(c);
   const rotated = await rotateRefreshToken(services, input.refresh);
   if ("error" in rotated) return c.json({ detail: "Token is invalid or expired", code: "token_not_valid" }, 401);
@@ -88,7 +94,7 @@ const refresh = compatHandler({ dialect: "drf" }, z.object({ refresh: required(5
     services.now,
   );
   c.header("Cache-Control", "no-store");
-  return c.json({ access, refresh: rotated.refreshToken });
+  return c.json({ access, refresh: rotated.refreshToken } satisfies z.input<typeof TokenPair>);
 });
 
 // --- usr: /api/v1/usr/otp, /api/v1/usr/otp/verify (tokens also as cookies)
@@ -101,7 +107,7 @@ function usrRegion(config: { DEFAULT_REGION?: string }, phone: string): string |
   return parsePhone(phone, "IR") ? "IR" : undefined;
 }
 
-const usrSend = compatHandler(usrRoute, z.object({ phone_number: required(64) }), async (c, input) => {
+const usrSend = compatHandler(usrRoute, PhoneNumberBody, async (c, input) => {
   const region = usrRegion(c.get("config"), input.phone_number);
   const sent = await requestCode(c, { phone: input.phone_number, region, purpose: "login", captchaExempt: true });
   c.header("Cache-Control", "no-store");
@@ -110,10 +116,10 @@ const usrSend = compatHandler(usrRoute, z.object({ phone_number: required(64) })
     message: "OTP sent successfully",
     expires_in: sent.expires_in,
     ...(sent.dev_code ? { dev_code: sent.dev_code } : {}),
-  });
+  } satisfies z.input<typeof UsrSent>);
 });
 
-const usrVerify = compatHandler(usrRoute, z.object({ phone_number: required(64), code: digits }), async (c, input) => {
+const usrVerify = compatHandler(usrRoute, UsrVerifyBody, async (c, input) => {
   const config = c.get("config");
   const region = usrRegion(config, input.phone_number);
   const tokens = await signInRequest(c, { phone: input.phone_number, region, code: input.code });
@@ -127,16 +133,42 @@ const usrVerify = compatHandler(usrRoute, z.object({ phone_number: required(64),
     refresh_token: tokens.refresh_token,
     is_new_user: tokens.is_new_user,
     user: tokens.user ? djangoUser(tokens.user) : null,
-  });
+  } satisfies z.input<typeof UsrSignedIn>);
 });
 
-export const authApi = new Hono<AppEnv>();
-authApi.use("/api/auth/*", enabled("auth"));
-authApi.use("/api/token/refresh/", enabled("register", "auth"));
-authApi.use("/api/v1/usr/*", enabled("usr"));
-authApi.post("/api/auth/send-otp/", authSend);
-authApi.post("/api/auth/verify-otp/", authVerify);
-authApi.get("/api/auth/profile/", authProfile);
-authApi.post("/api/token/refresh/", refresh);
-authApi.post("/api/v1/usr/otp", usrSend);
-authApi.post("/api/v1/usr/otp/verify", usrVerify);
+const SEND = [400, 403, 415, 429, 502, 503];
+const VERIFY = [400, 401, 403, 415, 429, 503];
+
+const auth = compatRouter("auth");
+auth.app.use("/api/auth/*", enabled("auth"));
+auth.serve("post", "/api/auth/send-otp/", authSend, { summary: "Send a code by SMS", ok: AuthSent, errors: SEND });
+auth.serve("post", "/api/auth/verify-otp/", authVerify, {
+  summary: "Verify the code: tokens (creates the user)",
+  ok: AuthSignedIn,
+  errors: VERIFY,
+});
+auth.serve("get", "/api/auth/profile/", authProfile, {
+  summary: "The user",
+  ok: AuthProfile,
+  errors: [401, 429, 503],
+  security: "bearerAuth",
+});
+
+const simpleJwt = compatRouter("register", "auth");
+simpleJwt.app.use("/api/token/refresh/", enabled("register", "auth"));
+simpleJwt.serve("post", "/api/token/refresh/", refresh, {
+  summary: "Rotate the refresh token (SimpleJWT)",
+  ok: TokenPair,
+  errors: [400, 401, 415, 503],
+});
+
+const usr = compatRouter("usr");
+usr.app.use("/api/v1/usr/*", enabled("usr"));
+usr.serve("post", "/api/v1/usr/otp", usrSend, { summary: "Send a code by SMS", ok: UsrSent, errors: SEND });
+usr.serve("post", "/api/v1/usr/otp/verify", usrVerify, {
+  summary: "Verify the code: tokens, also as HttpOnly cookies",
+  ok: UsrSignedIn,
+  errors: VERIFY,
+});
+
+export const authApi = auth.app.route("/", simpleJwt.app).route("/", usr.app);

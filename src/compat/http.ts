@@ -129,6 +129,9 @@ function validationFailure(error: z.ZodError): Failure {
   return fail("validation_failed", { detail: errors.map((e) => `${e.path}: ${e.message}`).join("; "), errors });
 }
 
+/** A handler that carries the body schema it validates with, for /openapi.json (./openapi.ts). */
+export type CompatHandler = Handler<AppEnv> & { schema?: z.ZodType };
+
 /**
  * A compatibility handler: reads and validates the body against the old API's schema, runs the
  * adapter, and renders any refusal (and a failing D1 or KV, as 503) in the old error shape. Other
@@ -140,8 +143,8 @@ export function compatHandler<S extends z.ZodType>(
   schema: S,
   run: (c: Context<AppEnv>, input: z.output<S>) => Promise<Response>,
   onFailure?: (c: Context<AppEnv>, failure: Failure) => Promise<void>,
-): Handler<AppEnv> {
-  return async (c) => {
+): CompatHandler {
+  const handler: Handler<AppEnv> = async (c) => {
     try {
       const parsed = schema.safeParse(await readBody(c));
       if (!parsed.success) throw new ApiError(validationFailure(parsed.error));
@@ -161,6 +164,7 @@ export function compatHandler<S extends z.ZodType>(
       return compatError(c, route, error.failure, error.headers);
     }
   };
+  return Object.assign(handler, { schema });
 }
 
 /** Serves an old API only when `COMPAT_APIS` names it; otherwise the route does not exist. */

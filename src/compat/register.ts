@@ -1,12 +1,12 @@
 import { sql } from "drizzle-orm";
-import { type Context, Hono } from "hono";
-import { z } from "zod";
+import type { Context } from "hono";
 import { randomToken } from "../crypto";
 import { all } from "../db/client";
 import type { AppEnv } from "../http/context";
 import { deps, kvOf } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { unauthorized } from "../http/middleware";
+import type { z } from "../http/openapi";
 import { ApiError, type Failure, fail } from "../http/problem";
 import { updateProfile } from "../me/service";
 import { limitSendsByIp, requestCode, signInRequest } from "../otp/requests";
@@ -14,9 +14,10 @@ import { changePasswordRequest, passwordLoginRequest } from "../passwords/reques
 import { phoneFromInput } from "../phone";
 import { type AccessClaims, signAccessToken } from "../tokens/jwt";
 import { rotateRefreshToken } from "../tokens/sessions";
-import { ProfilePatchSchema } from "../users/schemas";
 import { type CompatRoute, compatHandler, enabled } from "./http";
 import { recordFailure, refuseWhileLocked } from "./lockout";
+import { compatRouter } from "./openapi";
+import { NextStep, RegisterBody, RegisterStarted, SessionCodeBody, SessionPasswordBody, TokenPair, UserInfoBody } from "./schemas";
 import { claimsOf } from "./tokens";
 
 // `register`: the multi-step Django flow. A `session_id` in KV (COMPAT_SESSION_TTL_SECONDS) carries
@@ -29,13 +30,6 @@ const route: CompatRoute = { dialect: "drf", fields: { phone: "mobile_number" } 
 type Step = "otp" | "password" | "set_password" | "user_info";
 type Flow = { phone: string; step: Step; claims?: AccessClaims; refresh?: string };
 
-// Only what `randomToken` issues: other text (a lone surrogate) would make an invalid KV key, a 503.
-const sessionId = z
-  .string({ error: "This field is required." })
-  .min(1, "This field is required.")
-  .max(128)
-  .regex(/^[A-Za-z0-9_-]+$/, "Invalid or expired session.");
-const required = (max: number) => z.string({ error: "This field is required." }).min(1, "This field is required.").max(max);
 const flowKey = (id: string) => `compat:register:session:${id}`;
 // The number a request of this flow is about, once known: its failures count against it too.
 const phoneOf = new WeakMap<Request, string>();
@@ -70,7 +64,7 @@ async function countFailure(c: Context<AppEnv>, failure: Failure) {
 
 const register = compatHandler(
   route,
-  z.object({ mobile_number: required(64) }),
+  RegisterBody,
   async (c, input) => {
     await refuseWhileLocked(c, undefined);
     const config = c.get("config");
@@ -90,20 +84,18 @@ const register = compatHandler(
     const sent = await requestCode(c, { phone: phone.e164, purpose: "login", captchaExempt: true });
     await saveFlow(c, id, { phone: phone.e164, step: "otp" });
     c.header("Cache-Control", "no-store");
-    return c.json({ next_step: "otp", session_id: id, ...(sent.dev_code ? { dev_code: sent.dev_code } : {}) });
+    return c.json({
+      next_step: "otp",
+      session_id: id,
+      ...(sent.dev_code ? { dev_code: sent.dev_code } : {}),
+    } satisfies z.input<typeof RegisterStarted>);
   },
   countFailure,
 );
 
 const verifyOtp = compatHandler(
   route,
-  z.object({
-    session_id: sessionId,
-    code: z
-      .string({ error: "This field is required." })
-      .trim()
-      .regex(/^\d{4,10}$/, "Enter the digits of the code."),
-  }),
+  SessionCodeBody,
   async (c, input) => {
     const flow = await loadFlow(c, input.session_id, "otp");
     const tokens = await signInRequest(c, { phone: flow.phone, code: input.code });
@@ -120,7 +112,7 @@ const verifyOtp = compatHandler(
 
 const setPassword = compatHandler(
   route,
-  z.object({ session_id: sessionId, password: required(1024) }),
+  SessionPasswordBody,
   async (c, input) => {
     const flow = await loadFlow(c, input.session_id, "set_password");
     await changePasswordRequest(deps(c), flow.claims as AccessClaims, { newPassword: input.password });
@@ -132,12 +124,7 @@ const setPassword = compatHandler(
 
 const userInfo = compatHandler(
   route,
-  z.object({
-    session_id: sessionId,
-    email: ProfilePatchSchema.shape.email,
-    first_name: ProfilePatchSchema.shape.first_name,
-    last_name: ProfilePatchSchema.shape.last_name,
-  }),
+  UserInfoBody,
   async (c, input) => {
     const flow = await loadFlow(c, input.session_id, "user_info");
     const services = deps(c);
@@ -155,30 +142,38 @@ const userInfo = compatHandler(
       now,
     );
     c.header("Cache-Control", "no-store");
-    return c.json({ access, refresh: rotated.refreshToken });
+    return c.json({ access, refresh: rotated.refreshToken } satisfies z.input<typeof TokenPair>);
   },
   countFailure,
 );
 
 const login = compatHandler(
   route,
-  z.object({ session_id: sessionId, password: required(1024) }),
+  SessionPasswordBody,
   async (c, input) => {
     const flow = await loadFlow(c, input.session_id, "password");
     const tokens = await passwordLoginRequest(c, { phone: flow.phone, password: input.password });
     await kvOf(c).delete(flowKey(input.session_id));
     c.header("Cache-Control", "no-store");
-    return c.json({ access: tokens.access_token, refresh: tokens.refresh_token });
+    return c.json({ access: tokens.access_token, refresh: tokens.refresh_token } satisfies z.input<typeof TokenPair>);
   },
   countFailure,
 );
 
-export const registerApi = new Hono<AppEnv>();
+const { app: registerApi, serve } = compatRouter("register");
 for (const path of ["/api/register/", "/api/verify-otp/", "/api/set-password/", "/api/user-info/", "/api/login/"]) {
   registerApi.use(path, enabled("register"));
 }
-registerApi.post("/api/register/", register);
-registerApi.post("/api/verify-otp/", verifyOtp);
-registerApi.post("/api/set-password/", setPassword);
-registerApi.post("/api/user-info/", userInfo);
-registerApi.post("/api/login/", login);
+// Every step can meet the three-failure lock (429) and a failing D1 or KV (503).
+const STEP = [400, 403, 415, 429, 503];
+serve("post", "/api/register/", register, {
+  summary: "Start: a code is sent, or the number has a password",
+  ok: RegisterStarted,
+  errors: [...STEP, 502],
+});
+serve("post", "/api/verify-otp/", verifyOtp, { summary: "Verify the code", ok: NextStep, errors: STEP });
+serve("post", "/api/set-password/", setPassword, { summary: "Set the password", ok: NextStep, errors: STEP });
+serve("post", "/api/user-info/", userInfo, { summary: "Name and email; the tokens", ok: TokenPair, errors: [...STEP, 401] });
+serve("post", "/api/login/", login, { summary: "Password sign-in", ok: TokenPair, errors: [...STEP, 401] });
+
+export { registerApi };

@@ -1,0 +1,51 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { CompatApi } from "../config";
+import type { AppEnv } from "../http/context";
+import { z } from "../http/openapi";
+import type { CompatHandler } from "./http";
+
+// The old APIs in /openapi.json: each route is documented where it is mounted, with the body
+// schema its handler validates, so the document cannot drift from what is served.
+
+// What `compatError` (./http.ts) writes; a route of a disabled API is the core's 404 problem.
+const UsersError = z.object({ error: z.string() }).openapi("CompatUsersError");
+const DrfError = z
+  .union([z.object({ detail: z.string() }), z.record(z.string(), z.array(z.string()))])
+  .openapi("CompatDrfError", { description: "`{ detail }`, or messages by field." });
+
+/** `Authorization: Token …` of the `users` API (DRF's scheme; `Bearer …` works too). */
+export const COMPAT_TOKEN = {
+  type: "apiKey",
+  in: "header",
+  name: "Authorization",
+  description: "`Token <token>` or `Bearer <token>`",
+} as const;
+
+type Operation = { summary: string; ok: z.ZodType; errors: number[]; security?: "compatToken" | "bearerAuth" };
+
+/** A router for one old API: `serve` mounts each handler and documents it at the same path. */
+export function compatRouter(...apis: CompatApi[]) {
+  const app = new OpenAPIHono<AppEnv>();
+  const tags = apis.map((api) => `Compatibility: ${api}`);
+  const description = `Served only when \`COMPAT_APIS\` names ${apis.map((api) => `\`${api}\``).join(" or ")}.`;
+  const error = { description: "Refused", content: { "application/json": { schema: apis[0] === "users" ? UsersError : DrfError } } };
+  function serve(method: "get" | "post", path: string, handler: CompatHandler, { summary, ok, errors, security }: Operation) {
+    app[method](path, handler);
+    // Old DRF clients post forms: the same schema reads either encoding.
+    const content = { "application/json": { schema: handler.schema }, "application/x-www-form-urlencoded": { schema: handler.schema } };
+    app.openAPIRegistry.registerPath({
+      method,
+      path,
+      tags,
+      summary,
+      description,
+      ...(security && { security: [{ [security]: [] }] }),
+      ...(method === "post" && { request: { body: { required: true, content } } }),
+      responses: {
+        200: { description: "OK", content: { "application/json": { schema: ok } } },
+        ...Object.fromEntries(errors.map((status) => [status, error])),
+      },
+    });
+  }
+  return { app, serve };
+}
