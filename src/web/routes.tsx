@@ -1,5 +1,5 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { handleError } from "../http/errors";
 import { ApiError } from "../http/problem";
@@ -7,6 +7,7 @@ import { asApi, type WebEnv } from "./context";
 import { csrfProtection } from "./csrf";
 import { LANGUAGES } from "./i18n";
 import { type PageContext, pageDatabase, pageHeaders, pageSetup } from "./middleware";
+import { documentPages } from "./openapi";
 import { logoutPage, profilePages } from "./profile";
 import { requireWebSession } from "./session";
 import { signInPages } from "./signin";
@@ -56,8 +57,9 @@ function pageError(error: Error, c: Context<WebEnv>) {
   );
 }
 
-export const webRoutes = new Hono<WebEnv>();
+export const webRoutes = new OpenAPIHono<WebEnv>();
 for (const path of PAGES) webRoutes.use(path, pageHeaders, pageSetup, csrfProtection(refusedPost), pageDatabase);
 webRoutes.use("/profile/*", requireWebSession);
 webRoutes.route("/", signInPages).route("/", profilePages).route("/", logoutPage);
 webRoutes.onError(pageError);
+documentPages(webRoutes.openAPIRegistry);

@@ -1,0 +1,80 @@
+import type { OpenAPIHono, RouteConfig } from "@hono/zod-openapi";
+import { CSRF_FIELD } from "./csrf";
+
+// The pages in /openapi.json, for the record: they answer HTML to browsers and read their form
+// fields themselves (./signin.tsx, ./profile.tsx), so these schemas validate nothing.
+
+type Fields = Record<string, string>;
+
+const text = (description: string) => ({ type: "string" as const, description });
+const html = { "text/html": { schema: { type: "string" as const } } };
+
+/** A form post's body: the CSRF token and `fields` (a name ending in `?` is optional). */
+function form(fields: Fields) {
+  const properties: Record<string, ReturnType<typeof text>> = {
+    [CSRF_FIELD]: text("The page's CSRF token (hidden field)."),
+  };
+  const required = [CSRF_FIELD];
+  for (const [key, description] of Object.entries(fields)) {
+    const name = key.replace(/\?$/, "");
+    properties[name] = text(description);
+    if (name === key) required.push(name);
+  }
+  return {
+    required: true,
+    content: { "application/x-www-form-urlencoded": { schema: { type: "object" as const, properties, required } } },
+  };
+}
+
+const turnstile = { "cf-turnstile-response?": "Turnstile token, when Turnstile is on." };
+const currentPassword = { "current_password?": "Needed when the account has a password." };
+
+// [method, path, summary, form fields or query parameters]
+const PAGES: ["get" | "post", string, string, Fields?][] = [
+  ["get", "/", "Phone entry (signed in: 303 to /profile)"],
+  ["post", "/", "Send a code; 303 to /verify", { phone: "The phone number.", ...turnstile }],
+  ["get", "/verify", "Code entry (no sign-in under way: 303 to /)"],
+  ["post", "/verify", "Verify the code; session cookies, 303 to /profile", { code: "The code.", "invite_code?": "An invite code." }],
+  ["post", "/resend", "Send the code again; 303 to /verify", turnstile],
+  ["get", "/password", "Password sign-in"],
+  ["post", "/password", "Sign in with a password; 303 to /profile", { phone: "The phone number.", password: "The password." }],
+  ["get", "/lang", "Set the language cookie; 303 to `next`", { to: "`en` or `ru`.", next: "A page path." }],
+  ["get", "/profile", "Profile, invite code, referrals, sessions", { after: "Referral page cursor." }],
+  [
+    "post",
+    "/profile",
+    "Save name and email (empty clears)",
+    { "first_name?": "First name.", "last_name?": "Last name.", "email?": "Email." },
+  ],
+  ["post", "/profile/invite", "Activate an invite code", { invite_code: "The invite code." }],
+  ["post", "/profile/password", "Set or change the password", { new_password: "The new password.", ...currentPassword }],
+  ["post", "/profile/sessions/revoke", "Revoke a session (this one: sign out)", { session: "The session id." }],
+  ["post", "/profile/delete", "Delete the account", { confirm: "`yes`.", ...currentPassword }],
+  ["post", "/logout", "Log out; 303 to /"],
+];
+
+/** The session cookie the profile pages need (without it: 303 to /). */
+const WEB_SESSION = { type: "apiKey", in: "cookie", name: "__Host-session", description: "`session` over http in development" } as const;
+
+/** Documents every page route in `registry`. */
+export function documentPages(registry: OpenAPIHono["openAPIRegistry"]) {
+  registry.registerComponent("securitySchemes", "webSession", WEB_SESSION);
+  for (const [method, path, summary, fields = {}] of PAGES) {
+    // A refused post shows the page again, the message beside its field (403: cross-site or no CSRF token).
+    const responses: RouteConfig["responses"] =
+      method === "post"
+        ? { 303: { description: "Done: the next page" }, "4XX": { description: "The page with the refusal", content: html } }
+        : { ...(path !== "/lang" && { 200: { description: "The page", content: html } }), 303: { description: "Redirect" } };
+    const operation: RouteConfig = { method, path, tags: ["Web pages"], summary, responses };
+    if (path.startsWith("/profile")) operation.security = [{ webSession: [] }];
+    if (method === "post") operation.request = { body: form(fields) };
+    else
+      operation.parameters = Object.entries(fields).map(([name, description]) => ({
+        name,
+        in: "query",
+        description,
+        schema: { type: "string" },
+      }));
+    registry.registerPath(operation);
+  }
+}
