@@ -37,6 +37,53 @@ function expectCleanProblem(body: Problem) {
   expect(body).not.toHaveProperty("stack");
 }
 
+type JsonSchema = {
+  $ref?: string;
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+};
+type DocumentedOperation = {
+  tags?: string[];
+  description?: string;
+  security?: Record<string, string[]>[];
+  parameters?: { name: string }[];
+  requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
+  responses: Record<string, { content?: Record<string, { schema?: JsonSchema }> }>;
+};
+type OpenApiDocument = {
+  paths: Record<string, Record<string, DocumentedOperation>>;
+  components?: { schemas?: Record<string, JsonSchema>; securitySchemes?: Record<string, unknown> };
+};
+
+async function openApiDocument(): Promise<OpenApiDocument> {
+  const response = await call("GET", "/openapi.json");
+  expect(response.status).toBe(200);
+  return response.json();
+}
+
+/** Does `value` conform to `schema`? The subset of JSON Schema the compatibility bodies use. */
+function conforms(schema: JsonSchema, value: unknown): boolean {
+  const types = [schema.type ?? []].flat();
+  if (value === null) return types.includes("null");
+  if (types.includes("object")) {
+    if (typeof value !== "object") return false;
+    const object = value as Record<string, unknown>;
+    if (!(schema.required ?? []).every((name) => name in object)) return false;
+    return Object.entries(schema.properties ?? {}).every(([name, property]) => !(name in object) || conforms(property, object[name]));
+  }
+  if (types.includes("string")) {
+    if (typeof value !== "string") return false;
+    const length = [...value].length;
+    if (length < (schema.minLength ?? 0) || length > (schema.maxLength ?? Number.POSITIVE_INFINITY)) return false;
+    return schema.pattern === undefined || new RegExp(schema.pattern, "u").test(value);
+  }
+  return true;
+}
+
 describe("error model", () => {
   it("answers not_found as problem+json for an unknown path", async () => {
     for (const path of ["/nope", "/v1/nope", "/v1/me/nope/deeper", "/v2/auth/otp"]) {
@@ -342,6 +389,125 @@ describe("service endpoints", () => {
     const resolved = schema?.$ref ? doc.components?.schemas?.[schema.$ref.replace("#/components/schemas/", "")] : schema;
     expect(resolved).toMatchObject({ properties: { phone: expect.any(Object) } });
   });
+
+  it("GET /openapi.json documents every compatibility route and web page with its methods", async () => {
+    const doc = await openApiDocument();
+    const users = ["/users", "/api/users"].flatMap((base): [string, string[]][] => [
+      [`${base}/send-code/`, ["post"]],
+      [`${base}/verify-code/`, ["post"]],
+      [`${base}/profile/`, ["get"]],
+      [`${base}/activate-invite/`, ["post"]],
+    ]);
+    const compat: [string, string[], string][] = [
+      ...users.map(([path, methods]): [string, string[], string] => [path, methods, "users"]),
+      ["/api/", ["get"], "users"],
+      ["/api/register/", ["post"], "register"],
+      ["/api/verify-otp/", ["post"], "register"],
+      ["/api/set-password/", ["post"], "register"],
+      ["/api/user-info/", ["post"], "register"],
+      ["/api/login/", ["post"], "register"],
+      ["/api/token/refresh/", ["post"], "register"],
+      ["/api/auth/send-otp/", ["post"], "auth"],
+      ["/api/auth/verify-otp/", ["post"], "auth"],
+      ["/api/auth/profile/", ["get"], "auth"],
+      ["/api/v1/usr/otp", ["post"], "usr"],
+      ["/api/v1/usr/otp/verify", ["post"], "usr"],
+    ];
+    for (const [path, methods, api] of compat) {
+      expect(Object.keys(doc.paths[path] ?? {}), path).toEqual(methods);
+      for (const method of methods) {
+        const operation = doc.paths[path]?.[method] ?? { responses: {} };
+        expect(operation.tags?.[0], path).toBe(`Compatibility: ${api}`);
+        expect(operation.description, path).toContain("COMPAT_APIS");
+        const error = api === "users" ? "CompatUsersError" : "CompatDrfError";
+        const refusals = Object.entries(operation.responses).filter(([status]) => status !== "200");
+        for (const [, response] of refusals)
+          expect(response.content?.["application/json"]?.schema?.$ref).toBe(`#/components/schemas/${error}`);
+        if (method === "post") {
+          const content = operation.requestBody?.content ?? {};
+          expect(Object.keys(content), path).toEqual(["application/json", "application/x-www-form-urlencoded"]);
+          expect(content["application/x-www-form-urlencoded"]).toEqual(content["application/json"]);
+        }
+      }
+    }
+    expect(doc.components?.schemas?.CompatUsersError).toMatchObject({ properties: { error: { type: "string" } } });
+    expect(doc.paths["/api/token/refresh/"]?.post?.tags).toEqual(["Compatibility: register", "Compatibility: auth"]);
+    expect(doc.paths["/users/profile/"]?.get?.security).toEqual([{ compatToken: [] }]);
+    expect(doc.paths["/api/users/activate-invite/"]?.post?.security).toEqual([{ compatToken: [] }]);
+    expect(doc.paths["/api/auth/profile/"]?.get?.security).toEqual([{ bearerAuth: [] }]);
+    expect(doc.components?.securitySchemes?.compatToken).toMatchObject({ type: "apiKey", in: "header", name: "Authorization" });
+
+    const pages: [string, string[]][] = [
+      ["/", ["get", "post"]],
+      ["/verify", ["get", "post"]],
+      ["/resend", ["post"]],
+      ["/password", ["get", "post"]],
+      ["/lang", ["get"]],
+      ["/profile", ["get", "post"]],
+      ["/profile/invite", ["post"]],
+      ["/profile/password", ["post"]],
+      ["/profile/sessions/revoke", ["post"]],
+      ["/profile/delete", ["post"]],
+      ["/logout", ["post"]],
+    ];
+    for (const [path, methods] of pages) {
+      expect(Object.keys(doc.paths[path] ?? {}), path).toEqual(methods);
+      for (const method of methods) {
+        const operation = doc.paths[path]?.[method] ?? { responses: {} };
+        expect(operation.tags, path).toEqual(["Web pages"]);
+        const html = Object.values(operation.responses).some((response) => response.content?.["text/html"]);
+        expect(html, `${method} ${path} answers HTML`).toBe(path !== "/lang");
+        if (method === "post") {
+          const form = operation.requestBody?.content?.["application/x-www-form-urlencoded"]?.schema;
+          expect(form?.required, path).toContain("csrf");
+        }
+      }
+    }
+    expect(doc.paths["/lang"]?.get?.parameters?.map((p) => p.name)).toEqual(["to", "next"]);
+    expect(doc.paths["/profile/delete"]?.post?.requestBody?.content?.["application/x-www-form-urlencoded"]?.schema).toMatchObject({
+      properties: { csrf: {}, confirm: {}, current_password: {} },
+      required: ["csrf", "confirm"],
+    });
+  });
+
+  const PHONE = "+375291234567";
+  it.each([
+    // [path, body, valid, a field the refusal names]: one or more per old API
+    ["/users/send-code/", { phone_number: PHONE }, true],
+    ["/users/send-code/", {}, false, "phone_number"],
+    ["/api/users/verify-code/", { phone_number: PHONE, verification_code: "12ab" }, false, "verification_code"],
+    ["/api/register/", { mobile_number: PHONE }, true],
+    ["/api/register/", { mobile_number: "" }, false, "mobile_number"],
+    ["/api/verify-otp/", { session_id: "not a session", code: "123456" }, false, "session_id"],
+    ["/api/set-password/", { session_id: "abc", password: "x".repeat(1025) }, false, "password"],
+    ["/api/token/refresh/", { refresh: "r".repeat(513) }, false, "refresh"],
+    ["/api/auth/send-otp/", { phone_number: PHONE }, true],
+    ["/api/auth/verify-otp/", { phone_number: PHONE }, false, "otp_code"],
+    ["/api/v1/usr/otp", { phone_number: PHONE }, true],
+    ["/api/v1/usr/otp/verify", { phone_number: PHONE, code: "1" }, false, "code"],
+  ] as [string, Record<string, string>, boolean, string?][])(
+    "POST %s: the documented request schema and the handler agree on %j",
+    async (path, example, valid, field) => {
+      const doc = await openApiDocument();
+      const content = doc.paths[path]?.post?.requestBody?.content ?? {};
+      for (const type of ["application/json", "application/x-www-form-urlencoded"]) {
+        // A phone of its own per request: the sends must not meet a resend cooldown.
+        const filled = Object.fromEntries(Object.entries(example).map(([name, value]) => [name, value === PHONE ? freshPhone() : value]));
+        const schema = content[type]?.schema as JsonSchema;
+        expect(conforms(schema, filled), `${type} schema of ${path}`).toBe(valid);
+        const body = type === "application/json" ? JSON.stringify(filled) : new URLSearchParams(filled).toString();
+        const response = await call("POST", path, { body, headers: { "Content-Type": type } });
+        const answer = (await response.json()) as Record<string, unknown>;
+        if (valid) {
+          expect(response.status, JSON.stringify(answer)).toBe(200);
+        } else {
+          expect(response.status).toBe(400);
+          const named = path.includes("/users/") ? String(answer.error).startsWith(`${field}:`) : Array.isArray(answer[field as string]);
+          expect(named, `${path} refuses ${field}: ${JSON.stringify(answer)}`).toBe(true);
+        }
+      }
+    },
+  );
 
   it("GET /docs serves an HTML API reference on /openapi.json", async () => {
     const response = await call("GET", "/docs");
