@@ -1,4 +1,5 @@
 import { env } from "cloudflare:workers";
+import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { call, expectProblem, freshPhone, row, signIn, type TokenBody } from "./helpers";
 import { advance, claimsOf, DAY, headerOf, refresh, refreshOk, SECOND, sha256Hex, signInAs } from "./token-helpers";
@@ -44,6 +45,19 @@ describe("token response", () => {
     expect(typeof header.kid).toBe("string");
     const jwks = (await (await call("GET", "/.well-known/jwks.json")).json()) as { keys: { kid: string }[] };
     expect(jwks.keys.map((key) => key.kid)).toContain(header.kid);
+  });
+
+  it("signs a standard ES256 JWS: a JWT library verifies it against the published JWKS", async () => {
+    const { access_token, user } = await signIn();
+    const jwks = (await (await call("GET", "/.well-known/jwks.json")).json()) as JSONWebKeySet;
+    const { payload, protectedHeader } = await jwtVerify(access_token, createLocalJWKSet(jwks), {
+      algorithms: ["ES256"],
+      issuer: "https://auth.example.com",
+      audience: "phone-auth-edge",
+      typ: "at+jwt",
+    });
+    expect(Object.keys(protectedHeader)).toEqual(["alg", "typ", "kid"]);
+    expect(payload.sub).toBe(user.id);
   });
 
   it("puts iss, aud, sub, iat, exp = iat + 900, jti, sid, role and auth_time in the access token", async () => {
