@@ -1,6 +1,6 @@
-import { type CryptoKey, importJWK, type JWK, type JWTPayload, jwtVerify } from "jose";
+import { type CryptoKey, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from "jose";
 import type { Config } from "../config";
-import { base64url, randomToken } from "../crypto";
+import { randomToken } from "../crypto";
 
 export type Role = "user" | "admin";
 
@@ -54,16 +54,9 @@ export async function publicJwks(config: Config): Promise<{ keys: JWK[] }> {
   return (await keySet(config)).jwks;
 }
 
-const encoder = new TextEncoder();
-const encodeSegment = (value: object) => base64url(encoder.encode(JSON.stringify(value)));
-const ES256 = { name: "ECDSA", hash: "SHA-256" };
-
 /**
  * Signs an access token. `audience` and `ttlSeconds` default to the API's; the compatibility
  * APIs sign their long-lived tokens for an audience of their own, so /v1 never accepts them.
- * A compact JWS (RFC 7515 §7.1) made with WebCrypto directly, the same header and claims jose's
- * `SignJWT` wrote (whose builder cost more CPU than the signature): ES256's JWS signature is the
- * raw r‖s pair WebCrypto returns (RFC 7518 §3.4). Verification stays with jose.
  */
 export async function signAccessToken(
   config: Config,
@@ -73,21 +66,15 @@ export async function signAccessToken(
 ): Promise<string> {
   const { signing } = await keySet(config);
   const iat = Math.floor(nowMs / 1000);
-  const header = encodeSegment({ alg: "ES256", typ: "at+jwt", kid: signing.kid });
-  const payload = encodeSegment({
-    sid: claims.sid,
-    role: claims.role,
-    auth_time: Math.floor(claims.authTimeMs / 1000),
-    iss: config.JWT_ISSUER,
-    aud: options.audience ?? config.JWT_AUDIENCE,
-    sub: claims.sub,
-    iat,
-    exp: iat + (options.ttlSeconds ?? config.ACCESS_TOKEN_TTL_SECONDS),
-    jti: randomToken(),
-  });
-  const signingInput = `${header}.${payload}`;
-  const signature = await crypto.subtle.sign(ES256, signing.key, encoder.encode(signingInput));
-  return `${signingInput}.${base64url(new Uint8Array(signature))}`;
+  return new SignJWT({ sid: claims.sid, role: claims.role, auth_time: Math.floor(claims.authTimeMs / 1000) })
+    .setProtectedHeader({ alg: "ES256", typ: "at+jwt", kid: signing.kid })
+    .setIssuer(config.JWT_ISSUER)
+    .setAudience(options.audience ?? config.JWT_AUDIENCE)
+    .setSubject(claims.sub)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + (options.ttlSeconds ?? config.ACCESS_TOKEN_TTL_SECONDS))
+    .setJti(randomToken())
+    .sign(signing.key);
 }
 
 // A compact ES256 JWT with our claims is ~600 characters; anything far larger is hostile.
