@@ -53,12 +53,10 @@ function linkStatements(link: PlannedLink, input: { marker: string; linkMarker: 
     "user" in link.inviter
       ? sql`(SELECT id FROM users WHERE phone = ${link.inviter.user.phone.e164})`
       : sql`(SELECT id FROM users WHERE invite_code = ${link.inviter.code})`;
-  // activationStatements embeds both as SQL values; typed as strings for the API's callers, which know them.
-  const code = sql`(SELECT invite_code FROM users WHERE id = ${inviterId})` as unknown as string;
   return activationStatements({
     callerId: link.invitee.id,
-    code,
-    inviterId: inviterId as unknown as string,
+    code: sql`(SELECT invite_code FROM users WHERE id = ${inviterId})`,
+    inviterId,
     phoneKey: link.invitee.phoneKey,
     marker: input.linkMarker,
     referralId: link.referralId,

@@ -35,8 +35,9 @@ export function activationWonSql(callerId: string, marker: string): SQL {
 
 export type Activation = {
   callerId: string;
-  code: string;
-  inviterId: string;
+  /** A value, or a subquery (the importer resolves the inviter when its SQL runs). */
+  code: string | SQL;
+  inviterId: string | SQL;
   phoneKey: string;
   marker: string;
   referralId: string;
