@@ -1,6 +1,7 @@
 import type { Config } from "../config";
 import { type Phone, phoneFromInput } from "../phone";
 import { normaliseInviteCode } from "../referrals/service";
+import { INVITE_ALPHABET, INVITE_CODE_LENGTH } from "../users/profile";
 import { ProfilePatchSchema } from "../users/schemas";
 import type { CsvRow } from "./csv";
 
@@ -87,7 +88,7 @@ export function validateRow(config: ImportConfig, row: CsvRow, options: { region
   };
 }
 
-const codeShape = "(6 characters of 23456789ABCDEFGHJKMNPQRSTUVWXYZ)";
+const codeShape = `(${INVITE_CODE_LENGTH} characters of ${INVITE_ALPHABET})`;
 
 // ISO 8601 and what Django's serialisers and `dumpdata` write: "2021-03-04 05:06:07.123456+03:30",
 // "2021-03-04T05:06:07Z", a bare date. Without a zone the time is taken as UTC (USE_TZ=True).
