@@ -12,13 +12,11 @@ const attempts = (n: number) => (n === 1 ? "1 attempt" : `${n} attempts`);
 
 /** Every piece of English text on the pages. */
 export const en: Messages = {
-  htmlLang: "en",
   languageName: "English",
   nav: {
     skip: "Skip to content",
     language: "Language",
     account: "Account",
-    profile: "Profile",
     logOut: "Log out",
   },
   form: {

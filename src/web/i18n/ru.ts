@@ -21,13 +21,11 @@ const attemptsLeft = (n: number) => `${plural(n, "Осталась", "Остал
 
 /** Весь русский текст страниц. */
 export const ru: Messages = {
-  htmlLang: "ru",
   languageName: "Русский",
   nav: {
     skip: "Перейти к содержимому",
     language: "Язык",
     account: "Аккаунт",
-    profile: "Профиль",
     logOut: "Выйти",
   },
   form: {

@@ -2,10 +2,9 @@ import type { ErrorCode, Failure } from "../../http/problem";
 
 /** The shape every language's dictionary fills in; a missing text is a type error. */
 export type Messages = {
-  htmlLang: string;
   /** The language's own name, for the switch. */
   languageName: string;
-  nav: { skip: string; language: string; account: string; profile: string; logOut: string };
+  nav: { skip: string; language: string; account: string; logOut: string };
   form: {
     required: string;
     optional: string;
