@@ -11,27 +11,31 @@ import { fullWindow, hitWindows, type Window } from "../ratelimit/kv-window";
 // IP windows: an abuse brake that can trail by the requests racing one read.
 const LOCK: Window[] = [{ limit: 3, seconds: 3600 }];
 
-async function keys(c: Context<AppEnv>, phone: string | undefined) {
-  const found = [`compat:register:ip:${clientIp(c)}`];
-  if (phone) found.push(`compat:register:phone:${await phoneKey(c.get("config"), phone)}`);
-  return found;
+const ipKey = (c: Context<AppEnv>) => `compat:register:ip:${clientIp(c)}`;
+const phoneLockKey = async (c: Context<AppEnv>, phone: string) => `compat:register:phone:${await phoneKey(c.get("config"), phone)}`;
+
+async function refuseIfFull(c: Context<AppEnv>, key: string) {
+  const retryAfter = await fullWindow(kvOf(c), key, LOCK, Date.now());
+  if (retryAfter !== null) {
+    throw new ApiError(
+      fail("too_many_attempts", { detail: "Too many failed attempts. Try again later.", retry_after: retryAfter, lock: true }),
+    );
+  }
 }
 
-/** Refuses (429) while the IP or the phone is locked. */
-export async function refuseWhileLocked(c: Context<AppEnv>, phone: string | undefined) {
-  const now = Date.now();
-  for (const key of await keys(c, phone)) {
-    const retryAfter = await fullWindow(kvOf(c), key, LOCK, now);
-    if (retryAfter !== null) {
-      throw new ApiError(
-        fail("too_many_attempts", { detail: "Too many failed attempts. Try again later.", retry_after: retryAfter, lock: true }),
-      );
-    }
-  }
+/** Refuses (429) while the client's IP is locked. */
+export function refuseWhileIpLocked(c: Context<AppEnv>) {
+  return refuseIfFull(c, ipKey(c));
+}
+
+/** Refuses (429) while the number is locked; the IP is checked separately, before the number is known. */
+export async function refuseWhilePhoneLocked(c: Context<AppEnv>, phone: string) {
+  return refuseIfFull(c, await phoneLockKey(c, phone));
 }
 
 /** Counts one failure against the IP and, when known, the phone. */
 export async function recordFailure(c: Context<AppEnv>, phone: string | undefined) {
   const now = Date.now();
-  await Promise.all((await keys(c, phone)).map((key) => hitWindows(kvOf(c), key, LOCK, now)));
+  const keys = [ipKey(c), ...(phone ? [await phoneLockKey(c, phone)] : [])];
+  await Promise.all(keys.map((key) => hitWindows(kvOf(c), key, LOCK, now)));
 }

@@ -15,7 +15,7 @@ import { phoneFromInput } from "../phone";
 import { type AccessClaims, signAccessToken } from "../tokens/jwt";
 import { rotateRefreshToken } from "../tokens/sessions";
 import { type CompatRoute, compatHandler, enabled } from "./http";
-import { recordFailure, refuseWhileLocked } from "./lockout";
+import { recordFailure, refuseWhileIpLocked, refuseWhilePhoneLocked } from "./lockout";
 import { compatRouter } from "./openapi";
 import { NextStep, RegisterBody, RegisterStarted, SessionCodeBody, SessionPasswordBody, TokenPair, UserInfoBody } from "./schemas";
 import { claimsOf } from "./tokens";
@@ -48,10 +48,10 @@ const expired = () =>
 
 /** Loads the flow at `step`, checking the IP and phone locks first. */
 async function loadFlow(c: Context<AppEnv>, id: string, step: Step): Promise<Flow> {
-  await refuseWhileLocked(c, undefined);
-  const flow = await kvOf(c).get<Flow>(flowKey(id), "json");
+  // The flow is only read here, so it is fetched alongside the IP lock: a locked IP still wins.
+  const [, flow] = await Promise.all([refuseWhileIpLocked(c), kvOf(c).get<Flow>(flowKey(id), "json")]);
   if (!flow || flow.step !== step) throw expired();
-  await refuseWhileLocked(c, flow.phone);
+  await refuseWhilePhoneLocked(c, flow.phone);
   phoneOf.set(c.req.raw, flow.phone);
   return flow;
 }
@@ -66,11 +66,11 @@ const register = compatHandler(
   route,
   RegisterBody,
   async (c, input) => {
-    await refuseWhileLocked(c, undefined);
+    await refuseWhileIpLocked(c);
     const config = c.get("config");
     const phone = orThrow(phoneFromInput(config, input.mobile_number));
     phoneOf.set(c.req.raw, phone.e164);
-    await refuseWhileLocked(c, phone.e164);
+    await refuseWhilePhoneLocked(c, phone.e164);
     const { db } = deps(c);
     const [user] = await all<{ password_hash: string | null }>(db, sql`SELECT password_hash FROM users WHERE phone = ${phone.e164}`);
     const id = randomToken(32);
