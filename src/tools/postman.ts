@@ -75,9 +75,6 @@ export type PostmanCollection = {
   variable: (KeyValue & { type: "string" })[];
 };
 
-/** Defaults of the collection variables a user is expected to change. */
-export type CollectionDefaults = { baseUrl: string; phone: string };
-
 const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 const SCHEMA_URL = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json";
 
@@ -105,10 +102,7 @@ const FLOW_DESCRIPTION =
   "refresh token (stores the new pair).";
 
 /** Builds the collection: a "Sign-in flow" folder, then one folder per tag in document order. */
-export async function postmanCollection(
-  doc: OpenApiDocument,
-  defaults: CollectionDefaults = { baseUrl: "http://127.0.0.1:8787", phone: "+375291234567" },
-): Promise<PostmanCollection> {
+export async function postmanCollection(doc: OpenApiDocument): Promise<PostmanCollection> {
   const operations = Object.entries(doc.paths)
     .flatMap(([path, item]) =>
       METHODS.filter((method) => item[method]).map((method) => ({ method, path, operation: item[method] as Operation })),
@@ -152,8 +146,8 @@ export async function postmanCollection(
     },
     item: folders,
     variable: [
-      { key: "baseUrl", value: defaults.baseUrl, type: "string", description: "Origin of the API (no trailing slash)." },
-      { key: "phone", value: defaults.phone, type: "string", description: "The phone that signs in." },
+      { key: "baseUrl", value: "http://127.0.0.1:8787", type: "string", description: "Origin of the API (no trailing slash)." },
+      { key: "phone", value: "+375291234567", type: "string", description: "The phone that signs in." },
       { key: "code", value: "", type: "string", description: "Set by the send in the development sandbox (`dev_code`); else by hand." },
       { key: "access_token", value: "", type: "string", description: "Set by verify, password login and refresh." },
       { key: "refresh_token", value: "", type: "string", description: "Set by verify, password login and refresh." },
