@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { call, freshIp, freshPhone, row, sendCode, signIn, type TokenBody } from "./helpers";
+import { advance } from "./otp-helpers";
 
 // Fault injection (issue #10): the D1 and KV bindings are wrapped so that one chosen call throws
 // or never answers. Every route must then answer 503 service_unavailable with Retry-After (or,
@@ -247,6 +248,63 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: "POST /v1/auth/password/reset",
+    async setup() {
+      const tokens = await signIn();
+      const phone = tokens.user.phone;
+      const set = await call("PUT", "/v1/me/password", {
+        token: tokens.access_token,
+        body: { new_password: "a long enough passphrase 42" },
+      });
+      expect(set.status).toBe(204);
+      advance(61_000); // past the sign-in code's resend cooldown
+      const code = await sendCode(phone, { purpose: "reset_password" });
+      return {
+        request: {
+          method: "POST",
+          path: "/v1/auth/password/reset",
+          body: { phone, code, new_password: "another long passphrase 43" },
+          ip: freshIp(),
+        },
+        ok: 200,
+        async invariant(succeeded) {
+          const challenge = await row<{ consumed_at: number | null; attempts: number }>(
+            "SELECT consumed_at, attempts FROM otp_challenges WHERE phone = ? AND purpose = 'reset_password'",
+            phone,
+          );
+          expect(challenge?.consumed_at != null).toBe(succeeded);
+          // A reset that failed on storage is not charged to the guesser: the same code works next.
+          if (!succeeded) expect(challenge?.attempts).toBe(0);
+        },
+      };
+    },
+  },
+  {
+    name: "POST /v1/me/phone",
+    async setup() {
+      const tokens = await signIn();
+      const target = freshPhone();
+      const sent = await call("POST", "/v1/auth/otp", { token: tokens.access_token, body: { phone: target, purpose: "change_phone" } });
+      expect(sent.status).toBe(200);
+      const { dev_code: code } = (await sent.json()) as { dev_code: string };
+      return {
+        request: { method: "POST", path: "/v1/me/phone", token: tokens.access_token, body: { phone: target, code }, ip: freshIp() },
+        ok: 200,
+        async invariant(succeeded) {
+          const user = await row<{ phone: string }>("SELECT phone FROM users WHERE id = ?", tokens.user.id);
+          expect(user?.phone === target).toBe(succeeded);
+          if (!succeeded) {
+            const challenge = await row<{ attempts: number }>(
+              "SELECT attempts FROM otp_challenges WHERE phone = ? AND purpose = 'change_phone'",
+              target,
+            );
+            expect(challenge?.attempts).toBe(0);
+          }
+        },
+      };
+    },
+  },
+  {
     name: "POST /users/verify-code/ (compatibility API)",
     async setup() {
       const phone = freshPhone();
@@ -272,6 +330,7 @@ beforeEach(() => {
   vi.spyOn(console, "warn").mockImplementation(() => {});
 });
 afterEach(() => {
+  vi.useRealTimers();
   vi.restoreAllMocks();
 });
 

@@ -1,10 +1,9 @@
 import { type SQL, sql } from "drizzle-orm";
 import { eventSql } from "../audit/events";
-import { batch } from "../db/client";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { consumeChallenge, consumedBy, refundAttempt } from "../otp/gate";
-import { proveCode } from "../otp/service";
+import { consumeProved, proveCode } from "../otp/service";
 import { type Caller, reauthenticate } from "../passwords/service";
 import { maskPhone, type Phone } from "../phone";
 import { sendNotice } from "../sms/sender";
@@ -20,7 +19,7 @@ export async function changePhone(
   deps: Deps,
   input: { claims: AccessClaims; caller: Caller; callerGuard: SQL; phone: Phone; code: string; currentPassword?: string },
 ): Promise<ProfileRow | Failure> {
-  const { config, db, now } = deps;
+  const { config, now } = deps;
   const { claims, caller } = input;
   const proven = await reauthenticate(deps, claims, caller, input.currentPassword);
   if ("error" in proven) return proven;
@@ -30,7 +29,7 @@ export async function changePhone(
   const { proof } = proved;
   const won = consumedBy(phone, "change_phone", proof.marker);
   const moved = sql`EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub} AND phone = ${phone})`;
-  const results = await batch(db, [
+  const statements = [
     ...proven.refund,
     consumeChallenge({ phone, purpose: "change_phone", codeId: proof.codeId, marker: proof.marker, now }),
     refundAttempt(config, phone, proof.failStart),
@@ -42,7 +41,9 @@ export async function changePhone(
     await eventSql(deps, { type: "phone_changed", phone, userId: claims.sub, detail: { previous: maskPhone(caller.phone) } }, moved),
     sql`SELECT ${won} AS won`,
     sql`SELECT ${profileColumns} FROM users u WHERE u.id = ${claims.sub}`,
-  ]);
+  ];
+  // A failing D1 gives back the reserved guess and a right current password's reservation.
+  const results = await consumeProved(deps, { phone, purpose: "change_phone" }, proof, statements, proven.refund);
   const [winner] = results.at(-2) as { won: number }[];
   const row = (results.at(-1) as ProfileRow[])[0];
   if (!row) return fail("unauthorized", { detail: "A valid access token is required." });

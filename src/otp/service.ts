@@ -194,7 +194,7 @@ export async function proveCode<T extends unknown[] = []>(
   if (!attempt?.reserved) return refusedGuess(deps, await settled(deps, input, attempt), input.userId);
   const failStart = attempt.budget_start;
   const codeId = attempt.code_id as string;
-  const release = () => batch(db, [refundAttempt(config, input.phone, failStart), releaseCodeAttempt(input.phone, input.purpose, codeId)]);
+  const release = () => releaseProof(deps, input, { codeId, marker, failStart });
   // KV failing is not the guesser's fault: the reserved guess is given back before the 503.
   const stored = await undoOnFault(() => kv.get(codeKey(codeId)), release);
   if (stored === null) {
@@ -244,11 +244,30 @@ async function settled(deps: Deps, input: { phone: string; purpose: Purpose }, a
 }
 
 /** Undoes a reservation whose right code was then refused for another reason (e.g. a bad invite). */
-export async function releaseProof(deps: Deps, input: { phone: string; purpose: Purpose }, proof: CodeProof) {
+export async function releaseProof(deps: Deps, input: { phone: string; purpose: Purpose }, proof: CodeProof, alsoUndo: SQL[] = []) {
   await batch(deps.db, [
     refundAttempt(deps.config, input.phone, proof.failStart),
     releaseCodeAttempt(input.phone, input.purpose, proof.codeId),
+    ...alsoUndo,
   ]);
+}
+
+/**
+ * Runs the batch that consumes a proved code (and makes the change it proves). If D1 fails, the
+ * reserved guess is given back, with `alsoUndo` (e.g. a right current password's refund), so the
+ * same code still works on the retry the 503 invites.
+ */
+export function consumeProved<R extends unknown[][]>(
+  deps: Deps,
+  input: { phone: string; purpose: Purpose },
+  proof: CodeProof,
+  statements: SQL[],
+  alsoUndo: SQL[] = [],
+): Promise<R> {
+  return undoOnFault(
+    () => batch<R>(deps.db, statements),
+    () => releaseProof(deps, input, proof, alsoUndo),
+  );
 }
 
 function releaseCodeAttempt(phone: string, purpose: Purpose, codeId: string) {

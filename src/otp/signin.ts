@@ -1,18 +1,16 @@
 import { sql } from "drizzle-orm";
 import { eventSql, userOfPhone } from "../audit/events";
 import { randomFromAlphabet } from "../crypto";
-import { batch } from "../db/client";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { phoneKey } from "../phone";
 import { activationStatements, activationWonSql, normaliseInviteCode } from "../referrals/service";
-import { undoOnFault } from "../storage/guard";
 import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements } from "../tokens/sessions";
 import { INVITE_ALPHABET, INVITE_CODE_LENGTH, type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { initialRole, signInRoleSql } from "../users/roles";
 import { consumeChallenge, consumedBy, refundAttempt } from "./gate";
-import { proveCode, releaseProof } from "./service";
+import { consumeProved, proveCode, releaseProof } from "./service";
 
 const INVITE_CODE_TRIES = 5;
 
@@ -32,7 +30,7 @@ export async function signInWithCode(
   deps: Deps,
   input: { phone: string; code: string; client: ClientInfo; inviteCode?: string; pickInviteCode?: InviteCodePicker },
 ) {
-  const { config, db, now } = deps;
+  const { config, now } = deps;
   const { phone } = input;
   const inviteCode = input.inviteCode === undefined ? undefined : normaliseInviteCode(input.inviteCode);
   const proved = await proveCode<[{ id: string }[], { id: string; is_active: number }[]]>(
@@ -101,8 +99,7 @@ export async function signInWithCode(
           FROM users u LEFT JOIN sessions s ON s.id = ${sessionId} AND s.user_id = u.id
           WHERE u.phone = ${phone}`,
       ];
-      const run = () => batch<[...unknown[][], SignInRow[]]>(db, statements);
-      const results = await undoOnFault(run, () => releaseProof(deps, { phone, purpose: "login" }, proof));
+      const results = await consumeProved<[...unknown[][], SignInRow[]]>(deps, { phone, purpose: "login" }, proof, statements);
       return await signedIn(deps, (results.at(-1) as SignInRow[])[0], refresh.token);
     } catch (error) {
       if (attempt < INVITE_CODE_TRIES && String(error).includes("users.invite_code")) continue;

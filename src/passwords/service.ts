@@ -4,7 +4,7 @@ import { batch } from "../db/client";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { consumeChallenge, consumedBy, refundAttempt } from "../otp/gate";
-import { proveCode } from "../otp/service";
+import { consumeProved, proveCode } from "../otp/service";
 import type { Phone } from "../phone";
 import { sendNotice } from "../sms/sender";
 import { undoOnFault } from "../storage/guard";
@@ -102,12 +102,12 @@ export async function resetPassword(deps: Deps, input: { phone: Phone; code: str
   const phone = input.phone.e164;
   const proved = await proveCode(deps, { phone, purpose: "reset_password", code: input.code });
   if ("error" in proved) return proved;
-  const { config, db, now } = deps;
+  const { config, now } = deps;
   const { proof } = proved;
   const won = consumedBy(phone, "reset_password", proof.marker);
   const hash = await hashPassword(config.PASSWORD_PEPPER, input.newPassword);
   const signIn = await signInStatements(deps, phone, won);
-  const results = await batch(db, [
+  const results = await consumeProved(deps, { phone, purpose: "reset_password" }, proof, [
     consumeChallenge({ phone, purpose: "reset_password", codeId: proof.codeId, marker: proof.marker, now }),
     refundAttempt(config, phone, proof.failStart),
     sql`UPDATE users SET password_hash = ${hash}, last_login_at = ${now} WHERE phone = ${phone} AND is_active = 1 AND ${won}`,
