@@ -448,6 +448,9 @@ describe("COMPAT_APIS", () => {
     );
     await expectProblem(await only("/api/v1/usr/otp", { method: "POST", body }), 404, "not_found");
     await expectProblem(await only("/api/", {}), 404, "not_found");
+    // Every method: a disabled API's path is not "method not allowed".
+    await expectProblem(await only("/users/send-code/", {}), 404, "not_found");
+    await expectProblem(await only("/api/login/", {}), 404, "not_found");
     expect((await only("/api/auth/send-otp/", { method: "POST", body })).status).toBe(200);
     expect((await only("/api/token/refresh/", { method: "POST", body: JSON.stringify({ refresh: "rt_x" }) })).status).toBe(401);
 

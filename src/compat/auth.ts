@@ -8,7 +8,7 @@ import { limitPerUser } from "../ratelimit/user";
 import { signAccessToken } from "../tokens/jwt";
 import { rotateRefreshToken } from "../tokens/sessions";
 import type { ProfileRow, User } from "../users/profile";
-import { type CompatRoute, compatHandler, enabled } from "./http";
+import { type CompatRoute, compatHandler } from "./http";
 import { compatRouter } from "./openapi";
 import {
   AuthProfile,
@@ -140,7 +140,6 @@ const SEND = [400, 403, 415, 429, 502, 503];
 const VERIFY = [400, 401, 403, 415, 429, 503];
 
 const auth = compatRouter("auth");
-auth.app.use("/api/auth/*", enabled("auth"));
 auth.serve("post", "/api/auth/send-otp/", authSend, { summary: "Send a code by SMS", ok: AuthSent, errors: SEND });
 auth.serve("post", "/api/auth/verify-otp/", authVerify, {
   summary: "Verify the code: tokens (creates the user)",
@@ -155,7 +154,6 @@ auth.serve("get", "/api/auth/profile/", authProfile, {
 });
 
 const simpleJwt = compatRouter("register", "auth");
-simpleJwt.app.use("/api/token/refresh/", enabled("register", "auth"));
 simpleJwt.serve("post", "/api/token/refresh/", refresh, {
   summary: "Rotate the refresh token (SimpleJWT)",
   ok: TokenPair,
@@ -163,7 +161,6 @@ simpleJwt.serve("post", "/api/token/refresh/", refresh, {
 });
 
 const usr = compatRouter("usr");
-usr.app.use("/api/v1/usr/*", enabled("usr"));
 usr.serve("post", "/api/v1/usr/otp", usrSend, { summary: "Send a code by SMS", ok: UsrSent, errors: SEND });
 usr.serve("post", "/api/v1/usr/otp/verify", usrVerify, {
   summary: "Verify the code: tokens, also as HttpOnly cookies",

@@ -2,7 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { CompatApi } from "../config";
 import type { AppEnv } from "../http/context";
 import { z } from "../http/openapi";
-import type { CompatHandler } from "./http";
+import { type CompatHandler, enabled } from "./http";
 
 // The old APIs in /openapi.json: each route is documented where it is mounted, with the body
 // schema its handler validates, so the document cannot drift from what is served.
@@ -23,13 +23,18 @@ export const COMPAT_TOKEN = {
 
 type Operation = { summary: string; ok: z.ZodType; errors: number[]; security?: "compatToken" | "bearerAuth" };
 
-/** A router for one old API: `serve` mounts each handler and documents it at the same path. */
+/**
+ * A router for one old API: `serve` mounts each handler behind the `COMPAT_APIS` gate of `apis`
+ * (for every method, so a disabled API's path is a 404, never a 405) and documents it there.
+ */
 export function compatRouter(...apis: CompatApi[]) {
   const app = new OpenAPIHono<AppEnv>();
+  const gate = enabled(...apis);
   const tags = apis.map((api) => `Compatibility: ${api}`);
   const description = `Served only when \`COMPAT_APIS\` names ${apis.map((api) => `\`${api}\``).join(" or ")}.`;
   const error = { description: "Refused", content: { "application/json": { schema: apis[0] === "users" ? UsersError : DrfError } } };
   function serve(method: "get" | "post", path: string, handler: CompatHandler, { summary, ok, errors, security }: Operation) {
+    app.use(path, gate);
     app[method](path, handler);
     // Old DRF clients post forms: the same schema reads either encoding.
     const content = { "application/json": { schema: handler.schema }, "application/x-www-form-urlencoded": { schema: handler.schema } };

@@ -14,7 +14,7 @@ import { changePasswordRequest, passwordLoginRequest } from "../passwords/reques
 import { phoneFromInput } from "../phone";
 import { type AccessClaims, signAccessToken } from "../tokens/jwt";
 import { rotateRefreshToken } from "../tokens/sessions";
-import { type CompatRoute, compatHandler, enabled } from "./http";
+import { type CompatRoute, compatHandler } from "./http";
 import { recordFailure, refuseWhileIpLocked, refuseWhilePhoneLocked } from "./lockout";
 import { compatRouter } from "./openapi";
 import { NextStep, RegisterBody, RegisterStarted, SessionCodeBody, SessionPasswordBody, TokenPair, UserInfoBody } from "./schemas";
@@ -161,9 +161,6 @@ const login = compatHandler(
 );
 
 const { app: registerApi, serve } = compatRouter("register");
-for (const path of ["/api/register/", "/api/verify-otp/", "/api/set-password/", "/api/user-info/", "/api/login/"]) {
-  registerApi.use(path, enabled("register"));
-}
 // Every step can meet the three-failure lock (429) and a failing D1 or KV (503).
 const STEP = [400, 403, 415, 429, 503];
 serve("post", "/api/register/", register, {

@@ -12,7 +12,7 @@ import { requestCode, signInRequest } from "../otp/requests";
 import { limitPerUser } from "../ratelimit/user";
 import { listReferrals } from "../referrals/list";
 import { activateInvite } from "../referrals/service";
-import { type CompatRoute, compatHandler, enabled } from "./http";
+import { type CompatRoute, compatHandler } from "./http";
 import { compatRouter } from "./openapi";
 import {
   InviteBody,
@@ -148,9 +148,6 @@ const apiIndex: Handler<AppEnv> = (c) => {
 };
 
 const { app: usersApi, serve } = compatRouter("users");
-usersApi.use("/users/*", enabled("users"));
-usersApi.use("/api/users/*", enabled("users"));
-usersApi.use("/api/", enabled("users"));
 const SEND = [400, 403, 415, 429, 502, 503];
 for (const base of ["/users", "/api/users"]) {
   serve("post", `${base}/send-code/`, sendCode, { summary: "Send a code by SMS", ok: UsersSent, errors: SEND });
