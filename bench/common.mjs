@@ -1,5 +1,5 @@
 // Shared helpers for the bench scripts: machine facts, percentiles, /proc CPU accounting,
-// esbuild bundling, free ports, bounded child processes.
+// esbuild bundling, free ports, bounded child processes, cleanup on every way out.
 import { execFileSync, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -150,6 +150,38 @@ export function withTimeout(promise, ms, what) {
       timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
     }),
   ]);
+}
+
+/** The environment for wrangler child processes: no prompts, metrics or colours; its debug logs under `work`. */
+export function wranglerEnv(work) {
+  return {
+    ...process.env,
+    CI: "true",
+    WRANGLER_SEND_METRICS: "false",
+    NO_COLOR: "1",
+    FORCE_COLOR: "0",
+    WRANGLER_LOG_PATH: join(work, "wrangler-logs"),
+  };
+}
+
+/**
+ * Runs `release` (async: stop what the bench started, remove its temp dirs) once, however the
+ * bench ends: on SIGINT/SIGTERM (exit 130), after `timeoutMs` (exit 2), or when the returned
+ * function is called at the normal end. That call also disarms the timeout once `release` is done.
+ */
+export function cleanupOnExit(name, timeoutMs, release) {
+  let cleaning;
+  const cleanup = () => {
+    cleaning ??= release().finally(() => clearTimeout(hardStop));
+    return cleaning;
+  };
+  const hardStop = setTimeout(() => {
+    console.error(`${name}: overall timeout (${timeoutMs / 60_000} min), stopping`);
+    cleanup().finally(() => process.exit(2));
+  }, timeoutMs);
+  hardStop.unref();
+  for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => cleanup().finally(() => process.exit(130)));
+  return cleanup;
 }
 
 /** The Miniflare that wrangler itself runs `wrangler dev` with (node_modules/wrangler's dependency). */

@@ -35,6 +35,7 @@ import { performance } from "node:perf_hooks";
 import { parsePhoneNumberFromString } from "libphonenumber-js/mobile";
 import { generateDevSecrets } from "../scripts/secrets.mjs";
 import {
+  cleanupOnExit,
   descendants,
   factsMarkdown,
   fmt,
@@ -48,6 +49,7 @@ import {
   root,
   sleep,
   withTimeout,
+  wranglerEnv,
 } from "./common.mjs";
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 300);
@@ -80,34 +82,17 @@ const OVERALL_TIMEOUT_MS = 10 * 60_000;
 
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
 const work = join(outDir, `enumeration-${process.pid}`);
-const childEnv = {
-  ...process.env,
-  CI: "true",
-  WRANGLER_SEND_METRICS: "false",
-  NO_COLOR: "1",
-  FORCE_COLOR: "0",
-  WRANGLER_LOG_PATH: join(work, "wrangler-logs"),
-};
+const childEnv = wranglerEnv(work);
 const tempDirs = [work];
 const stoppers = new Set();
 const log = (...args) => console.log(`[bench:enumeration ${new Date().toISOString().slice(11, 19)}]`, ...args);
 
 // ---------------------------------------------------------------- cleanup
 
-let cleaning;
-function cleanup() {
-  cleaning ??= (async () => {
-    await Promise.allSettled([...stoppers].map((stop) => stop()));
-    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-  })();
-  return cleaning;
-}
-const hardStop = setTimeout(() => {
-  console.error(`bench:enumeration: overall timeout (${OVERALL_TIMEOUT_MS / 60_000} min), stopping`);
-  cleanup().finally(() => process.exit(2));
-}, OVERALL_TIMEOUT_MS);
-hardStop.unref();
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => cleanup().finally(() => process.exit(130)));
+const cleanup = cleanupOnExit("bench:enumeration", OVERALL_TIMEOUT_MS, async () => {
+  await Promise.allSettled([...stoppers].map((stop) => stop()));
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 // ---------------------------------------------------------------- randomness (seeded, so a run can be replayed)
 
@@ -856,7 +841,6 @@ function rewriteReport() {
 try {
   const failed = process.env.BENCH_REPORT_ONLY ? rewriteReport() : await main();
   await cleanup();
-  clearTimeout(hardStop);
   if (failed.length > 0) {
     console.error(`bench:enumeration: not within noise or answers differ: ${failed.join("; ")}`);
     process.exit(1);

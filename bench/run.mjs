@@ -28,6 +28,7 @@ import autocannon from "autocannon";
 import { generateDevSecrets } from "../scripts/secrets.mjs";
 import {
   CLK_TCK,
+  cleanupOnExit,
   descendants,
   factsMarkdown,
   fmt,
@@ -41,6 +42,7 @@ import {
   sleep,
   waitForQuiet as waitForQuietOf,
   withTimeout,
+  wranglerEnv,
   wranglerMiniflare,
 } from "./common.mjs";
 import { phoneFor } from "./seed.mjs";
@@ -92,28 +94,18 @@ const WEBHOOK_URL = "http://sms-webhook.bench.invalid/send";
 
 // ---------------------------------------------------------------- cleanup
 
-let cleaning;
-function cleanup() {
-  cleaning ??= (async () => {
-    await Promise.allSettled(workers.map((worker) => worker.mf.dispose()));
-    for (const worker of workers) {
-      try {
-        process.kill(worker.pid, 0);
-        process.kill(worker.pid, "SIGKILL");
-      } catch {
-        // exited with its Miniflare
-      }
+const cleanup = cleanupOnExit("bench", OVERALL_TIMEOUT_MS, async () => {
+  await Promise.allSettled(workers.map((worker) => worker.mf.dispose()));
+  for (const worker of workers) {
+    try {
+      process.kill(worker.pid, 0);
+      process.kill(worker.pid, "SIGKILL");
+    } catch {
+      // exited with its Miniflare
     }
-    rmSync(work, { recursive: true, force: true });
-  })();
-  return cleaning;
-}
-const hardStop = setTimeout(() => {
-  console.error(`bench: overall timeout (${OVERALL_TIMEOUT_MS / 60_000} min), stopping`);
-  cleanup().finally(() => process.exit(2));
-}, OVERALL_TIMEOUT_MS);
-hardStop.unref();
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => cleanup().finally(() => process.exit(130)));
+  }
+  rmSync(work, { recursive: true, force: true });
+});
 
 // ---------------------------------------------------------------- build
 
@@ -122,7 +114,7 @@ function wranglerBuild(config, outdir, extra = []) {
     cwd: root,
     encoding: "utf8",
     timeout: 180_000,
-    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", WRANGLER_LOG_PATH: join(work, "wrangler-logs") },
+    env: wranglerEnv(work),
   });
   if (result.error) throw result.error;
   if (result.status !== 0) throw new Error(`wrangler deploy --dry-run (${config}) failed:\n${result.stdout}\n${result.stderr}`);
@@ -1109,6 +1101,5 @@ try {
   exitCode = 2;
 } finally {
   await cleanup();
-  clearTimeout(hardStop);
 }
 process.exit(exitCode);

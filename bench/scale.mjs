@@ -34,6 +34,7 @@ import autocannon from "autocannon";
 import { generateDevSecrets } from "../scripts/secrets.mjs";
 import {
   bundle,
+  cleanupOnExit,
   descendants,
   factsMarkdown,
   fmt,
@@ -48,6 +49,7 @@ import {
   sleep,
   waitForQuiet as waitForQuietOf,
   withTimeout,
+  wranglerEnv,
 } from "./common.mjs";
 import { phoneFor, writeSeed } from "./seed.mjs";
 
@@ -69,34 +71,17 @@ const RETRIES = 2;
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
 const work = join(outDir, `scale-${process.pid}`);
 // wrangler's debug logs go to the work dir too, so they are removed with it.
-const childEnv = {
-  ...process.env,
-  CI: "true",
-  WRANGLER_SEND_METRICS: "false",
-  NO_COLOR: "1",
-  FORCE_COLOR: "0",
-  WRANGLER_LOG_PATH: join(work, "wrangler-logs"),
-};
+const childEnv = wranglerEnv(work);
 const tempDirs = [work];
 const workers = new Set();
 const log = (...args) => console.log(`[bench:scale ${new Date().toISOString().slice(11, 19)}]`, ...args);
 
 // ---------------------------------------------------------------- cleanup
 
-let cleaning;
-function cleanup() {
-  cleaning ??= (async () => {
-    await Promise.allSettled([...workers].map((worker) => worker.stop()));
-    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-  })();
-  return cleaning;
-}
-const hardStop = setTimeout(() => {
-  console.error(`bench:scale: overall timeout (${OVERALL_TIMEOUT_MS / 60_000} min), stopping`);
-  cleanup().finally(() => process.exit(2));
-}, OVERALL_TIMEOUT_MS);
-hardStop.unref();
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => cleanup().finally(() => process.exit(130)));
+const cleanup = cleanupOnExit("bench:scale", OVERALL_TIMEOUT_MS, async () => {
+  await Promise.allSettled([...workers].map((worker) => worker.stop()));
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 // ---------------------------------------------------------------- wrangler helpers
 
@@ -1080,7 +1065,6 @@ try {
     log("rewrote bench/SCALE.md from bench/.out/scale-last.json");
   } else await main();
   await cleanup();
-  clearTimeout(hardStop);
 } catch (error) {
   console.error(error);
   await cleanup();
