@@ -77,10 +77,7 @@ export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpo
   // retry. A hash whose send is then refused is never read and expires with its TTL.
   await kv.put(codeKey(codeId), await hashCode(config, codeId, code), { expirationTtl: kvTtl(config.OTP_TTL_SECONDS) });
   const state = await openChallenge(db, config, { phone: phone.e164, purpose, codeId, audience, marker, now, budget }, [sent]);
-  if (!state.accepted) {
-    const { window, ...failure } = refusedSend(config, state, now);
-    return { ...refuseSend(deps, { phone: phone.e164, purpose }, failure), window };
-  }
+  if (!state.accepted) return refuseSend(deps, { phone: phone.e164, purpose }, refusedSend(config, state, now));
 
   if (state.issued && !testCode) {
     const delivery = deliverCode(deps, { phone: phone.e164, purpose, code, codeId, marker });
@@ -131,7 +128,7 @@ async function deliverCode(
 }
 
 /** Records why a send was refused (`code_refused`, after the response) and returns the failure. */
-export function refuseSend(deps: Deps, input: { phone: string; purpose: Purpose }, failure: Failure): Failure {
+export function refuseSend<F extends Failure>(deps: Deps, input: { phone: string; purpose: Purpose }, failure: F): F {
   recordEvent(deps, { type: "code_refused", phone: input.phone, detail: { purpose: input.purpose, reason: failure.error } });
   return failure;
 }
