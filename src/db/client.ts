@@ -7,7 +7,8 @@ export type Statement = SQL | { toSQL(): { sql: string; params: unknown[] } };
 
 /**
  * D1 through Drizzle: the schema and migrations are Drizzle's, every statement is a Drizzle `sql`
- * template compiled by Drizzle's SQLite dialect, run on a D1 binding or a D1 session.
+ * template (compiled by `compile` below, to the same SQL as Drizzle's SQLite dialect), run on a D1
+ * binding or a D1 session, every call bounded by `timeoutMs` (src/storage/guard.ts).
  */
 export type Db = { d1: D1Database | D1DatabaseSession; timeoutMs: number };
 
