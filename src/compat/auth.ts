@@ -5,8 +5,6 @@ import { readProfile } from "../me/service";
 import { requestCode, signInRequest } from "../otp/requests";
 import { parsePhone } from "../phone";
 import { limitPerUser } from "../ratelimit/user";
-import { signAccessToken } from "../tokens/jwt";
-import { rotateRefreshToken } from "../tokens/sessions";
 import type { ProfileRow, User } from "../users/profile";
 import { type CompatRoute, compatHandler } from "./http";
 import { compatRouter } from "./openapi";
@@ -23,7 +21,7 @@ import {
   UsrSignedIn,
   UsrVerifyBody,
 } from "./schemas";
-import { compatClaims } from "./tokens";
+import { compatClaims, simpleJwtPair } from "./tokens";
 
 // `auth` and `usr`: two DRF + SimpleJWT apps with the same send/verify pair under different names,
 // plus SimpleJWT's refresh endpoint (shared with `register`). Errors are DRF's `{ "detail" }` or
@@ -84,17 +82,10 @@ const authProfile = compatHandler(authRoute, NoBody, async (c) => {
 // --- SimpleJWT's refresh, for `register` and `auth`
 
 const refresh = compatHandler({ dialect: "drf" }, RefreshBody, async (c, input) => {
-  const services = deps(c);
-  const rotated = await rotateRefreshToken(services, input.refresh);
-  if ("error" in rotated) return c.json({ detail: "Token is invalid or expired", code: "token_not_valid" }, 401);
-  const { session } = rotated;
-  const access = await signAccessToken(
-    services.config,
-    { sub: session.userId, sid: session.id, role: session.role, authTimeMs: session.authTime },
-    services.now,
-  );
+  const pair = await simpleJwtPair(deps(c), input.refresh);
+  if ("error" in pair) return c.json({ detail: "Token is invalid or expired", code: "token_not_valid" }, 401);
   c.header("Cache-Control", "no-store");
-  return c.json({ access, refresh: rotated.refreshToken } satisfies z.input<typeof TokenPair>);
+  return c.json(pair satisfies z.input<typeof TokenPair>);
 });
 
 // --- usr: /api/v1/usr/otp, /api/v1/usr/otp/verify (tokens also as cookies)

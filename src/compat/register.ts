@@ -12,13 +12,12 @@ import { updateProfile } from "../me/service";
 import { limitSendsByIp, requestCode, signInRequest } from "../otp/requests";
 import { changePasswordRequest, passwordLoginRequest } from "../passwords/requests";
 import { phoneFromInput } from "../phone";
-import { type AccessClaims, signAccessToken } from "../tokens/jwt";
-import { rotateRefreshToken } from "../tokens/sessions";
+import type { AccessClaims } from "../tokens/jwt";
 import { type CompatRoute, compatHandler } from "./http";
 import { recordFailure, refuseWhileIpLocked, refuseWhilePhoneLocked } from "./lockout";
 import { compatRouter } from "./openapi";
 import { NextStep, RegisterBody, RegisterStarted, SessionCodeBody, SessionPasswordBody, TokenPair, UserInfoBody } from "./schemas";
-import { claimsOf } from "./tokens";
+import { claimsOf, simpleJwtPair } from "./tokens";
 
 // `register`: the multi-step Django flow. A `session_id` in KV (COMPAT_SESSION_TTL_SECONDS) carries
 // the number from step to step; each step is the core's: send, verify, set password, profile,
@@ -133,16 +132,10 @@ const userInfo = compatHandler(
     const { session_id: _id, ...patch } = input;
     if (!(await updateProfile(db, config, claims, patch, now))) throw unauthorized();
     // The refresh token from the verified code never left the Worker: rotate it for the client.
-    const rotated = orThrow(await rotateRefreshToken(services, flow.refresh as string));
+    const pair = orThrow(await simpleJwtPair(services, flow.refresh as string));
     await kvOf(c).delete(flowKey(input.session_id));
-    const { session } = rotated;
-    const access = await signAccessToken(
-      config,
-      { sub: session.userId, sid: session.id, role: session.role, authTimeMs: session.authTime },
-      now,
-    );
     c.header("Cache-Control", "no-store");
-    return c.json({ access, refresh: rotated.refreshToken } satisfies z.input<typeof TokenPair>);
+    return c.json(pair satisfies z.input<typeof TokenPair>);
   },
   countFailure,
 );

@@ -1,9 +1,12 @@
 import type { Context } from "hono";
 import { decodeJwt } from "jose";
 import type { Config } from "../config";
+import type { Deps } from "../deps";
 import type { AppEnv } from "../http/context";
-import { ApiError, fail } from "../http/problem";
+import { ApiError, type Failure, fail } from "../http/problem";
 import { type AccessClaims, signAccessToken, verifyAccessToken } from "../tokens/jwt";
+import { tokenResponse } from "../tokens/response";
+import { rotateRefreshToken } from "../tokens/sessions";
 
 /** The audience of the `users` API's long-lived tokens: /v1 (audience JWT_AUDIENCE) refuses them. */
 export const usersAudience = (config: Config) => `${config.JWT_AUDIENCE}:compat-users`;
@@ -23,6 +26,18 @@ export function usersToken(config: Config, claims: AccessClaims, now: number) {
     audience: usersAudience(config),
     ttlSeconds: config.COMPAT_TOKEN_TTL_SECONDS,
   });
+}
+
+/**
+ * SimpleJWT's `{ access, refresh }`: the core's refresh rotation (reuse detection included) and an
+ * access token for the session, as `POST /v1/auth/token` answers them.
+ */
+export async function simpleJwtPair(deps: Deps, refreshToken: string): Promise<{ access: string; refresh: string } | Failure> {
+  const rotated = await rotateRefreshToken(deps, refreshToken);
+  if ("error" in rotated) return rotated;
+  const { session } = rotated;
+  const tokens = await tokenResponse(deps.config, { session, refreshToken: rotated.refreshToken, isNewUser: false }, deps.now);
+  return { access: tokens.access_token, refresh: tokens.refresh_token };
 }
 
 /**
