@@ -47,7 +47,11 @@ export function maskPhone(e164: string): string {
  * Resolves a client's phone field: the body's `region`, else `DEFAULT_REGION`, for national
  * formats; then `ALLOWED_COUNTRIES`.
  */
-export function phoneFromInput(config: Config, input: string, region?: string): Phone | Failure {
+export function phoneFromInput(
+  config: Pick<Config, "DEFAULT_REGION" | "ALLOWED_COUNTRIES">,
+  input: string,
+  region?: string,
+): Phone | Failure {
   const phone = parsePhone(input, region?.toUpperCase() ?? config.DEFAULT_REGION);
   if (!phone) return fail("invalid_phone", { detail: "This is not a mobile number that can receive SMS." });
   if (config.ALLOWED_COUNTRIES.length > 0 && !config.ALLOWED_COUNTRIES.includes(phone.country)) {
@@ -57,6 +61,6 @@ export function phoneFromInput(config: Config, input: string, region?: string): 
 }
 
 /** Keyed hash of a phone: lets referrals and the audit trail recognise a number without storing it. */
-export function phoneKey(config: Config, phone: string): Promise<string> {
+export function phoneKey(config: Pick<Config, "PASSWORD_PEPPER">, phone: string): Promise<string> {
   return keyedHasher(config.PASSWORD_PEPPER, "phone")(phone);
 }

@@ -1,6 +1,5 @@
 // The user importer of issue #9 (`npm run import`, docs/IMPORT.md). Not imported by the Worker:
 // it runs in Node through scripts/import.mjs and in workerd under the tests.
-import type { Config } from "../config";
 import { phoneKey } from "../phone";
 import { readCsvRows } from "./csv";
 import { planImport, type RegeneratedCode, type SkippedLink } from "./plan";
@@ -51,8 +50,7 @@ export type UserImport = {
 export async function importUsers(csv: string, options: UserImportOptions): Promise<UserImport> {
   const { config } = options;
   const rows = readCsvRows(csv).map((row) => validateRow(config, row, options));
-  // phoneKey reads only PASSWORD_PEPPER of the config.
-  const plan = await planImport(rows, config.PASSWORD_PEPPER, (e164) => phoneKey(config as Config, e164));
+  const plan = await planImport(rows, config.PASSWORD_PEPPER, (e164) => phoneKey(config, e164));
   const marker = `import-${randomHex(8)}`;
   const statements = importStatements(plan, { marker, bonus: config.REFERRAL_BONUS_POINTS }).map(statementText);
   const report: ImportReport = {

@@ -47,8 +47,7 @@ export function validateRow(config: ImportConfig, row: CsvRow, options: { region
   const ownCode = normaliseInviteCode(fields.invite_code);
   const skip = (reason: SkipReason, detail: string): SkippedRow => ({ line, reason, detail, ...(ownCode ? { code: ownCode } : {}) });
 
-  // phoneFromInput reads only DEFAULT_REGION and ALLOWED_COUNTRIES of the config.
-  const phone = phoneFromInput(config as Config, fields.phone, options.region);
+  const phone = phoneFromInput(config, fields.phone, options.region);
   if ("error" in phone) {
     const reason = phone.error === "country_not_allowed" ? "country_not_allowed" : "invalid_phone";
     return skip(reason, `${quote(fields.phone)}: ${phone.detail ?? phone.error}`);
