@@ -67,6 +67,9 @@ export class ApiError extends Error {
   }
 }
 
+/** The HTTP status the contract gives an error code. */
+export const problemStatus = (error: ErrorCode): ContentfulStatusCode => catalogue[error][0];
+
 export const fail = (error: ErrorCode, extras: ProblemExtras = {}): Failure => ({ error, ...extras });
 
 /** The one place that writes an `application/problem+json` response. */

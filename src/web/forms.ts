@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ApiError, type ErrorCode, type Failure } from "../http/problem";
+import { ApiError, type ErrorCode, type Failure, problemStatus } from "../http/problem";
 import type { WebEnv } from "./context";
 
 /** What a refused form shows: messages by field name, a form-level one, and where the focus goes. */
@@ -58,22 +58,14 @@ export function fieldErrors(fields: readonly string[], byField: Record<string, s
   return { fields: byField, focus: fields.find((field) => byField[field] !== undefined) };
 }
 
-/** The status of a page that shows a refused form: 429 for limits, 5xx for outages, else 422. */
+/**
+ * The status of a page that shows a refused form: the contract's own for limits (429) and
+ * outages (5xx), so clients and monitoring read them alike; 422 for any other refusal.
+ */
 export function pageStatus(c: Context<WebEnv>, failure: Failure): ContentfulStatusCode {
   if (failure.retry_after !== undefined) c.header("Retry-After", String(failure.retry_after));
-  switch (failure.error) {
-    case "rate_limited":
-    case "resend_too_soon":
-    case "too_many_attempts":
-      return 429;
-    case "sms_delivery_failed":
-      return 502;
-    case "sms_budget_exhausted":
-    case "service_unavailable":
-      return 503;
-    default:
-      return 422;
-  }
+  const status = problemStatus(failure.error);
+  return status === 429 || status >= 500 ? status : 422;
 }
 
 /**
