@@ -5,7 +5,7 @@ import { readProfile } from "../me/service";
 import { requestCode, signInRequest } from "../otp/requests";
 import { parsePhone } from "../phone";
 import { limitPerUser } from "../ratelimit/user";
-import type { ProfileRow, User } from "../users/profile";
+import { toUser, type User } from "../users/profile";
 import { type CompatRoute, compatHandler } from "./http";
 import { compatRouter } from "./openapi";
 import {
@@ -74,9 +74,9 @@ const authProfile = compatHandler(authRoute, NoBody, async (c) => {
   const { config, db, now } = deps(c);
   const claims = await compatClaims(c, config.JWT_AUDIENCE, ["bearer"]);
   await limitPerUser("ME_LIMITER")(c, async () => {});
-  const row: ProfileRow | undefined = await readProfile(db, config, claims, now);
+  const row = await readProfile(db, config, claims, now);
   if (!row) throw new ApiError(fail("unauthorized", { detail: "User not found" }));
-  return c.json({ user: authUser({ ...row, created_at: new Date(row.created_at).toISOString() }) } satisfies z.input<typeof AuthProfile>);
+  return c.json({ user: authUser(toUser(row)) } satisfies z.input<typeof AuthProfile>);
 });
 
 // --- SimpleJWT's refresh, for `register` and `auth`

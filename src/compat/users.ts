@@ -12,6 +12,7 @@ import { requestCode, signInRequest } from "../otp/requests";
 import { limitPerUser } from "../ratelimit/user";
 import { listReferrals } from "../referrals/list";
 import { activateInvite } from "../referrals/service";
+import { toUser } from "../users/profile";
 import { type CompatRoute, compatHandler } from "./http";
 import { compatRouter } from "./openapi";
 import {
@@ -34,7 +35,6 @@ const route: CompatRoute = { dialect: "users", fields: { phone: "phone_number", 
 // The profile lists this many referrals, newest first (the old app listed all; the counts stay exact).
 const PROFILE_REFERRALS = 100;
 
-const iso = (ms: number | null) => (ms == null ? null : new Date(ms).toISOString());
 const runLimiter = (c: Parameters<ReturnType<typeof limitPerUser>>[0], binding: "ME_LIMITER" | "INVITE_LIMITER") =>
   limitPerUser(binding)(c, async () => {});
 
@@ -82,20 +82,21 @@ const profile = compatHandler(route, NoBody, async (c) => {
     ),
   ]);
   if (!row || !page) throw unauthorized();
+  const user = toUser(row);
   return c.json({
-    user_id: row.id,
-    phone_number: row.phone,
-    invite_code: row.invite_code,
-    activated_invite_code: row.activated_invite_code,
+    user_id: user.id,
+    phone_number: user.phone,
+    invite_code: user.invite_code,
+    activated_invite_code: user.activated_invite_code,
     profile_stats: {
-      registration_date: iso(row.created_at),
-      last_login: iso(row.last_login_at),
-      total_referrals: row.referrals_count,
+      registration_date: user.created_at,
+      last_login: user.last_login_at,
+      total_referrals: user.referrals_count,
       active_referrals: active[0]?.n ?? 0,
     },
     referrals: page.items.map((item) => ({ phone_number: item.phone, joined_date: item.joined_at, status: item.status })),
-    referrals_count: row.referrals_count,
-    referral_tree: { level_1: row.referrals_count, level_2: row.level_2, total_network: row.referrals_count + row.level_2 },
+    referrals_count: user.referrals_count,
+    referral_tree: user.referral_tree,
   } satisfies z.input<typeof UsersProfile>);
 });
 
