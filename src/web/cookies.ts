@@ -19,9 +19,9 @@ const NAMES = {
   bookmark: "d1",
 } as const;
 
-export type CookieName = keyof typeof NAMES;
+type CookieName = keyof typeof NAMES;
 
-export const cookieName = (c: Context<WebEnv>, name: CookieName) => (c.get("secureCookies") ? `__Host-${NAMES[name]}` : NAMES[name]);
+const cookieName = (c: Context<WebEnv>, name: CookieName) => (c.get("secureCookies") ? `__Host-${NAMES[name]}` : NAMES[name]);
 
 /** The language switch's choice: not a secret, so it keeps a plain name in every mode. */
 export const LANG_COOKIE = "lang";

@@ -20,7 +20,7 @@ const tokenFor = (c: Context<WebEnv>, secret: string) => keyedHasher(c.get("conf
  * `no-referrer` policy it is `null` (Fetch §3.1), so `Sec-Fetch-Site` then decides, and a
  * `Referer` is the last resort. Nothing at all: refused.
  */
-export function fromOwnOrigin(c: Context): boolean {
+function fromOwnOrigin(c: Context): boolean {
   const own = new URL(c.req.url).origin;
   const origin = c.req.header("Origin");
   if (origin && origin !== "null") return origin === own;

@@ -26,7 +26,7 @@ export function storeSession(c: Context<WebEnv>, tokens: SessionTokens) {
   c.set("wrote", true);
 }
 
-export function forgetSession(c: Context<WebEnv>) {
+function forgetSession(c: Context<WebEnv>) {
   clearCookie(c, "session");
   clearCookie(c, "access");
 }
