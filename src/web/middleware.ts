@@ -80,15 +80,20 @@ export type PageContext = {
   passwordMinLength: number;
 };
 
+/**
+ * What every view needs from the request. An error page may be rendered for a request that
+ * failed before the page middleware ran (or before config parsed): English and empty values then.
+ */
 export function pageContext(c: Context<WebEnv>, path: string, signedIn: boolean): PageContext {
+  const config = c.get("config");
   return {
-    t: c.get("t"),
-    lang: c.get("lang"),
-    nonce: c.get("nonce"),
-    csrf: c.get("csrf"),
+    t: c.get("t") ?? LANGUAGES.en,
+    lang: c.get("lang") ?? "en",
+    nonce: c.get("nonce") ?? "",
+    csrf: c.get("csrf") ?? "",
     path,
-    appName: c.get("config").APP_NAME,
+    appName: config?.APP_NAME ?? "",
     signedIn,
-    passwordMinLength: c.get("config").PASSWORD_MIN_LENGTH,
+    passwordMinLength: config?.PASSWORD_MIN_LENGTH ?? 15,
   };
 }

@@ -5,8 +5,7 @@ import { handleError } from "../http/errors";
 import { ApiError } from "../http/problem";
 import { asApi, type WebEnv } from "./context";
 import { csrfProtection } from "./csrf";
-import { LANGUAGES } from "./i18n";
-import { type PageContext, pageDatabase, pageHeaders, pageSetup } from "./middleware";
+import { pageContext, pageDatabase, pageHeaders, pageSetup } from "./middleware";
 import { documentPages } from "./openapi";
 import { logoutPage, profilePages } from "./profile";
 import { requireWebSession } from "./session";
@@ -18,24 +17,9 @@ import { ErrorPage } from "./views/error";
 
 const PAGES = ["/", "/password", "/verify", "/resend", "/lang", "/logout", "/profile/*"];
 
-/** The view context even when the request failed before the page middleware set all of it. */
-function safePageContext(c: Context<WebEnv>): PageContext {
-  const t = c.get("t") ?? LANGUAGES.en;
-  return {
-    t,
-    lang: c.get("lang") ?? "en",
-    nonce: c.get("nonce") ?? "",
-    csrf: c.get("csrf") ?? "",
-    path: "/",
-    appName: c.get("config")?.APP_NAME ?? "",
-    signedIn: false,
-    passwordMinLength: c.get("config")?.PASSWORD_MIN_LENGTH ?? 15,
-  };
-}
-
 /** A cross-site or token-less form post: 403, before anything ran. */
 function refusedPost(c: Context<WebEnv>) {
-  const page = safePageContext(c);
+  const page = pageContext(c, "/", false);
   return c.html(<ErrorPage page={page} title={page.t.errorPage.csrfTitle} message={page.t.errorPage.csrf} />, 403);
 }
 
@@ -45,7 +29,7 @@ function refusedPost(c: Context<WebEnv>) {
  */
 function pageError(error: Error, c: Context<WebEnv>) {
   const status = handleError(error, asApi(c)).status;
-  const page = safePageContext(c);
+  const page = pageContext(c, "/", false);
   const { t } = page;
   const failure =
     error instanceof ApiError ? error.failure : { error: status === 503 ? ("service_unavailable" as const) : ("internal_error" as const) };
