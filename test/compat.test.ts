@@ -204,6 +204,27 @@ describe("users API", () => {
     expect(await row("SELECT phone FROM otp_challenges WHERE phone = ?", phone)).toBeNull();
   });
 
+  it("shares the core's per-user limits on the token routes (429 in each API's shape)", async () => {
+    const spent = { limit: async () => ({ success: false }) };
+    const limited = withVars({ ME_LIMITER: spent, INVITE_LIMITER: spent });
+    const signedIn = await usersSignIn();
+    const headers = { Authorization: `Token ${signedIn.token}` };
+    for (const [path, init] of [
+      ["/users/profile/", { headers }],
+      ["/api/users/activate-invite/", { method: "POST", headers, body: JSON.stringify({ invite_code: "ZZZZZZ" }) }],
+    ] as const) {
+      const refused = await limited(path, init);
+      expect(await json(refused, 429)).toEqual({ error: "Too many requests" });
+      expect(refused.headers.get("RateLimit-Limit")).toBe("100");
+    }
+    const phone = freshPhone();
+    const sent = await json(await post("/api/auth/send-otp/", { phone_number: phone }), 200);
+    const verified = await json(await post("/api/auth/verify-otp/", { phone_number: phone, otp_code: sent.dev_code as string }), 200);
+    const access = (verified.tokens as Json).access as string;
+    const refused = await limited("/api/auth/profile/", { headers: { Authorization: `Bearer ${access}` } });
+    expect(await json(refused, 429)).toEqual({ detail: "Request was throttled. Expected available in 60 seconds." });
+  });
+
   it("shares the resend cooldown and the wrong-code lockout with /v1", async () => {
     const phone = freshPhone();
     const sent = await json(await post("/users/send-code/", { phone_number: phone }), 200);

@@ -4,7 +4,7 @@ import { ApiError, fail } from "../http/problem";
 import { readProfile } from "../me/service";
 import { requestCode, signInRequest } from "../otp/requests";
 import { parsePhone } from "../phone";
-import { limitPerUser } from "../ratelimit/user";
+import { limitUser } from "../ratelimit/user";
 import { toUser, type User } from "../users/profile";
 import { type CompatRoute, compatHandler } from "./http";
 import { compatRouter } from "./openapi";
@@ -73,7 +73,7 @@ const authVerify = compatHandler(authRoute, AuthVerifyBody, async (c, input) => 
 const authProfile = compatHandler(authRoute, NoBody, async (c) => {
   const { config, db, now } = deps(c);
   const claims = await compatClaims(c, config.JWT_AUDIENCE, ["bearer"]);
-  await limitPerUser("ME_LIMITER")(c, async () => {});
+  await limitUser(c, "ME_LIMITER");
   const row = await readProfile(db, config, claims, now);
   if (!row) throw new ApiError(fail("unauthorized", { detail: "User not found" }));
   return c.json({ user: authUser(toUser(row)) } satisfies z.input<typeof AuthProfile>);

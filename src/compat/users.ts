@@ -9,7 +9,7 @@ import { unauthorized } from "../http/middleware";
 import type { z } from "../http/openapi";
 import { callerSql, readProfile } from "../me/service";
 import { requestCode, signInRequest } from "../otp/requests";
-import { limitPerUser } from "../ratelimit/user";
+import { limitUser } from "../ratelimit/user";
 import { listReferrals } from "../referrals/list";
 import { activateInvite } from "../referrals/service";
 import { toUser } from "../users/profile";
@@ -34,9 +34,6 @@ import { claimsOf, compatClaims, usersAudience, usersToken } from "./tokens";
 const route: CompatRoute = { dialect: "users", fields: { phone: "phone_number", code: "verification_code" } };
 // The profile lists this many referrals, newest first (the old app listed all; the counts stay exact).
 const PROFILE_REFERRALS = 100;
-
-const runLimiter = (c: Parameters<ReturnType<typeof limitPerUser>>[0], binding: "ME_LIMITER" | "INVITE_LIMITER") =>
-  limitPerUser(binding)(c, async () => {});
 
 const sendCode = compatHandler(route, PhoneNumberBody, async (c, input) => {
   const sent = await requestCode(c, { phone: input.phone_number, purpose: "login", captchaExempt: true });
@@ -71,7 +68,7 @@ const verifyCode = compatHandler(route, UsersVerifyBody, async (c, input) => {
 const profile = compatHandler(route, NoBody, async (c) => {
   const { config, db, now } = deps(c);
   const claims = await compatClaims(c, usersAudience(config), ["token", "bearer"]);
-  await runLimiter(c, "ME_LIMITER");
+  await limitUser(c, "ME_LIMITER");
   const guard = callerSql(config, claims, now);
   const [row, page, active] = await Promise.all([
     readProfile(db, config, claims, now),
@@ -104,8 +101,8 @@ const activate = compatHandler(route, InviteBody, async (c, input) => {
   const services = deps(c);
   const { config, db, now } = services;
   const claims = await compatClaims(c, usersAudience(config), ["token", "bearer"]);
-  await runLimiter(c, "ME_LIMITER");
-  await runLimiter(c, "INVITE_LIMITER");
+  await limitUser(c, "ME_LIMITER");
+  await limitUser(c, "INVITE_LIMITER");
   const result = await activateInvite(services, {
     callerId: claims.sub,
     callerGuard: callerSql(config, claims, now),
