@@ -7,7 +7,7 @@ import { deps } from "../http/deps";
 import { callerSql, deleteAccount, listSessions, readCaller, readProfile, revokeOwnSession, updateProfile } from "../me/service";
 import { changePassword, reauthenticate } from "../passwords/service";
 import { parsePhone } from "../phone";
-import { limitPerUser } from "../ratelimit/user";
+import { limitUser } from "../ratelimit/user";
 import { listReferrals } from "../referrals/list";
 import { activateInvite } from "../referrals/service";
 import { revokeByRefreshToken } from "../tokens/sessions";
@@ -113,7 +113,7 @@ export const profilePages = new Hono<WebEnv>()
     const claims = c.get("auth");
     const activated = await attempt(async () => {
       // The same per-user limit as POST /v1/me/invite.
-      await limitPerUser("INVITE_LIMITER")(asApi(c), async () => {});
+      await limitUser(asApi(c), "INVITE_LIMITER");
       return activateInvite(services, {
         callerId: claims.sub,
         callerGuard: callerSql(services.config, claims, services.now),

@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { deps } from "../http/deps";
 import type { Failure } from "../http/problem";
-import { limitPerUser } from "../ratelimit/user";
+import { limitUser } from "../ratelimit/user";
 import { verifyAccessToken } from "../tokens/jwt";
 import { tokenResponse } from "../tokens/response";
 import { rotateRefreshToken } from "../tokens/sessions";
@@ -63,7 +63,8 @@ export const requireWebSession: MiddlewareHandler<WebEnv> = async function requi
     if (!claims) throw new Error("a freshly signed access token did not verify");
   }
   c.set("auth", claims);
-  return limitPerUser("ME_LIMITER")(asApi(c), next);
+  await limitUser(asApi(c), "ME_LIMITER");
+  await next();
 };
 
 /**
