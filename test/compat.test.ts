@@ -485,6 +485,30 @@ describe("COMPAT_APIS", () => {
     await expectProblem(await bad("/health"), 503, "service_unavailable");
   });
 
+  it("keeps the send routes open without Turnstile (old clients cannot carry a token); /v1 still asks", async () => {
+    const captcha = withVars({ TURNSTILE_SECRET_KEY: "turnstile-secret" });
+    const siteverify = vi.spyOn(globalThis, "fetch");
+    try {
+      await expectProblem(
+        await captcha("/v1/auth/otp", { method: "POST", body: JSON.stringify({ phone: freshPhone() }) }),
+        400,
+        "captcha_required",
+      );
+      for (const [path, field] of [
+        ["/users/send-code/", "phone_number"],
+        ["/api/auth/send-otp/", "phone_number"],
+        ["/api/v1/usr/otp", "phone_number"],
+        ["/api/register/", "mobile_number"],
+      ] as const) {
+        const response = await captcha(path, { method: "POST", body: JSON.stringify({ [field]: freshPhone() }) });
+        expect(response.status, await response.text()).toBe(200);
+      }
+      expect(siteverify).not.toHaveBeenCalled();
+    } finally {
+      siteverify.mockRestore();
+    }
+  });
+
   it("never shows a sandbox code in production", async () => {
     const production = withVars({
       ENVIRONMENT: undefined,
