@@ -61,6 +61,15 @@ async function countFailure(c: Context<AppEnv>, failure: Failure) {
   await recordFailure(c, phoneOf.get(c.req.raw));
 }
 
+/** A step after the first: runs with the body's flow loaded at step `at`; its refusals count too. */
+function flowStep<S extends z.ZodType<{ session_id: string }>>(
+  schema: S,
+  at: Step,
+  run: (c: Context<AppEnv>, input: z.output<S>, flow: Flow) => Promise<Response>,
+) {
+  return compatHandler(route, schema, async (c, input) => run(c, input, await loadFlow(c, input.session_id, at)), countFailure);
+}
+
 const register = compatHandler(
   route,
   RegisterBody,
@@ -92,66 +101,42 @@ const register = compatHandler(
   countFailure,
 );
 
-const verifyOtp = compatHandler(
-  route,
-  SessionCodeBody,
-  async (c, input) => {
-    const flow = await loadFlow(c, input.session_id, "otp");
-    const tokens = await signInRequest(c, { phone: flow.phone, code: input.code });
-    await saveFlow(c, input.session_id, {
-      phone: flow.phone,
-      step: "set_password",
-      claims: claimsOf(tokens.access_token),
-      refresh: tokens.refresh_token,
-    });
-    return c.json({ next_step: "set_password" });
-  },
-  countFailure,
-);
+const verifyOtp = flowStep(SessionCodeBody, "otp", async (c, input, flow) => {
+  const tokens = await signInRequest(c, { phone: flow.phone, code: input.code });
+  await saveFlow(c, input.session_id, {
+    phone: flow.phone,
+    step: "set_password",
+    claims: claimsOf(tokens.access_token),
+    refresh: tokens.refresh_token,
+  });
+  return c.json({ next_step: "set_password" });
+});
 
-const setPassword = compatHandler(
-  route,
-  SessionPasswordBody,
-  async (c, input) => {
-    const flow = await loadFlow(c, input.session_id, "set_password");
-    await changePasswordRequest(deps(c), flow.claims as AccessClaims, { newPassword: input.password });
-    await saveFlow(c, input.session_id, { ...flow, step: "user_info" });
-    return c.json({ next_step: "user_info" });
-  },
-  countFailure,
-);
+const setPassword = flowStep(SessionPasswordBody, "set_password", async (c, input, flow) => {
+  await changePasswordRequest(deps(c), flow.claims as AccessClaims, { newPassword: input.password });
+  await saveFlow(c, input.session_id, { ...flow, step: "user_info" });
+  return c.json({ next_step: "user_info" });
+});
 
-const userInfo = compatHandler(
-  route,
-  UserInfoBody,
-  async (c, input) => {
-    const flow = await loadFlow(c, input.session_id, "user_info");
-    const services = deps(c);
-    const { config, db, now } = services;
-    const claims = flow.claims as AccessClaims;
-    const { session_id: _id, ...patch } = input;
-    if (!(await updateProfile(db, config, claims, patch, now))) throw unauthorized();
-    // The refresh token from the verified code never left the Worker: rotate it for the client.
-    const pair = orThrow(await simpleJwtPair(services, flow.refresh as string));
-    await kvOf(c).delete(flowKey(input.session_id));
-    c.header("Cache-Control", "no-store");
-    return c.json(pair satisfies z.input<typeof TokenPair>);
-  },
-  countFailure,
-);
+const userInfo = flowStep(UserInfoBody, "user_info", async (c, input, flow) => {
+  const services = deps(c);
+  const { config, db, now } = services;
+  const claims = flow.claims as AccessClaims;
+  const { session_id: _id, ...patch } = input;
+  if (!(await updateProfile(db, config, claims, patch, now))) throw unauthorized();
+  // The refresh token from the verified code never left the Worker: rotate it for the client.
+  const pair = orThrow(await simpleJwtPair(services, flow.refresh as string));
+  await kvOf(c).delete(flowKey(input.session_id));
+  c.header("Cache-Control", "no-store");
+  return c.json(pair satisfies z.input<typeof TokenPair>);
+});
 
-const login = compatHandler(
-  route,
-  SessionPasswordBody,
-  async (c, input) => {
-    const flow = await loadFlow(c, input.session_id, "password");
-    const tokens = await passwordLoginRequest(c, { phone: flow.phone, password: input.password });
-    await kvOf(c).delete(flowKey(input.session_id));
-    c.header("Cache-Control", "no-store");
-    return c.json({ access: tokens.access_token, refresh: tokens.refresh_token } satisfies z.input<typeof TokenPair>);
-  },
-  countFailure,
-);
+const login = flowStep(SessionPasswordBody, "password", async (c, input, flow) => {
+  const tokens = await passwordLoginRequest(c, { phone: flow.phone, password: input.password });
+  await kvOf(c).delete(flowKey(input.session_id));
+  c.header("Cache-Control", "no-store");
+  return c.json({ access: tokens.access_token, refresh: tokens.refresh_token } satisfies z.input<typeof TokenPair>);
+});
 
 const { app: registerApi, serve } = compatRouter("register");
 // Every step can meet the three-failure lock (429) and a failing D1 or KV (503).
