@@ -62,7 +62,7 @@ function statusOf(route: CompatRoute, failure: Failure): number {
 }
 
 /** Renders a core failure in the old API's error shape and status. */
-export function compatError(c: Context<AppEnv>, route: CompatRoute, failure: Failure, headers: Record<string, string> = {}) {
+function compatError(c: Context<AppEnv>, route: CompatRoute, failure: Failure, headers: Record<string, string> = {}) {
   const status = statusOf(route, failure);
   for (const [name, value] of Object.entries(headers)) c.header(name, value);
   if (failure.retry_after !== undefined) c.header("Retry-After", String(failure.retry_after));
