@@ -364,6 +364,12 @@ describe("DELETE /v1/me with current_password", () => {
     );
     expect((await call("DELETE", "/v1/me", { token: user.access_token, body: { current_password: GOOD } })).status).toBe(204);
     expect(await row("SELECT count(*) AS n FROM users WHERE id = ?", user.user.id)).toEqual({ n: 0 });
+    // The right password's reservation was given back with the deletion: only the wrong one counts,
+    // and the streak of wrong passwords in a row ended.
+    expect(await row("SELECT pw_fail_count, pw_fail_streak FROM phone_guards WHERE phone = ?", user.user.phone)).toEqual({
+      pw_fail_count: 1,
+      pw_fail_streak: 0,
+    });
   });
 });
 

@@ -1,5 +1,4 @@
 import { createRoute } from "@hono/zod-openapi";
-import { batch } from "../db/client";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { requireAccessToken, unauthorized } from "../http/middleware";
@@ -133,13 +132,11 @@ export const meRoutes = createRouter()
   })
   .openapi(deleteMe, async (c) => {
     const services = deps(c);
-    const { db } = services;
     const claims = c.get("auth");
     const caller = orThrow(await readCaller(services, claims));
     const body = c.req.header("Content-Type") ? c.req.valid("json") : {};
     const proven = orThrow(await reauthenticate(services, claims, caller, body.current_password));
-    if (proven.refund.length > 0) await batch(db, proven.refund);
-    if (!(await deleteAccount(services, claims, caller.phone))) throw unauthorized();
+    if (!(await deleteAccount(services, claims, caller.phone, proven.refund))) throw unauthorized();
     return c.body(null, 204);
   })
   .openapi(changePhoneRoute, async (c) => {

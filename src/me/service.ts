@@ -50,11 +50,13 @@ export async function updateProfile(db: Db, config: Config, claims: AccessClaims
  * Deletes the account with its sessions, refresh tokens and codes, atomically. Per-phone guards
  * (windows, lockouts) stay, so deleting and signing up again resets no limit.
  */
-export async function deleteAccount(deps: Deps, claims: AccessClaims, phone: string): Promise<boolean> {
+export async function deleteAccount(deps: Deps, claims: AccessClaims, phone: string, refund: SQL[] = []): Promise<boolean> {
   const { config, db, now } = deps;
   const caller = callerSql(config, claims, now);
   const live = sql`EXISTS (SELECT 1 FROM users u WHERE ${caller})`;
   const results = await batch(db, [
+    // A right current_password's reservation is given back in the same round trip (reauthenticate).
+    ...refund,
     await eventSql(deps, { type: "account_deleted", phone, userId: claims.sub }, live),
     sql`DELETE FROM otp_challenges WHERE phone = (SELECT u.phone FROM users u WHERE ${caller})`,
     sql`DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ${claims.sub}) AND ${live}`,

@@ -1,7 +1,6 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { batch } from "../db/client";
 import { cursorParam } from "../db/cursor";
 import { deps } from "../http/deps";
 import { callerSql, deleteAccount, listSessions, readCaller, readProfile, revokeOwnSession, updateProfile } from "../me/service";
@@ -176,8 +175,7 @@ export const profilePages = new Hono<WebEnv>()
     const currentPassword = field("current_password") || undefined;
     const proven = await attempt(() => reauthenticate(services, claims, caller, currentPassword));
     if (!proven.ok) return refuse(c, "delete", formErrors(c, proven.failure, fields), {}, pageStatus(c, proven.failure));
-    if (proven.value.refund.length > 0) await batch(services.db, proven.value.refund);
-    if (!(await deleteAccount(services, claims, caller.phone))) return signedOut(c, "ended");
+    if (!(await deleteAccount(services, claims, caller.phone, proven.value.refund))) return signedOut(c, "ended");
     return signedOut(c, "deleted");
   });
 
