@@ -535,3 +535,26 @@ describe("COMPAT_APIS", () => {
     }
   });
 });
+
+describe("token answers of the old APIs", () => {
+  it("carry Cache-Control: no-store, like the core's token responses", async () => {
+    const noStore = (response: Response, label: string) => expect(response.headers.get("Cache-Control"), label).toBe("no-store");
+    const usersPhone = freshPhone();
+    const usersSent = await json(await post("/users/send-code/", { phone_number: usersPhone }), 200);
+    noStore(
+      await post("/users/verify-code/", { phone_number: usersPhone, verification_code: usersSent.verification_code as string }),
+      "users",
+    );
+
+    const authPhone = freshPhone();
+    const authSent = await json(await post("/api/auth/send-otp/", { phone_number: authPhone }), 200);
+    const authVerified = await post("/api/auth/verify-otp/", { phone_number: authPhone, otp_code: authSent.dev_code as string });
+    noStore(authVerified, "auth");
+    const { tokens } = (await json(authVerified, 200)) as { tokens: { refresh: string } };
+    noStore(await post("/api/token/refresh/", { refresh: tokens.refresh }), "SimpleJWT refresh");
+
+    const usrPhone = freshPhone();
+    const usrSent = await json(await post("/api/v1/usr/otp", { phone_number: usrPhone }), 200);
+    noStore(await post("/api/v1/usr/otp/verify", { phone_number: usrPhone, code: usrSent.dev_code as string }), "usr");
+  });
+});
