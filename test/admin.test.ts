@@ -206,13 +206,27 @@ describe("who may call the admin routes", () => {
 });
 
 describe("GET /v1/admin/users", () => {
-  it("answers the /v1/me User shape with the phone masked, plus is_active", async () => {
+  it("answers the /v1/me User shape with the full phone, plus is_active, and records who searched for what", async () => {
     const admin = await sharedAdmin();
     const user = await signIn();
     const profile = await me(user);
     const page = await searchUsers(admin, user.user.invite_code as string);
-    expect(page.items).toEqual([{ ...profile, phone: masked(user.user.phone), is_active: true }]);
-    expect(JSON.stringify(page)).not.toContain(user.user.phone);
+    expect(page.items).toEqual([{ ...profile, phone: user.user.phone, is_active: true }]);
+    const viewed = await row<{ user_id: string | null; detail: string }>(
+      "SELECT user_id, detail FROM audit_events WHERE type = 'admin_viewed' AND detail LIKE ? ORDER BY created_at DESC LIMIT 1",
+      `%${user.user.invite_code}%`,
+    );
+    expect(viewed?.user_id).toBeNull();
+    expect(JSON.parse(viewed?.detail ?? "{}")).toEqual({ by: admin.user.id, search: user.user.invite_code });
+  });
+
+  it("masks a phone typed into the search in its admin_viewed event (the audit trail holds no full phone)", async () => {
+    const admin = await sharedAdmin();
+    const user = await signIn();
+    await searchUsers(admin, user.user.phone);
+    const events = await env.DB.prepare("SELECT detail FROM audit_events WHERE type = 'admin_viewed'").all<{ detail: string }>();
+    expect(events.results.map((event) => event.detail).join()).not.toContain(user.user.phone.slice(1));
+    expect(events.results.map((event) => JSON.parse(event.detail).search)).toContain(masked(user.user.phone));
   });
 
   it("finds users by a phone prefix typed in any formatting, newest first", async () => {
@@ -317,7 +331,7 @@ describe("GET /v1/admin/users", () => {
 });
 
 describe("GET /v1/admin/users/{id}", () => {
-  it("shows the inviter (masked) after an invite activation and counts live sessions", async () => {
+  it("shows the full phones of the user and the inviter after an invite activation, counts live sessions, records the view", async () => {
     const admin = await sharedAdmin();
     const inviter = await signIn();
     const phone = freshPhone();
@@ -329,11 +343,17 @@ describe("GET /v1/admin/users/{id}", () => {
     const detail = await getUser(admin, invitee.user.id);
     expect(detail).toEqual({
       ...(await me(second)),
-      phone: masked(phone),
+      phone,
       is_active: true,
-      invited_by: { id: inviter.user.id, phone: masked(inviter.user.phone) },
+      invited_by: { id: inviter.user.id, phone: inviter.user.phone },
       sessions: 2,
     });
+    const viewed = await row<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM audit_events WHERE type = 'admin_viewed' AND user_id = ? AND detail LIKE ?",
+      invitee.user.id,
+      `%${admin.user.id}%`,
+    );
+    expect(viewed?.n).toBeGreaterThanOrEqual(1);
 
     expect((await call("POST", "/v1/auth/logout", { body: { refresh_token: invitee.refresh_token } })).status).toBe(204);
     expect((await getUser(admin, invitee.user.id)).sessions).toBe(1);
@@ -367,7 +387,7 @@ describe("PATCH /v1/admin/users/{id}", () => {
     const response = await patchUser(admin, first.user.id, { is_active: false });
     const body = (await response.json()) as AdminUserDetail;
     expect(response.status, JSON.stringify(body)).toBe(200);
-    expect(body).toMatchObject({ id: first.user.id, is_active: false, sessions: 0, phone: masked(phone) });
+    expect(body).toMatchObject({ id: first.user.id, is_active: false, sessions: 0, phone });
 
     for (const session of [first, second]) {
       await expectProblem(await refresh(session.refresh_token), 401, "invalid_token");
@@ -471,7 +491,7 @@ describe("PATCH /v1/admin/users/{id}", () => {
     const response = await patchUser(admin, user.user.id, { is_active: true, points: 1_000_000, phone: "+375291111111", id: "x", shoe: 1 });
     const body = (await response.json()) as AdminUserDetail;
     expect(response.status, JSON.stringify(body)).toBe(200);
-    expect(body).toMatchObject({ id: user.user.id, points: 0, phone: masked(user.user.phone) });
+    expect(body).toMatchObject({ id: user.user.id, points: 0, phone: user.user.phone });
     expect(await row("SELECT phone, points FROM users WHERE id = ?", user.user.id)).toEqual({ phone: user.user.phone, points: 0 });
   });
 

@@ -1,4 +1,4 @@
-import { createExecutionContext } from "cloudflare:test";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../src/index";
@@ -52,12 +52,16 @@ const countedKv = new Proxy(env.KV, {
 
 const countedEnv = { ...env, DB: countedDb, KV: countedKv } as typeof env;
 
-async function call(method: string, path: string, body?: unknown, token?: string) {
-  const headers: Record<string, string> = { "CF-Connecting-IP": freshIp() };
+/** Calls the Worker and waits for its work after the response too (audit, KV marks), which counts. */
+async function call(method: string, path: string, body?: unknown, token?: string, ip = freshIp()) {
+  const headers: Record<string, string> = { "CF-Connecting-IP": ip };
   if (body) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
   const request = new Request(`http://api.test${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
-  return worker.fetch(request, countedEnv, createExecutionContext());
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(request, countedEnv, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
 }
 
 beforeEach(() => {
@@ -66,20 +70,60 @@ beforeEach(() => {
 });
 
 describe("storage round-trip budgets", () => {
-  it("send code: at most 1 D1 round trip and 3 KV operations", async () => {
+  it("send code: 1 D1 round trip (the IP windows, the phone gate, the code and its audit in one batch) and 3 KV operations", async () => {
     const response = await call("POST", "/v1/auth/otp", { phone: freshPhone() });
     expect(response.status).toBe(200);
-    expect(counts.d1).toBeLessThanOrEqual(1);
-    expect(counts.kv).toBeLessThanOrEqual(3);
+    // KV: one bulk read of the edge marks, the code's own key, then the latest-code key after the answer.
+    expect(counts).toEqual({ d1: 1, kv: 3 });
   });
 
-  it("verify (first sign-in): at most 2 D1 round trips", async () => {
+  it("verify (first sign-in): 1 D1 round trip and 1 KV read", async () => {
     const phone = freshPhone();
     const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
     counts.d1 = 0;
+    counts.kv = 0;
     const response = await call("POST", "/v1/auth/otp/verify", { phone, code: sent.dev_code });
     expect(response.status).toBe(200);
-    expect(counts.d1).toBeLessThanOrEqual(2);
+    expect(counts).toEqual({ d1: 1, kv: 1 });
+  });
+
+  it("verify (first sign-in with an invite code): still 1 D1 round trip", async () => {
+    const inviterPhone = freshPhone();
+    const inviterCode = (await (await call("POST", "/v1/auth/otp", { phone: inviterPhone })).json()) as { dev_code: string };
+    const inviter = (await (await call("POST", "/v1/auth/otp/verify", { phone: inviterPhone, code: inviterCode.dev_code })).json()) as {
+      user: { invite_code: string };
+    };
+    const phone = freshPhone();
+    const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
+    counts.d1 = 0;
+    const response = await call("POST", "/v1/auth/otp/verify", { phone, code: sent.dev_code, invite_code: inviter.user.invite_code });
+    expect(response.status).toBe(200);
+    expect(counts.d1).toBe(1);
+  });
+
+  it("a wrong guess: 1 D1 round trip", async () => {
+    const phone = freshPhone();
+    const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
+    counts.d1 = 0;
+    const wrong = sent.dev_code === "000000" ? "000001" : "000000";
+    expect((await call("POST", "/v1/auth/otp/verify", { phone, code: wrong })).status).toBe(400);
+    expect(counts.d1).toBe(1);
+  });
+
+  it("a send or a guess from a tripped IP: 0 D1 round trips (refused from the KV edge copy)", async () => {
+    const ip = freshIp();
+    for (let i = 0; i < 5; i++) expect((await call("POST", "/v1/auth/otp", { phone: freshPhone() }, undefined, ip)).status).toBe(200);
+    counts.d1 = 0;
+    expect((await call("POST", "/v1/auth/otp", { phone: freshPhone() }, undefined, ip)).status).toBe(429);
+    expect(counts.d1).toBe(0);
+
+    const guesser = freshIp();
+    for (let i = 0; i < 10; i++) {
+      expect((await call("POST", "/v1/auth/otp/verify", { phone: freshPhone(), code: "123456" }, undefined, guesser)).status).toBe(400);
+    }
+    counts.d1 = 0;
+    expect((await call("POST", "/v1/auth/otp/verify", { phone: freshPhone(), code: "123456" }, undefined, guesser)).status).toBe(429);
+    expect(counts.d1).toBe(0);
   });
 
   it("GET /v1/me: exactly 1 D1 round trip and no KV", async () => {

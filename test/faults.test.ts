@@ -223,7 +223,7 @@ const scenarios: Scenario[] = [
         ok: 200,
         async invariant() {
           const guard = await row<{ pw_fail_count: number | null }>(
-            "SELECT pw_fail_count FROM phone_guards WHERE phone = ?",
+            "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'password_fail' AND key = phone) AS pw_fail_count FROM phone_guards WHERE phone = ?",
             tokens.user.phone,
           );
           // A right password is never charged as a failure, even when the sign-in failed on D1.

@@ -50,11 +50,10 @@ export function advance(ms: number): number {
 export type GuardRow = {
   phone: string;
   last_sent_at: number | null;
-  hour_start: number;
+  /** Accepted sends in the sliding hour and day before now. */
   hour_count: number;
-  day_start: number;
   day_count: number;
-  fail_start: number;
+  /** Wrong codes in the sliding lockout window (OTP_LOCKOUT_SECONDS, 3600 in tests) before now. */
   fail_count: number;
   locked_until: number | null;
 };
@@ -69,13 +68,32 @@ export type ChallengeRow = {
   consumed_at: number | null;
 };
 
-/** The phone's strict per-phone state (cooldown, windows, failure budget, lock). */
-export function guardOf(phone: string) {
+/** The phone's strict per-phone state (cooldown, sliding windows at the pinned clock, lock). */
+export function guardOf(phone: string, lockoutMs = HOUR_MS) {
+  const now = Date.now();
+  const count = (scope: string, ms: number) =>
+    `(SELECT COUNT(*) FROM rate_events WHERE scope = '${scope}' AND key = g.phone AND at > ${now - ms})`;
   return row<GuardRow>(
-    "SELECT phone, last_sent_at, hour_start, hour_count, day_start, day_count, fail_start, fail_count, locked_until FROM phone_guards WHERE phone = ?",
+    `SELECT phone, last_sent_at, locked_until, ${count("send_phone", HOUR_MS)} AS hour_count,
+      ${count("send_phone", DAY_MS)} AS day_count, ${count("code_fail", lockoutMs)} AS fail_count
+    FROM phone_guards g WHERE phone = ?`,
     phone,
   );
 }
+
+/** Events counted in a sliding-window scope for `key` within `ms` before the pinned clock. */
+export async function windowCount(scope: string, key: string, ms: number): Promise<number> {
+  const found = await row<{ n: number }>(
+    "SELECT COUNT(*) AS n FROM rate_events WHERE scope = ? AND key = ? AND at > ?",
+    scope,
+    key,
+    Date.now() - ms,
+  );
+  return found?.n ?? 0;
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 
 /** The live (or last) code of a phone and purpose. */
 export function challengeOf(phone: string, purpose = "login") {

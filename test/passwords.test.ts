@@ -33,6 +33,16 @@ describe("password policy (NIST SP 800-63B-4)", () => {
     ["a common password (any case)", () => "MailCreated5240", "common"],
     ["the phone's E.164 digits", (phone: string) => `my number ${phone.slice(1)} ok`, "contains_phone"],
     ["the phone's national number", (phone: string) => `call me at ${phone.slice(4)} please`, "contains_phone"],
+    [
+      "the number written with separators (+375 29 612-02-65)",
+      (phone: string) => `dial ${phone.slice(0, 4)} ${phone.slice(4, 6)} ${phone.slice(6, 9)}-${phone.slice(9, 11)}-${phone.slice(11)} now`,
+      "contains_phone",
+    ],
+    [
+      "the national number with brackets and dots ((29) 612.02.65)",
+      (phone: string) => `home (${phone.slice(4, 6)}) ${phone.slice(6, 9)}.${phone.slice(9, 11)}.${phone.slice(11)} line`,
+      "contains_phone",
+    ],
   ])("refuses %s with its rule", async (_name, makePassword, rule) => {
     const phone = freshPhone();
     const password = makePassword(phone);
@@ -149,7 +159,12 @@ describe("POST /v1/auth/password/login", () => {
     const statuses = answers.map((r) => r.status);
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(5);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(15);
-    expect(await row("SELECT pw_fail_count FROM phone_guards WHERE phone = ?", user.user.phone)).toEqual({ pw_fail_count: 5 });
+    expect(
+      await row(
+        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'password_fail' AND key = phone) AS pw_fail_count FROM phone_guards WHERE phone = ?",
+        user.user.phone,
+      ),
+    ).toEqual({ pw_fail_count: 5 });
   });
 
   it("counts failures per phone even without an account", async () => {
@@ -257,7 +272,12 @@ describe("password reset by SMS", () => {
     expect(await row("SELECT attempts FROM otp_challenges WHERE phone = ? AND purpose = 'reset_password'", user.user.phone)).toEqual({
       attempts: 0,
     });
-    expect(await row("SELECT fail_count FROM phone_guards WHERE phone = ?", user.user.phone)).toEqual({ fail_count: 0 });
+    expect(
+      await row(
+        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'code_fail' AND key = phone) AS fail_count FROM phone_guards WHERE phone = ?",
+        user.user.phone,
+      ),
+    ).toEqual({ fail_count: 0 });
     const wrong = await call("POST", "/v1/auth/password/reset", {
       body: { phone: user.user.phone, code: wrongCode(code), new_password: "another good passphrase" },
     });
@@ -339,7 +359,12 @@ describe("POST /v1/me/phone", () => {
     });
     expect((await expectProblem(short, 400, "validation_failed")).errors).toEqual([{ path: "code", message: "must be 6 digits" }]);
     expect(await row("SELECT attempts FROM otp_challenges WHERE phone = ? AND purpose = 'change_phone'", target)).toEqual({ attempts: 0 });
-    expect(await row("SELECT pw_fail_count, pw_fail_streak FROM phone_guards WHERE phone = ?", user.user.phone)).toMatchObject({
+    expect(
+      await row(
+        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'password_fail' AND key = phone) AS pw_fail_count, pw_fail_streak FROM phone_guards WHERE phone = ?",
+        user.user.phone,
+      ),
+    ).toMatchObject({
       pw_fail_count: 0,
       pw_fail_streak: 0,
     });
@@ -366,7 +391,12 @@ describe("DELETE /v1/me with current_password", () => {
     expect(await row("SELECT count(*) AS n FROM users WHERE id = ?", user.user.id)).toEqual({ n: 0 });
     // The right password's reservation was given back with the deletion: only the wrong one counts,
     // and the streak of wrong passwords in a row ended.
-    expect(await row("SELECT pw_fail_count, pw_fail_streak FROM phone_guards WHERE phone = ?", user.user.phone)).toEqual({
+    expect(
+      await row(
+        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'password_fail' AND key = phone) AS pw_fail_count, pw_fail_streak FROM phone_guards WHERE phone = ?",
+        user.user.phone,
+      ),
+    ).toEqual({
       pw_fail_count: 1,
       pw_fail_streak: 0,
     });

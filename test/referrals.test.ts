@@ -249,7 +249,12 @@ describe("invite code at sign-up", () => {
       attempts: 0,
       consumed_at: null,
     });
-    expect(await row("SELECT fail_count FROM phone_guards WHERE phone = ?", phone)).toEqual({ fail_count: 0 });
+    expect(
+      await row(
+        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'code_fail' AND key = phone) AS fail_count FROM phone_guards WHERE phone = ?",
+        phone,
+      ),
+    ).toEqual({ fail_count: 0 });
     expect(await row("SELECT count(*) AS n FROM users WHERE phone = ?", phone)).toEqual({ n: 0 });
     const retry = await call("POST", "/v1/auth/otp/verify", { body: { phone, code } });
     expect(retry.status).toBe(200);

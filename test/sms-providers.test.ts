@@ -107,7 +107,12 @@ describe.each([
     await expectProblem(await send(variant, phone), 502, "sms_delivery_failed");
     expect(seen).toHaveLength(1);
     expect(await row("SELECT count(*) AS n FROM otp_challenges WHERE phone = ?", phone)).toEqual({ n: 1 - 1 });
-    expect(await row("SELECT last_sent_at, hour_count FROM phone_guards WHERE phone = ?", phone)).toEqual({
+    expect(
+      await row(
+        "SELECT last_sent_at, (SELECT COUNT(*) FROM rate_events WHERE scope = 'send_phone' AND key = phone) AS hour_count FROM phone_guards WHERE phone = ?",
+        phone,
+      ),
+    ).toEqual({
       last_sent_at: null,
       hour_count: 1,
     });

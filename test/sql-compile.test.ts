@@ -7,8 +7,7 @@ import { loadConfig } from "../src/config";
 import { compile } from "../src/db/client";
 import { users } from "../src/db/schema";
 import type { Deps } from "../src/deps";
-import { codeBudget, recordFailureSql, reserveSql } from "../src/guards/budget";
-import { consumedBy } from "../src/otp/gate";
+import { guessStatements, wonSql } from "../src/otp/gate";
 import { activationStatements } from "../src/referrals/service";
 import { openSessionStatements } from "../src/tokens/sessions";
 import { profileColumns } from "../src/users/profile";
@@ -37,11 +36,18 @@ describe("compile: our sql templates as Drizzle's SQLite dialect compiles them",
     if (!loaded.ok) throw new Error(loaded.problems.join("; "));
     const config = loaded.config;
     const now = 1_700_000_000_000;
-    const won = consumedBy("+375291234567", "login", "marker");
+    const won = wonSql("+375291234567", "login", "marker");
     const deps = { config, now, request: { ip: "10.0.0.1", country: null, requestId: "req" } } as unknown as Deps;
     const statements = [
-      reserveSql(codeBudget(config), "+375291234567", "marker", now, won),
-      recordFailureSql(codeBudget(config), "+375291234567", now),
+      ...guessStatements(config, {
+        phone: "+375291234567",
+        purpose: "login",
+        codeId: "c",
+        right: true,
+        marker: "marker",
+        now,
+        ip: "10.0.0.1",
+      }),
       ...openSessionStatements(config, {
         sessionId: "s",
         phone: "+375291234567",

@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
 import { batch, type Db } from "../db/client";
+import { LONGEST_WINDOW_MS } from "../limits/sliding";
 
 const DAY = 86_400_000;
 // Bounded work per run: at most ROUNDS × BATCH rows per kind; the next run continues.
@@ -41,9 +42,14 @@ export async function runRetention(db: Db, config: Config, now: number) {
     sql`DELETE FROM otp_challenges WHERE rowid IN (SELECT rowid FROM otp_challenges
       WHERE consumed_at < ${now - DAY} OR expires_at < ${now - DAY} LIMIT ${limit}) RETURNING phone`,
   ]);
+  // Rate events are dead once they left the longest window they can count in.
+  const windowMs = Math.max(LONGEST_WINDOW_MS, config.OTP_LOCKOUT_SECONDS * 1000, config.PASSWORD_LOCKOUT_SECONDS * 1000);
+  const rateEvents = await drain(db, (limit) => [
+    sql`DELETE FROM rate_events WHERE rowid IN (SELECT rowid FROM rate_events WHERE at <= ${now - windowMs} LIMIT ${limit}) RETURNING at`,
+  ]);
   const budgetDays = await drain(db, (limit) => [
     sql`DELETE FROM sms_budget WHERE rowid IN (SELECT rowid FROM sms_budget
       WHERE day < ${new Date(now - 7 * DAY).toISOString().slice(0, 10)} LIMIT ${limit}) RETURNING day`,
   ]);
-  return { events, sessions, codes, budgetDays };
+  return { events, sessions, codes, budgetDays, rateEvents };
 }

@@ -37,15 +37,19 @@ async function asAdmin(deps: Deps, claims: AccessClaims, statements: SQL[]): Pro
 
 type AdminRow = ProfileRow & { inviter_id: string | null; inviter_phone: string | null; sessions: number };
 
-/** A user as admins see it: the User shape (phone masked, as every other phone) plus `is_active`. */
+/**
+ * A user as admins see it: the User shape plus `is_active`, with the full phone (support work
+ * needs it, and a prefix search would reveal it anyway); every answer that shows one records an
+ * `admin_viewed` event (`viewedSql`).
+ */
 function adminUser(row: ProfileRow) {
-  return { ...toUser(row), phone: maskPhone(row.phone), is_active: Boolean(row.is_active) };
+  return { ...toUser(row), is_active: Boolean(row.is_active) };
 }
 
 function adminUserDetail(row: AdminRow) {
   return {
     ...adminUser(row),
-    invited_by: row.inviter_id ? { id: row.inviter_id, phone: row.inviter_phone ? maskPhone(row.inviter_phone) : null } : null,
+    invited_by: row.inviter_id ? { id: row.inviter_id, phone: row.inviter_phone } : null,
     sessions: row.sessions,
   };
 }
@@ -89,20 +93,36 @@ function userSearch(deps: Deps, q: string | undefined): SQL {
   return conditions.length > 0 ? sql`(${sql.join(conditions, sql` OR `)})` : sql`0`;
 }
 
+/**
+ * The `admin_viewed` event of an answer that shows full phones: who looked (`by`), at whom
+ * (`userId`) or which search (a phone in it masked, as the audit trail never holds a full phone).
+ */
+function viewedSql(deps: Deps, claims: AccessClaims, seen: { userId?: string; phone?: string | null; search?: string }, when: SQL = sql`1`) {
+  const digits = seen.search?.replace(/\D/g, "") ?? "";
+  const search = seen.search === undefined ? undefined : digits.length >= 6 ? maskPhone(`+${digits}`) : seen.search;
+  return eventSql(
+    deps,
+    { type: "admin_viewed", userId: seen.userId ?? null, phone: seen.phone ?? null, detail: { by: claims.sub, ...(search === undefined ? {} : { search }) } },
+    sql`${callerIsAdmin(deps, claims)} AND ${when}`,
+  );
+}
+
 export async function listUsers(deps: Deps, claims: AccessClaims, query: { q?: string; limit: number; cursor?: Cursor }) {
   const results = await asAdmin(deps, claims, [
+    await viewedSql(deps, claims, { search: query.q?.trim() ?? "" }),
     sql`SELECT ${profileColumns} FROM users u WHERE ${userSearch(deps, query.q)} ${keysetAfter("u", query.cursor)}
       ORDER BY u.created_at DESC, u.id DESC LIMIT ${query.limit + 1}`,
   ]);
   if ("error" in results) return results;
-  const { items, next_cursor } = page(results[0] as ProfileRow[], query.limit);
+  const { items, next_cursor } = page(results[1] as ProfileRow[], query.limit);
   return { items: items.map(adminUser), next_cursor };
 }
 
 export async function getUser(deps: Deps, claims: AccessClaims, id: string): Promise<AdminUserDetail | Failure> {
-  const results = await asAdmin(deps, claims, [detailSql(deps, id)]);
+  const exists = sql`EXISTS (SELECT 1 FROM users WHERE id = ${id})`;
+  const results = await asAdmin(deps, claims, [await viewedSql(deps, claims, { userId: id }, exists), detailSql(deps, id)]);
   if ("error" in results) return results;
-  const row = (results[0] as AdminRow[])[0];
+  const row = (results[1] as AdminRow[])[0];
   return row ? adminUserDetail(row) : fail("not_found", { detail: "No such user." });
 }
 
@@ -148,7 +168,8 @@ export async function updateUser(
       sql`${admin} AND ${exists}`,
     ),
   ];
-  const results = await asAdmin(deps, claims, [...(selfLockout ? [] : changes), detailSql(deps, id)]);
+  const viewed = await viewedSql(deps, claims, { userId: id, phone }, exists);
+  const results = await asAdmin(deps, claims, [...(selfLockout ? [] : changes), viewed, detailSql(deps, id)]);
   if ("error" in results) return results;
   if (selfLockout) return fail("self_lockout", { detail: "You cannot deactivate or demote yourself; ask another admin." });
   const row = (results.at(-1) as AdminRow[])[0];

@@ -1,4 +1,4 @@
-import { type SQL, sql } from "drizzle-orm";
+import { isSQLWrapper, type SQL, sql } from "drizzle-orm";
 import { all, type Db } from "../db/client";
 import type { Deps } from "../deps";
 import { maskPhone, phoneKey } from "../phone";
@@ -21,6 +21,7 @@ export const EVENT_TYPES = [
   "phone_changed",
   "account_deleted",
   "admin_changed_user",
+  "admin_viewed",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -31,8 +32,8 @@ export type AuditEvent = {
   phone?: string | null;
   /** A user id, or SQL that yields it inside the batch (e.g. the user a phone belongs to). */
   userId?: string | SQL | null;
-  /** Small facts: a reason, a purpose, who changed what. Never a code, token or password. */
-  detail?: Record<string, string | number | boolean | null>;
+  /** Small facts: a reason, a purpose, who changed what (or SQL that yields it in the batch). Never a code, token or password. */
+  detail?: Record<string, string | number | boolean | null | SQL>;
 };
 
 /**
@@ -43,11 +44,21 @@ export async function eventSql(deps: Deps, event: AuditEvent, when: SQL = sql`1`
   const { request, now, config } = deps;
   const phone = event.phone ?? null;
   const key = phone ? await phoneKey(config, phone) : null;
-  const detail = event.detail ? JSON.stringify(event.detail) : null;
+  const detail = event.detail ? detailSql(event.detail) : null;
   return sql`INSERT INTO audit_events (id, type, user_id, phone_masked, phone_key, ip, country, request_id, detail, created_at)
     SELECT ${crypto.randomUUID()}, ${event.type}, ${event.userId ?? null}, ${phone ? maskPhone(phone) : null}, ${key},
       ${request.ip}, ${request.country}, ${request.requestId}, ${detail}, ${now}
     WHERE ${when}`;
+}
+
+/** The detail as JSON: written by the Worker, or by SQLite's json_object when a value comes from the batch. */
+function detailSql(detail: NonNullable<AuditEvent["detail"]>): string | SQL {
+  const entries = Object.entries(detail);
+  if (!entries.some(([, value]) => isSQLWrapper(value))) return JSON.stringify(detail);
+  return sql`json_object(${sql.join(
+    entries.map(([key, value]) => sql`${key}, ${isSQLWrapper(value) || value === null ? value : sql`json(${JSON.stringify(value)})`}`),
+    sql`, `,
+  )})`;
 }
 
 /**

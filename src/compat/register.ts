@@ -5,11 +5,13 @@ import { all } from "../db/client";
 import type { AppEnv } from "../http/context";
 import { deps, kvOf } from "../http/deps";
 import { orThrow } from "../http/errors";
-import { unauthorized } from "../http/middleware";
+import { clientIp, unauthorized } from "../http/middleware";
 import type { z } from "../http/openapi";
 import { ApiError, type Failure, fail } from "../http/problem";
+import { spendIpWindow } from "../limits/ip";
+import { sendIpLimit } from "../limits/sliding";
 import { updateProfile } from "../me/service";
-import { limitSendsByIp, requestCode, signInRequest } from "../otp/requests";
+import { requestCode, signInRequest } from "../otp/requests";
 import { changePasswordRequest, passwordLoginRequest } from "../passwords/requests";
 import { phoneFromInput } from "../phone";
 import type { AccessClaims } from "../tokens/jwt";
@@ -85,7 +87,8 @@ const register = compatHandler(
     if (user?.password_hash) {
       // This answer tells that the number has a password (the old flow's design), so it counts
       // against the same IP windows as a send: probing numbers is as limited as sending codes.
-      await limitSendsByIp(c);
+      const spent = orThrow(await spendIpWindow(deps(c), sendIpLimit(config, clientIp(c)), "send_ip"));
+      for (const [name, value] of Object.entries(spent)) c.header(name, value);
       await saveFlow(c, id, { phone: phone.e164, step: "password" });
       return c.json({ next_step: "password", session_id: id });
     }

@@ -82,27 +82,41 @@ export const refreshTokens = sqliteTable(
  */
 export const phoneGuards = sqliteTable("phone_guards", {
   phone: text("phone").primaryKey(),
+  /** The last accepted send (the cooldown); cleared when its delivery failed. */
   lastSentAt: integer("last_sent_at"),
-  hourStart: integer("hour_start").notNull().default(0),
-  hourCount: integer("hour_count").notNull().default(0),
-  dayStart: integer("day_start").notNull().default(0),
-  dayCount: integer("day_count").notNull().default(0),
-  failStart: integer("fail_start").notNull().default(0),
-  failCount: integer("fail_count").notNull().default(0),
+  /** Set by the wrong guess that fills the sliding failure window (`rate_events` scope `code_fail`). */
   lockedUntil: integer("locked_until"),
   /** Random per request: marks the row as changed by that request within its batch. */
   sendMarker: text("send_marker"),
-  verifyMarker: text("verify_marker"),
-  /** Password-login failure budget and lock, kept apart from the code budget. */
-  pwFailStart: integer("pw_fail_start").notNull().default(0),
-  pwFailCount: integer("pw_fail_count").notNull().default(0),
+  /** The password lock, set by the failure that fills the `password_fail` window. */
   pwLockedUntil: integer("pw_locked_until"),
-  pwMarker: text("pw_marker"),
   /** Wrong passwords in a row since the last right one or reset (NIST SP 800-63B-4 §3.2.2 caps it). */
   pwFailStreak: integer("pw_fail_streak").notNull().default(0),
 });
 
-/** The live one-time code of a phone and purpose; its keyed hash sits in KV under `otp:<code_id>`. */
+/**
+ * Sliding-window counters: one row per counted event (a send, a guess, a failure) of a scope and
+ * key (an IP or a phone). "At most N per window" is `COUNT(*) WHERE at > now - window < N`, tested
+ * and written by one conditional INSERT, so parallel requests can never overshoot. Rows older
+ * than a day (the longest window) are dropped by the retention job.
+ */
+export const rateEvents = sqliteTable(
+  "rate_events",
+  {
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    at: integer("at").notNull(),
+    /** The request that wrote the row, so later statements of its batch can see that it counted. */
+    marker: text("marker").notNull(),
+  },
+  (table) => [index("rate_events_scope_key_at").on(table.scope, table.key, table.at), index("rate_events_at").on(table.at)],
+);
+
+/**
+ * The live one-time code of a phone and purpose; its keyed hash sits in KV (`otp:<phone>:<purpose>`
+ * and `otp:<code_id>`). A `decoy` is a reset challenge for a phone without a password account: it
+ * meets guesses exactly like a real one, and no guess can ever consume it.
+ */
 export const otpChallenges = sqliteTable(
   "otp_challenges",
   {
@@ -111,12 +125,14 @@ export const otpChallenges = sqliteTable(
     codeId: text("code_id").notNull(),
     /** For `change_phone`: the user the code is bound to. */
     userId: text("user_id"),
-    /** Guesses reserved against this code (the cap), and of those the ones confirmed wrong. */
+    /** Guesses evaluated against this code (wrong ones, and the right one that consumed it). */
     attempts: integer("attempts").notNull().default(0),
-    wrongAttempts: integer("wrong_attempts").notNull().default(0),
+    decoy: integer("decoy").notNull().default(0),
     expiresAt: integer("expires_at").notNull(),
     consumedAt: integer("consumed_at"),
     consumeMarker: text("consume_marker"),
+    /** The request whose guess was evaluated last (a wrong one unless it also consumed). */
+    verifyMarker: text("verify_marker"),
   },
   (table) => [primaryKey({ columns: [table.phone, table.purpose] })],
 );

@@ -55,13 +55,17 @@ export type ProblemExtras = {
 };
 
 /** A failure a service returns as data: the error code plus what the client should see. */
-export type Failure = { error: ErrorCode } & ProblemExtras;
+export type Failure = {
+  error: ErrorCode;
+  /** Response headers that go with the failure (`RateLimit-*` of the window that refused); never in the body. */
+  headers?: Record<string, string>;
+} & ProblemExtras;
 
 /** Thrown from middleware and handlers; `app.onError` turns it into a problem response. */
 export class ApiError extends Error {
   constructor(
     readonly failure: Failure,
-    readonly headers: Record<string, string> = {},
+    readonly headers: Record<string, string> = failure.headers ?? {},
   ) {
     super(failure.error);
   }
@@ -74,10 +78,10 @@ export const fail = (error: ErrorCode, extras: ProblemExtras = {}): Failure => (
 
 /** The one place that writes an `application/problem+json` response. */
 export function problem(c: Context, failure: Failure, headers: Record<string, string> = {}): Response {
-  const { error, detail, ...extras } = failure;
+  const { error, detail, headers: own, ...extras } = failure;
   const [status, title] = catalogue[error];
   const body = { type: "about:blank", title, status, code: error, detail: detail ?? title, ...extras };
-  for (const [name, value] of Object.entries(headers)) c.header(name, value);
+  for (const [name, value] of Object.entries({ ...own, ...headers })) c.header(name, value);
   if (failure.retry_after !== undefined) c.header("Retry-After", String(failure.retry_after));
   if (status === 503 && failure.retry_after === undefined) {
     body.retry_after = 30;

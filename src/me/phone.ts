@@ -2,8 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { eventSql } from "../audit/events";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
-import { consumeChallenge, consumedBy, refundAttempt } from "../otp/gate";
-import { consumeProved, proveCode } from "../otp/service";
+import { checkCode } from "../otp/service";
 import { type Caller, reauthenticate } from "../passwords/service";
 import { maskPhone, type Phone } from "../phone";
 import { sendNotice } from "../sms/sender";
@@ -18,36 +17,34 @@ import { type ProfileRow, profileColumns } from "../users/profile";
 export async function changePhone(
   deps: Deps,
   input: { claims: AccessClaims; caller: Caller; callerGuard: SQL; phone: Phone; code: string; currentPassword?: string },
-): Promise<ProfileRow | Failure> {
+): Promise<{ row: ProfileRow; headers: Record<string, string> } | Failure> {
   const { config, now } = deps;
   const { claims, caller } = input;
   const proven = await reauthenticate(deps, claims, caller, input.currentPassword);
   if ("error" in proven) return proven;
   const phone = input.phone.e164;
-  const proved = await proveCode(deps, { phone, purpose: "change_phone", code: input.code, userId: claims.sub });
-  if ("error" in proved) return proved;
-  const { proof } = proved;
-  const won = consumedBy(phone, "change_phone", proof.marker);
   const moved = sql`EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub} AND phone = ${phone})`;
-  const statements = [
-    ...proven.refund,
-    consumeChallenge({ phone, purpose: "change_phone", codeId: proof.codeId, marker: proof.marker, now }),
-    refundAttempt(config, phone, proof.failStart),
-    sql`UPDATE users AS u SET phone = ${phone}
-      WHERE ${input.callerGuard} AND ${won} AND NOT EXISTS (SELECT 1 FROM users o WHERE o.phone = ${phone})`,
-    sql`UPDATE sessions SET revoked_at = ${now}
-      WHERE user_id = ${claims.sub} AND id <> ${claims.sid} AND revoked_at IS NULL AND ${moved}`,
-    sql`DELETE FROM otp_challenges WHERE phone = ${caller.phone} AND ${moved}`,
-    await eventSql(deps, { type: "phone_changed", phone, userId: claims.sub, detail: { previous: maskPhone(caller.phone) } }, moved),
-    sql`SELECT ${won} AS won`,
-    sql`SELECT ${profileColumns} FROM users u WHERE u.id = ${claims.sub}`,
-  ];
-  // A failing D1 gives back the reserved guess and a right current password's reservation.
-  const results = await consumeProved(deps, { phone, purpose: "change_phone" }, proof, statements, proven.refund);
-  const [winner] = results.at(-2) as { won: number }[];
-  const row = (results.at(-1) as ProfileRow[])[0];
+  const checked = await checkCode(deps, {
+    phone,
+    purpose: "change_phone",
+    code: input.code,
+    userId: claims.sub,
+    // A right current password's reservation is given back whatever the code turns out to be.
+    alongside: proven.refund,
+    onRight: async (won) => [
+      sql`UPDATE users AS u SET phone = ${phone}
+        WHERE ${input.callerGuard} AND ${won} AND NOT EXISTS (SELECT 1 FROM users o WHERE o.phone = ${phone})`,
+      sql`UPDATE sessions SET revoked_at = ${now}
+        WHERE user_id = ${claims.sub} AND id <> ${claims.sid} AND revoked_at IS NULL AND ${moved}`,
+      sql`DELETE FROM otp_challenges WHERE phone = ${caller.phone} AND ${moved}`,
+      await eventSql(deps, { type: "phone_changed", phone, userId: claims.sub, detail: { previous: maskPhone(caller.phone) } }, moved),
+      sql`SELECT ${profileColumns} FROM users u WHERE u.id = ${claims.sub}`,
+    ],
+  });
+  if ("error" in checked) return checked;
+  const row = (checked.results.at(-1) as ProfileRow[] | undefined)?.[0];
   if (!row) return fail("unauthorized", { detail: "A valid access token is required." });
-  if (!winner?.won) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
+  if (checked.outcome !== "won") return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
   if (row.phone !== phone) return fail("phone_taken", { detail: "This phone number belongs to another account." });
   await sendNotice(
     config,
@@ -55,5 +52,5 @@ export async function changePhone(
     caller.phone,
     `Your ${config.APP_NAME} account was moved to another phone number. If this was not you, contact support.`,
   );
-  return row;
+  return { row, headers: checked.headers };
 }

@@ -4,10 +4,10 @@ import { orThrow } from "../http/errors";
 import { requireAccessToken, unauthorized } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
+import { withLimitHeaders } from "../otp/requests";
 import { codeField, requireCodeLength } from "../otp/schemas";
 import { reauthenticate } from "../passwords/service";
 import { phoneFromInput } from "../phone";
-import { limitByIp } from "../ratelimit/ip";
 import { limitPerUser } from "../ratelimit/user";
 import { toUser } from "../users/profile";
 import { ProfilePatchSchema, UserSchema } from "../users/schemas";
@@ -147,16 +147,18 @@ export const meRoutes = createRouter()
     requireCodeLength(config, body.code);
     const caller = orThrow(await readCaller(services, claims));
     const phone = orThrow(phoneFromInput(config, body.phone, body.region));
-    await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
-    const row = orThrow(
-      await changePhone(services, {
-        claims,
-        caller,
-        callerGuard: callerSql(config, claims, now),
-        phone,
-        code: body.code,
-        currentPassword: body.current_password,
-      }),
+    const { row } = withLimitHeaders(
+      c,
+      orThrow(
+        await changePhone(services, {
+          claims,
+          caller,
+          callerGuard: callerSql(config, claims, now),
+          phone,
+          code: body.code,
+          currentPassword: body.current_password,
+        }),
+      ),
     );
     return c.json(toUser(row), 200);
   })

@@ -1,36 +1,24 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
-import { all, batch, type Db } from "../db/client";
+import { batch, type Db } from "../db/client";
 import {
-  type BudgetState,
-  budgetStateSql,
-  codeBudget,
-  ensureGuardSql,
-  recordFailureSql,
-  refundSql,
-  reservedSql,
-  reserveSql,
-} from "../guards/budget";
+  codeFailLimit,
+  countedSql,
+  countSql,
+  fullSql,
+  recordSql,
+  roomSql,
+  sendIpLimit,
+  sendPhoneLimit,
+  stateColumnsSql,
+  verifyIpLimit,
+} from "../limits/sliding";
 
 // The per-phone "race gate". D1 has no interactive transactions, so every decision is one
-// conditional UPDATE, and the statements that depend on it run in the same batch (one atomic
-// round trip) and check a random per-request marker the UPDATE left behind. See src/db/STORAGE.md.
+// conditional statement, and the statements that depend on it run in the same batch (one atomic
+// round trip) and check a random per-request marker it left behind. See src/db/STORAGE.md.
 
 export type Purpose = "login" | "reset_password" | "change_phone";
-
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
-
-export type GuardState = {
-  last_sent_at: number | null;
-  hour_start: number;
-  hour_count: number;
-  day_start: number;
-  day_count: number;
-  fail_start: number;
-  fail_count: number;
-  locked_until: number | null;
-};
 
 /** Daily SMS caps that apply to this send (global and the number's country); empty when none are set. */
 export type SmsCaps = { day: string; caps: { scope: string; limit: number }[]; counts: boolean };
@@ -46,22 +34,43 @@ export function smsCaps(config: Config, country: string, now: number, counts: bo
   return { day: new Date(now).toISOString().slice(0, 10), caps, counts };
 }
 
-/** Who may ask for a code: every phone, only accounts with a password, or phones nobody else holds. */
+/**
+ * Who may get a real code: every phone, accounts with a password (anyone else gets a decoy that
+ * no guess can consume, so the exchange looks the same), or phones nobody else holds.
+ */
 export type Audience = { kind: "anyone" } | { kind: "password_holder" } | { kind: "unclaimed"; userId: string };
 
-export type SendState = GuardState & { accepted: number; issued: number; taken: number; budget_exhausted: number };
+export type SendState = Record<string, unknown> & {
+  ip_counted: number;
+  last_sent_at: number | null;
+  locked_until: number | null;
+  accepted: number;
+  issued: number;
+  decoy: number;
+  taken: number;
+  budget_exhausted: number;
+};
+
+/** The limits one send counts against. */
+export const sendLimits = (config: Config, phone: string, ip: string) => ({
+  ip: sendIpLimit(config, ip),
+  phone: sendPhoneLimit(config, phone),
+});
 
 /**
- * One batch that passes the send gate (lock, cooldown, hour and day windows, phone ownership),
- * counts the send, and replaces any earlier code of this phone and purpose with `codeId`.
+ * One batch, in the contract's order of checks: the per-IP send windows count the request; the
+ * per-phone gate (lock, cooldown, hour and day windows, ownership, SMS budget) accepts it; the
+ * code `codeId` replaces any earlier one of this phone and purpose; the state comes back to name
+ * a refusal; the budget and `events` are written only for a code really issued.
  */
 export async function openChallenge(
   db: Db,
   config: Config,
-  input: { phone: string; purpose: Purpose; codeId: string; audience: Audience; marker: string; now: number; budget: SmsCaps },
+  input: { phone: string; purpose: Purpose; codeId: string; audience: Audience; marker: string; now: number; budget: SmsCaps; ip: string },
   events: SQL[] = [],
 ): Promise<SendState> {
   const { phone, purpose, codeId, audience, marker, now, budget } = input;
+  const limits = sendLimits(config, phone, input.ip);
   const spent = (scope: string) => sql`COALESCE((SELECT count FROM sms_budget WHERE day = ${budget.day} AND scope = ${scope}), 0)`;
   const withinBudget =
     budget.caps.length === 0
@@ -70,59 +79,61 @@ export async function openChallenge(
           budget.caps.map((cap) => sql`${spent(cap.scope)} < ${cap.limit}`),
           sql` AND `,
         );
-  const issued = issuedSql(phone, purpose, codeId);
+  const ipCounted = countedSql(limits.ip, marker, now);
+  const accepted = sql`EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND send_marker = ${marker})`;
+  const real = realCodeSql(phone, purpose, codeId);
   const countSpend = budget.counts
     ? budget.caps.map(
-        (cap) => sql`INSERT INTO sms_budget (day, scope, count) SELECT ${budget.day}, ${cap.scope}, 1 WHERE ${issued}
+        (cap) => sql`INSERT INTO sms_budget (day, scope, count) SELECT ${budget.day}, ${cap.scope}, 1 WHERE ${real}
           ON CONFLICT (day, scope) DO UPDATE SET count = count + 1`,
       )
     : [];
-  const hourAgo = now - HOUR;
-  const dayAgo = now - DAY;
   const taken =
     audience.kind === "unclaimed" ? sql`EXISTS (SELECT 1 FROM users WHERE phone = ${phone} AND id <> ${audience.userId})` : sql`0`;
-  const eligible =
-    audience.kind === "password_holder" ? sql`EXISTS (SELECT 1 FROM users WHERE phone = ${phone} AND password_hash IS NOT NULL)` : sql`1`;
+  const decoy =
+    audience.kind === "password_holder"
+      ? sql`NOT EXISTS (SELECT 1 FROM users WHERE phone = ${phone} AND password_hash IS NOT NULL)`
+      : sql`0`;
   const boundUser = audience.kind === "unclaimed" ? audience.userId : null;
   const results = await batch(db, [
-    ensureGuardSql(phone),
-    sql`UPDATE phone_guards SET
-        last_sent_at = ${now},
-        hour_count = CASE WHEN hour_start <= ${hourAgo} THEN 1 ELSE hour_count + 1 END,
-        hour_start = CASE WHEN hour_start <= ${hourAgo} THEN ${now} ELSE hour_start END,
-        day_count = CASE WHEN day_start <= ${dayAgo} THEN 1 ELSE day_count + 1 END,
-        day_start = CASE WHEN day_start <= ${dayAgo} THEN ${now} ELSE day_start END,
-        send_marker = ${marker}
-      WHERE phone = ${phone}
+    countSql(limits.ip, marker, now),
+    sql`INSERT INTO phone_guards (phone) SELECT ${phone} WHERE ${ipCounted} ON CONFLICT (phone) DO NOTHING`,
+    sql`UPDATE phone_guards SET last_sent_at = ${now}, send_marker = ${marker}
+      WHERE phone = ${phone} AND ${ipCounted}
         AND (locked_until IS NULL OR locked_until <= ${now})
         AND (last_sent_at IS NULL OR last_sent_at <= ${now - config.OTP_RESEND_SECONDS * 1000})
-        AND (hour_start <= ${hourAgo} OR hour_count < ${config.OTP_HOURLY_LIMIT})
-        AND (day_start <= ${dayAgo} OR day_count < ${config.OTP_DAILY_LIMIT})
+        AND ${roomSql(limits.phone, now)}
         AND NOT ${taken} AND ${withinBudget}`,
-    sql`INSERT INTO otp_challenges (phone, purpose, code_id, user_id, attempts, expires_at)
-      SELECT ${phone}, ${purpose}, ${codeId}, ${boundUser}, 0, ${now + config.OTP_TTL_SECONDS * 1000}
-      WHERE EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND send_marker = ${marker}) AND ${eligible}
-      ON CONFLICT (phone, purpose) DO UPDATE SET code_id = excluded.code_id, user_id = excluded.user_id,
-        attempts = 0, wrong_attempts = 0, expires_at = excluded.expires_at, consumed_at = NULL, consume_marker = NULL`,
-    sql`SELECT g.last_sent_at, g.hour_start, g.hour_count, g.day_start, g.day_count,
-        g.fail_start, g.fail_count, g.locked_until,
-        g.send_marker = ${marker} AS accepted,
-        ${issued} AS issued, ${taken} AS taken, NOT ${withinBudget} AS budget_exhausted
-      FROM phone_guards g WHERE g.phone = ${phone}`,
+    recordSql(limits.phone, marker, now, accepted),
+    sql`INSERT INTO otp_challenges (phone, purpose, code_id, user_id, attempts, decoy, expires_at)
+      SELECT ${phone}, ${purpose}, ${codeId}, ${boundUser}, 0, ${decoy}, ${now + config.OTP_TTL_SECONDS * 1000} WHERE ${accepted}
+      ON CONFLICT (phone, purpose) DO UPDATE SET code_id = excluded.code_id, user_id = excluded.user_id, attempts = 0,
+        decoy = excluded.decoy, expires_at = excluded.expires_at, consumed_at = NULL, consume_marker = NULL, verify_marker = NULL`,
+    sql`SELECT ${ipCounted} AS ip_counted, ${stateColumnsSql(limits.ip, now, "ip")},
+        g.last_sent_at, g.locked_until, g.send_marker = ${marker} AS accepted, ${stateColumnsSql(limits.phone, now, "phone")},
+        ${issuedSql(phone, purpose, codeId)} AS issued,
+        COALESCE((SELECT decoy FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId}), 0) AS decoy,
+        ${taken} AS taken, NOT ${withinBudget} AS budget_exhausted
+      FROM (SELECT 1) LEFT JOIN phone_guards g ON g.phone = ${phone}`,
     ...countSpend,
     ...events,
   ]);
-  const row = (results[3] as SendState[])[0];
-  if (!row) throw new Error("phone_guards row missing after upsert");
+  const row = (results[5] as SendState[])[0];
+  if (!row) throw new Error("send state missing");
   return row;
 }
 
-/** SQL condition: the code `codeId` was issued (the send passed every gate). */
+/** SQL condition: the code `codeId` was issued (the send passed every gate), decoy or not. */
 export function issuedSql(phone: string, purpose: Purpose, codeId: string): SQL {
   return sql`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId})`;
 }
 
-/** Undoes a send whose SMS failed: no live code is left, and the cooldown does not apply. */
+/** SQL condition: the code `codeId` was issued and is no decoy, so it goes out and costs. */
+export function realCodeSql(phone: string, purpose: Purpose, codeId: string): SQL {
+  return sql`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId} AND decoy = 0)`;
+}
+
+/** Undoes a send whose delivery failed: no live code is left, and the cooldown does not apply (the windows keep it). */
 export async function withdrawChallenge(db: Db, input: { phone: string; purpose: Purpose; codeId: string; marker: string }) {
   const { phone, purpose, codeId, marker } = input;
   await batch(db, [
@@ -131,92 +142,98 @@ export async function withdrawChallenge(db: Db, input: { phone: string; purpose:
   ]);
 }
 
-export type Attempt = BudgetState & {
-  last_sent_at: number | null;
-  code_id: string | null;
-  attempts: number | null;
-  wrong_attempts: number | null;
-  expires_at: number | null;
-  consumed_at: number | null;
-  user_id: string | null;
+/** The limits one guess counts against. */
+export const guessLimits = (config: Config, phone: string, ip: string) => ({
+  ip: verifyIpLimit(config, ip),
+  phone: codeFailLimit(config, phone),
+});
+
+export type GuessInput = {
+  phone: string;
+  purpose: Purpose;
+  /** The code the guess was compared with (from KV), and whether it matched. */
+  codeId: string | null;
+  right: boolean;
+  userId?: string;
+  marker: string;
+  now: number;
+  ip: string;
+  /** Already counted in an earlier batch of this request (a second look after a stale KV read). */
+  ipCounted?: boolean;
+  /** Extra conditions a right guess must meet to be evaluated (e.g. the invite rules at sign-up). */
+  rightRequires?: SQL;
 };
 
 /**
- * Reserves one guess against the live code before it is evaluated: the code's attempt count and
- * the phone's failure budget are both taken up front, so N parallel guesses can never get more
- * than the budget evaluated. A right guess gives the phone's share back (`refundAttempt`).
- * `extraReads` ride in the same round trip.
+ * The guess's decision, as the first statements of its batch: the per-IP verify window counts
+ * the request; then one UPDATE evaluates the guess only if the code is live, unspent and still
+ * `codeId`, the phone is not locked and its failure window has room, and the IP window took it.
+ * A right guess (never one against a decoy) consumes the code in that same statement, so of
+ * parallel right guesses exactly one wins; a wrong one is then counted against the phone, and the
+ * failure that fills the window starts the lock. Later statements use `wonSql` / `wrongSql`.
  */
-export async function reserveAttempt<T extends unknown[]>(
-  db: Db,
-  config: Config,
-  input: { phone: string; purpose: Purpose; userId?: string; marker: string; now: number },
-  extraReads: SQL[] = [],
-): Promise<{ attempt: Attempt | undefined; extra: T }> {
+export function guessStatements(config: Config, input: GuessInput): SQL[] {
   const { phone, purpose, marker, now } = input;
-  const budget = codeBudget(config);
-  const boundTo = input.userId === undefined ? sql`1` : sql`c.user_id = ${input.userId}`;
-  const liveCode = sql`EXISTS (SELECT 1 FROM otp_challenges c WHERE c.phone = ${phone} AND c.purpose = ${purpose}
-    AND c.consumed_at IS NULL AND c.expires_at > ${now} AND c.attempts < ${config.OTP_MAX_ATTEMPTS} AND ${boundTo})`;
-  const results = await batch<unknown[][]>(db, [
-    reserveSql(budget, phone, marker, now, liveCode),
-    sql`UPDATE otp_challenges SET attempts = attempts + 1
-      WHERE phone = ${phone} AND purpose = ${purpose} AND ${reservedSql(budget, phone, marker)}`,
-    attemptStateSql(config, phone, purpose, marker),
-    ...extraReads,
-  ]);
-  const [, , attemptRows, ...extra] = results as unknown as [unknown, unknown, Attempt[], ...T];
-  return { attempt: attemptRows[0], extra: extra as T };
+  const limits = guessLimits(config, phone, input.ip);
+  const boundTo = input.userId === undefined ? sql`1` : sql`user_id = ${input.userId}`;
+  const right = input.right ? sql`1` : sql`0`;
+  const consumes = sql`${right} AND decoy = 0 AND ${input.rightRequires ?? sql`1`}`;
+  const lockMs = config.OTP_LOCKOUT_SECONDS * 1000;
+  return [
+    ...(input.ipCounted ? [] : [countSql(limits.ip, marker, now)]),
+    sql`UPDATE otp_challenges SET attempts = attempts + 1, verify_marker = ${marker},
+        consumed_at = CASE WHEN ${consumes} THEN ${now} ELSE consumed_at END,
+        consume_marker = CASE WHEN ${consumes} THEN ${marker} ELSE consume_marker END
+      WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${input.codeId ?? ""} AND ${boundTo}
+        AND consumed_at IS NULL AND expires_at > ${now} AND attempts < ${config.OTP_MAX_ATTEMPTS}
+        AND (NOT ${right} OR decoy = 1 OR ${input.rightRequires ?? sql`1`})
+        AND ${countedSql(limits.ip, marker, now)}
+        AND NOT EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND locked_until > ${now})
+        AND ${roomSql(limits.phone, now)}`,
+    recordSql(limits.phone, marker, now, wrongSql(phone, purpose, marker)),
+    sql`UPDATE phone_guards SET locked_until = ${now + lockMs}
+      WHERE phone = ${phone} AND ${wrongSql(phone, purpose, marker)} AND ${fullSql(limits.phone, now)}`,
+  ];
 }
 
-function attemptStateSql(config: Config, phone: string, purpose: Purpose, marker: string): SQL {
-  return sql`SELECT g.last_sent_at, ${budgetStateSql(codeBudget(config), marker)}, c.code_id, c.attempts, c.wrong_attempts,
-      c.expires_at, c.consumed_at, c.user_id
-    FROM phone_guards g LEFT JOIN otp_challenges c ON c.phone = g.phone AND c.purpose = ${purpose}
-    WHERE g.phone = ${phone}`;
-}
-
-/** Reads the attempt state again (for a refused guess waiting on evaluations in flight). */
-export async function readAttempt(db: Db, config: Config, phone: string, purpose: Purpose): Promise<Attempt | undefined> {
-  return (await all<Attempt>(db, attemptStateSql(config, phone, purpose, "")))[0];
-}
-
-/** Gives back the phone's share of a reserved guess that turned out not to be wrong. */
-export function refundAttempt(config: Config, phone: string, failStart: number) {
-  return refundSql(codeBudget(config), phone, failStart);
-}
-
-/**
- * Consumes the code: of parallel right guesses exactly one changes the row. Later statements
- * of the same batch check `consumedBy(marker)` to act only for the winner.
- */
-export function consumeChallenge(input: { phone: string; purpose: Purpose; codeId: string; marker: string; now: number }) {
-  const { phone, purpose, codeId, marker, now } = input;
-  return sql`UPDATE otp_challenges SET consumed_at = ${now}, consume_marker = ${marker}
-    WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId}
-      AND consumed_at IS NULL AND expires_at > ${now}`;
-}
-
-/** SQL condition, true inside the batch only for the request whose `consumeChallenge` won. */
-export function consumedBy(phone: string, purpose: Purpose, marker: string): SQL {
+/** SQL condition, true inside the batch only for the request whose guess consumed the code. */
+export function wonSql(phone: string, purpose: Purpose, marker: string): SQL {
   return sql`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND consume_marker = ${marker})`;
 }
 
-/**
- * Records a confirmed wrong guess: counts it against the code and the phone, and the guess that
- * uses the phone's budget up starts the lock. `events` (audit inserts) ride in the same batch.
- */
-export async function recordWrongGuess(
-  db: Db,
-  config: Config,
-  input: { phone: string; purpose: Purpose; codeId: string; now: number },
-  events: SQL[],
-): Promise<{ count: number; locked_until: number | null } | undefined> {
-  const [state] = await batch<[{ count: number; locked_until: number | null }[], ...unknown[][]]>(db, [
-    recordFailureSql(codeBudget(config), input.phone, input.now),
-    sql`UPDATE otp_challenges SET wrong_attempts = wrong_attempts + 1
-      WHERE phone = ${input.phone} AND purpose = ${input.purpose} AND code_id = ${input.codeId}`,
-    ...events,
-  ]);
-  return state[0];
+/** SQL condition: this request's guess was evaluated and did not consume the code (a wrong guess). */
+export function wrongSql(phone: string, purpose: Purpose, marker: string): SQL {
+  return sql`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose}
+    AND verify_marker = ${marker} AND consume_marker IS NOT ${marker})`;
+}
+
+/** SQL condition: this request's wrong guess started the phone's lock. */
+export function lockStartedSql(config: Config, phone: string, purpose: Purpose, marker: string, now: number): SQL {
+  return sql`(${wrongSql(phone, purpose, marker)} AND EXISTS (SELECT 1 FROM phone_guards
+    WHERE phone = ${phone} AND locked_until = ${now + config.OTP_LOCKOUT_SECONDS * 1000}))`;
+}
+
+export type GuessState = Record<string, unknown> & {
+  ip_counted: number;
+  evaluated: number;
+  won: number;
+  code_id: string | null;
+  attempts: number | null;
+  expires_at: number | null;
+  consumed_at: number | null;
+  user_id: string | null;
+  last_sent_at: number | null;
+  locked_until: number | null;
+};
+
+/** The closing read of a guess's batch: what happened, and the state that names a refusal. */
+export function guessStateSql(config: Config, input: Pick<GuessInput, "phone" | "purpose" | "marker" | "now" | "ip">): SQL {
+  const { phone, purpose, marker, now } = input;
+  const limits = guessLimits(config, phone, input.ip);
+  return sql`SELECT ${countedSql(limits.ip, marker, now)} AS ip_counted, ${stateColumnsSql(limits.ip, now, "ip")},
+      c.verify_marker IS ${marker} AS evaluated, c.consume_marker IS ${marker} AS won,
+      c.code_id, c.attempts, c.expires_at, c.consumed_at, c.user_id,
+      g.last_sent_at, g.locked_until, ${stateColumnsSql(limits.phone, now, "phone")}
+    FROM (SELECT 1) LEFT JOIN otp_challenges c ON c.phone = ${phone} AND c.purpose = ${purpose}
+      LEFT JOIN phone_guards g ON g.phone = ${phone}`;
 }

@@ -6,8 +6,6 @@ import { orThrow } from "../http/errors";
 import { clientInfo, clientIp } from "../http/middleware";
 import { ApiError, type Failure } from "../http/problem";
 import { parsePhone, phoneFromInput } from "../phone";
-import { limitByIp } from "../ratelimit/ip";
-import { rateLimitHeaders } from "../ratelimit/kv-window";
 import { type PurposeSchema, requireCodeLength } from "./schemas";
 import { refuseSend, sendCode } from "./service";
 import { signInWithCode } from "./signin";
@@ -43,27 +41,18 @@ export async function requestCode(c: Context<AppEnv>, input: CodeRequest) {
     const captcha = await checkTurnstile(config, input.turnstileToken, clientIp(c), (url, init) => fetch(url, init));
     if (captcha) throw new ApiError(refuse(captcha));
   }
-  try {
-    await limitSendsByIp(c);
-  } catch (error) {
-    if (error instanceof ApiError) refuse(error.failure);
-    throw error;
-  }
-  const sent = await sendCode(services, { phone, purpose, userId: input.userId });
-  if (!("error" in sent)) return sent;
-  // A refusal by a per-phone window names that window in `RateLimit-*` (0 left, resetting when
-  // Retry-After says) instead of the IP windows it passed; a success keeps the IP windows' count.
-  const { window, ...failure } = sent;
-  throw new ApiError(failure, window ? rateLimitHeaders({ ...window, remaining: 0 }) : {});
+  const sent = orThrow(await sendCode(services, { phone, purpose, userId: input.userId }));
+  return withLimitHeaders(c, sent);
 }
 
-/** The per-IP send windows (`OTP_IP_PER_MINUTE`, `OTP_IP_PER_DAY`); throws a 429 when one is full. */
-export function limitSendsByIp(c: Context<AppEnv>) {
-  const config = c.get("config");
-  return limitByIp(c, "otp", [
-    { limit: config.OTP_IP_PER_MINUTE, seconds: 60 },
-    { limit: config.OTP_IP_PER_DAY, seconds: 86_400 },
-  ]);
+/**
+ * Sets the `RateLimit-*` headers a service returned with its result and returns the result
+ * without them (they are response headers, not body).
+ */
+export function withLimitHeaders<T extends { headers: Record<string, string> }>(c: Context<AppEnv>, result: T): Omit<T, "headers"> {
+  const { headers, ...body } = result;
+  for (const [name, value] of Object.entries(headers)) c.header(name, value);
+  return body;
 }
 
 export type SignInRequest = { phone: string; region?: string; code: string; inviteCode?: string };
@@ -73,8 +62,8 @@ export async function signInRequest(c: Context<AppEnv>, input: SignInRequest) {
   const config = c.get("config");
   requireCodeLength(config, input.code);
   const phone = orThrow(phoneFromInput(config, input.phone, input.region));
-  await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
-  return orThrow(
+  const signedIn = orThrow(
     await signInWithCode(deps(c), { phone: phone.e164, code: input.code, client: clientInfo(c), inviteCode: input.inviteCode }),
   );
+  return withLimitHeaders(c, signedIn);
 }

@@ -4,31 +4,32 @@ import type { Config } from "../config";
 import { keyedHasher, randomDigits, randomToken, timingSafeEqual } from "../crypto";
 import { batch } from "../db/client";
 import type { Deps } from "../deps";
-import { codeBudget, lockStartedSql, retryAfter } from "../guards/budget";
 import { type Failure, fail } from "../http/problem";
+import { edgeIpKey, edgePhoneKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
+import { ipRefusal } from "../limits/ip";
+import { rateLimitHeaders, type WindowState, windowState } from "../limits/sliding";
 import type { Phone } from "../phone";
 import { renderSms } from "../sms/sender";
-import { undoOnFault } from "../storage/guard";
 import {
-  type Attempt,
   type Audience,
-  issuedSql,
+  type GuessState,
+  guessLimits,
+  guessStatements,
+  guessStateSql,
+  lockStartedSql,
   openChallenge,
   type Purpose,
-  readAttempt,
-  recordWrongGuess,
-  refundAttempt,
-  reserveAttempt,
+  realCodeSql,
   type SendState,
+  sendLimits,
   smsCaps,
   withdrawChallenge,
+  wonSql,
+  wrongSql,
 } from "./gate";
 
-/**
- * A refused send. `window` is the per-phone window that refused it (cooldown, hour or day), so
- * the answer's `RateLimit-*` headers can name it; it is not part of the problem body.
- */
-export type SendRefused = Failure & { window?: { limit: number; reset: number } };
+/** A refusal, with the `RateLimit-*` headers of the window that refused it (never in the body). */
+export type SendRefused = Failure;
 
 export type CodeSent = {
   phone: string;
@@ -37,25 +38,46 @@ export type CodeSent = {
   resend_in: number;
   code_length: number;
   dev_code?: string;
+  /** `RateLimit-*` of the per-IP send windows; response headers, not body. */
+  headers: Record<string, string>;
 };
 
 // KV refuses TTLs under 60 s; the D1 gate holds the real expiry, so a longer TTL is harmless.
 const kvTtl = (seconds: number) => Math.max(60, seconds);
+/** The code's own key: written once before the gate, read only when the latest-code key is stale. */
 const codeKey = (codeId: string) => `otp:${codeId}`;
+/** The latest code of a phone and purpose, so a guess can be compared before its one D1 round trip. */
+const latestCodeKey = (phone: string, purpose: Purpose) => `otp:${purpose}:${phone}`;
+type LatestCode = { id: string; h: string };
 const secondsUntil = (ms: number, now: number) => Math.max(1, Math.ceil((ms - now) / 1000));
 
 function hashCode(config: Config, codeId: string, code: string): Promise<string> {
   return keyedHasher(config.PASSWORD_PEPPER, "otp-code")(`${codeId}:${code}`);
 }
 
+const fullWindowHeaders = (limit: number, reset: number) => rateLimitHeaders({ limit, remaining: 0, reset });
+
 /**
- * Issues a one-time code: passes the per-phone gate (one D1 round trip), stores the code's keyed
- * hash in KV under a key of its own, and sends the SMS. A failed SMS leaves no live code.
- * `reset_password` answers the same whether or not the phone has an account with a password.
+ * Issues a one-time code in one D1 round trip: the per-IP send windows and the per-phone gate
+ * are one batch (src/otp/gate.ts), the code's keyed hash goes to KV under a key of its own, and
+ * the SMS goes out. A failed SMS leaves no live code. `reset_password` answers the same whether
+ * or not the phone has a password account: one without gets a decoy challenge and no SMS.
  */
 export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpose; userId?: string }): Promise<CodeSent | SendRefused> {
-  const { config, db, kv, now } = deps;
+  const { config, db, kv, now, request } = deps;
   const { phone, purpose } = input;
+  const limits = sendLimits(config, phone.e164, request.ip);
+  const refuse = (failure: Failure) => refuseSend(deps, { phone: phone.e164, purpose }, failure);
+  // A flood from a tripped IP or to a locked or spent phone stops here, with no D1 round trip (and
+  // no audit write: the refusal that filled the window was recorded).
+  const edge = await readEdge(kv, request.ip, phone.e164);
+  const ipFull = edgeRefuses(edge.ip, "send_ip", now);
+  if (ipFull) return ipRefusal(ipFull.limit, ipFull.wait);
+  const locked = edgeRefuses(edge.phone, "code_lock", now);
+  if (locked) return phoneLocked(locked.wait);
+  const phoneFull = edgeRefuses(edge.phone, "send_phone", now);
+  if (phoneFull) return phoneWindowFull(phoneFull.limit, phoneFull.wait);
+
   const testCode = config.TEST_PHONES.get(phone.e164);
   const code = testCode ?? randomDigits(config.OTP_LENGTH);
   const codeId = randomToken();
@@ -71,21 +93,45 @@ export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpo
   const sent = await eventSql(
     deps,
     { type: "code_sent", ...who, detail: { purpose, test_phone: Boolean(testCode) } },
-    issuedSql(phone.e164, purpose, codeId),
+    realCodeSql(phone.e164, purpose, codeId),
   );
   // The hash goes to KV first: if KV fails, nothing is recorded in D1 and the client may simply
   // retry. A hash whose send is then refused is never read and expires with its TTL.
-  await kv.put(codeKey(codeId), await hashCode(config, codeId, code), { expirationTtl: kvTtl(config.OTP_TTL_SECONDS) });
-  const state = await openChallenge(db, config, { phone: phone.e164, purpose, codeId, audience, marker, now, budget }, [sent]);
-  if (!state.accepted) return refuseSend(deps, { phone: phone.e164, purpose }, refusedSend(config, state, now));
+  const hash = await hashCode(config, codeId, code);
+  await kv.put(codeKey(codeId), hash, { expirationTtl: kvTtl(config.OTP_TTL_SECONDS) });
+  const state = await openChallenge(db, config, { phone: phone.e164, purpose, codeId, audience, marker, now, budget, ip: request.ip }, [
+    sent,
+  ]);
+  const ipWindow = windowState(limits.ip, state, "ip", now);
+  if (ipWindow.full) markEdge(deps, edgeIpKey(request.ip), edge.ip, "send_ip", { until: ipWindow.freeAt, limit: ipWindow.limit });
+  if (!state.ip_counted) return refuse({ ...ipRefusal(ipWindow.limit, ipWindow.reset) });
+  const phoneWindow = windowState(limits.phone, state, "phone", now);
+  if (phoneWindow.full) {
+    // Until the cooldown of the send that filled the window ends, the answer is resend_too_soon (D1's).
+    const from = (state.last_sent_at ?? now) + config.OTP_RESEND_SECONDS * 1000;
+    markEdge(deps, edgePhoneKey(phone.e164), edge.phone, "send_phone", { until: phoneWindow.freeAt, limit: phoneWindow.limit, from });
+  }
+  if (state.locked_until != null && state.locked_until > now) {
+    markEdge(deps, edgePhoneKey(phone.e164), edge.phone, "code_lock", { until: state.locked_until, limit: config.OTP_LOCKOUT_FAILURES });
+  }
+  if (!state.accepted) return refuse(refusedSend(config, state, phoneWindow, now));
 
-  if (state.issued && !testCode) {
+  // The latest-code key lets a guess be judged before its D1 round trip; it is written after the
+  // answer, and a guess that finds it stale or missing reads the code's own key instead.
+  request.defer(
+    kv
+      .put(latestCodeKey(phone.e164, purpose), JSON.stringify({ id: codeId, h: hash } satisfies LatestCode), {
+        expirationTtl: kvTtl(config.OTP_TTL_SECONDS),
+      })
+      .catch((error) => console.warn(`latest-code key skipped: ${error instanceof Error ? error.message : "unknown"}`)),
+  );
+  if (state.issued && !state.decoy && !testCode) {
     const delivery = deliverCode(deps, { phone: phone.e164, purpose, code, codeId, marker });
     if (purpose === "reset_password") {
       // Only password holders get this SMS: waiting for the provider (or answering its failure
       // with a 502) would set them apart from every other phone by time, so it goes out after the
       // answer; a failure still withdraws the code and clears the cooldown (bench/ENUMERATION.md).
-      deps.request.defer(
+      request.defer(
         delivery.catch((error) =>
           console.error(`reset code withdrawal failed: ${error instanceof Error ? error.message : "unknown error"}`),
         ),
@@ -104,6 +150,7 @@ export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpo
     // Sandbox only. A reset for a phone without a password gets a decoy, so even the sandbox
     // answer does not tell which phones have accounts.
     ...(config.sandbox ? { dev_code: code } : {}),
+    headers: rateLimitHeaders(ipWindow),
   };
 }
 
@@ -133,34 +180,25 @@ export function refuseSend<F extends Failure>(deps: Deps, input: { phone: string
   return failure;
 }
 
-function refusedSend(config: Config, state: SendState, now: number): SendRefused {
-  if (state.locked_until != null && state.locked_until > now) {
-    return fail("too_many_attempts", {
-      detail: "Too many wrong codes for this phone. Try again later.",
-      retry_after: secondsUntil(state.locked_until, now),
-    });
-  }
+const phoneWindowFull = (limit: number, reset: number): Failure => ({
+  ...fail("rate_limited", { detail: "Too many codes for this phone. Try again later.", retry_after: reset }),
+  headers: fullWindowHeaders(limit, reset),
+});
+
+const phoneLocked = (retryAfter: number): Failure =>
+  fail("too_many_attempts", { detail: "Too many wrong codes for this phone. Try again later.", retry_after: retryAfter });
+
+function refusedSend(config: Config, state: SendState, phoneWindow: WindowState, now: number): SendRefused {
+  if (state.locked_until != null && state.locked_until > now) return phoneLocked(secondsUntil(state.locked_until, now));
   const cooldownEnds = (state.last_sent_at ?? 0) + config.OTP_RESEND_SECONDS * 1000;
   if (cooldownEnds > now) {
     const reset = secondsUntil(cooldownEnds, now);
     return {
       ...fail("resend_too_soon", { detail: "A code was sent recently. Wait before asking again.", retry_after: reset }),
-      window: { limit: 1, reset },
+      headers: fullWindowHeaders(1, reset),
     };
   }
-  const windows = [
-    { start: state.hour_start, count: state.hour_count, span: 3_600_000, limit: config.OTP_HOURLY_LIMIT },
-    { start: state.day_start, count: state.day_count, span: 86_400_000, limit: config.OTP_DAILY_LIMIT },
-  ];
-  for (const window of windows) {
-    if (window.start + window.span > now && window.count >= window.limit) {
-      const reset = secondsUntil(window.start + window.span, now);
-      return {
-        ...fail("rate_limited", { detail: "Too many codes for this phone. Try again later.", retry_after: reset }),
-        window: { limit: window.limit, reset },
-      };
-    }
-  }
+  if (phoneWindow.full) return phoneWindowFull(phoneWindow.limit, phoneWindow.reset);
   if (state.taken) return fail("phone_taken", { detail: "This phone number belongs to another account." });
   if (state.budget_exhausted) {
     const midnight = new Date(now).setUTCHours(24, 0, 0, 0);
@@ -172,132 +210,130 @@ function refusedSend(config: Config, state: SendState, now: number): SendRefused
   throw new Error("send gate refused without a reason");
 }
 
-/** Proof that a right code was presented; the caller consumes it in its own batch. */
-export type CodeProof = { codeId: string; marker: string; failStart: number };
+/** A guess that was right: the caller's statements ran in its batch (`results`, in their order). */
+export type CodeAccepted = { outcome: "won"; results: unknown[][]; headers: Record<string, string> };
+/** A right guess refused by the caller's own requirement (`rightRequires`): nothing was counted. */
+export type CodeUnmet = { outcome: "unmet"; results: unknown[][]; headers: Record<string, string> };
+
+export type CodeCheck = {
+  phone: string;
+  purpose: Purpose;
+  code: string;
+  /** For `change_phone`: the code must be bound to this user. */
+  userId?: string;
+  /** What a right guess must also meet to count (SQL); if it does not, the guess is not counted. */
+  rightRequires?: SQL;
+  /**
+   * The change a right code proves, built only for a right guess: statements guarded by `won`
+   * (true only for the request that consumed the code) that ride in the guess's own batch.
+   */
+  onRight?: (won: SQL) => Promise<SQL[]>;
+  /** Statements that ride in the batch whatever the outcome (e.g. a right current password's refund). */
+  alongside?: SQL[];
+};
 
 /**
- * Checks a code without consuming it: reserves a guess (D1), compares the keyed hash from KV in
- * constant time, and on a wrong guess records it (D1). `extraReads` share the first round trip.
- * Only guesses against a live code count (NIST SP 800-63B-4 §3.2.2 rate limiting).
+ * Checks a one-time code in one D1 round trip (NIST SP 800-63B-4 §3.2.2 rate limiting): the
+ * latest code's hash comes from KV and is compared in the Worker (constant time); then one batch
+ * counts the per-IP verify window, decides (src/otp/gate.ts `guessStatements`: the guess counts
+ * only against a live code with both budgets left), records a wrong guess, and runs the caller's
+ * change for a right one. Only guesses against a live code count. A stale KV copy costs a second
+ * KV read and round trip, never a wrong answer.
  */
-export async function proveCode<T extends unknown[] = []>(
-  deps: Deps,
-  input: { phone: string; purpose: Purpose; code: string; userId?: string },
-  extraReads: SQL[] = [],
-): Promise<{ proof: CodeProof; extra: T } | Failure> {
-  const { config, db, kv, now } = deps;
+export async function checkCode(deps: Deps, input: CodeCheck): Promise<CodeAccepted | CodeUnmet | Failure> {
+  const { config, db, kv, now, request } = deps;
+  const { phone, purpose } = input;
+  const limits = guessLimits(config, phone, request.ip);
+  const edge = await readEdge(kv, request.ip, phone, [latestCodeKey(phone, purpose)]);
+  const ipFull = edgeRefuses(edge.ip, "verify_ip", now);
+  if (ipFull) return ipRefusal(ipFull.limit, ipFull.wait);
+  const locked = edgeRefuses(edge.phone, "code_lock", now);
+  if (locked) return phoneLocked(locked.wait);
+
   const marker = randomToken();
-  const { attempt, extra } = await reserveAttempt<T>(db, config, { ...input, marker, now }, extraReads);
-  if (!attempt?.reserved) return refusedGuess(deps, await settled(deps, input, attempt), input.userId);
-  const failStart = attempt.budget_start;
-  const codeId = attempt.code_id as string;
-  const release = () => releaseProof(deps, input, { codeId, marker, failStart });
-  // KV failing is not the guesser's fault: the reserved guess is given back before the 503.
-  const stored = await undoOnFault(() => kv.get(codeKey(codeId)), release);
-  if (stored === null) {
-    // The hash is gone (KV lost it or has not replicated here yet): do not charge the guess.
-    await release();
-    return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
-  }
-  if (timingSafeEqual(stored, await hashCode(config, codeId, input.code))) {
-    return { proof: { codeId, marker, failStart }, extra };
-  }
-  const codeLeft = config.OTP_MAX_ATTEMPTS - (attempt.attempts ?? config.OTP_MAX_ATTEMPTS);
-  const who = { phone: input.phone, userId: userOfPhone(input.phone), detail: { purpose: input.purpose } };
-  const events = [
-    await eventSql(deps, { type: "code_failed", ...who }),
-    ...(codeLeft === 0 ? [await eventSql(deps, { type: "code_burned", ...who })] : []),
-    await eventSql(deps, { type: "phone_locked", ...who }, lockStartedSql(codeBudget(config), input.phone, now)),
+  const who = { phone, userId: userOfPhone(phone), detail: { purpose } };
+  const burned = sql`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose}
+    AND verify_marker = ${marker} AND consume_marker IS NOT ${marker} AND attempts >= ${config.OTP_MAX_ATTEMPTS})`;
+  const failureEvents = [
+    await eventSql(deps, { type: "code_failed", ...who }, wrongSql(phone, purpose, marker)),
+    await eventSql(deps, { type: "code_burned", ...who }, burned),
+    await eventSql(deps, { type: "phone_locked", ...who }, lockStartedSql(config, phone, purpose, marker, now)),
   ];
-  const phoneState = await recordWrongGuess(db, config, { phone: input.phone, purpose: input.purpose, codeId, now }, events);
-  const phoneLeft = config.OTP_LOCKOUT_FAILURES - (phoneState?.count ?? config.OTP_LOCKOUT_FAILURES);
-  const attemptsLeft = Math.max(0, Math.min(codeLeft, phoneLeft));
-  return fail("invalid_code", {
-    detail: `The code is wrong. ${attemptsLeft} ${attemptsLeft === 1 ? "attempt" : "attempts"} left.`,
-    attempts_left: attemptsLeft,
-  });
-}
-
-// A guess refused because every attempt of the code is reserved by guesses still being evaluated
-// cannot be told "burned" or "used" yet, and must not be evaluated itself (that would be a free,
-// uncounted guess). It waits, briefly and boundedly, for those evaluations to settle.
-const SETTLE_POLLS = 8;
-const SETTLE_INTERVAL_MS = 25;
-
-const inFlight = (config: Config, attempt: Attempt | undefined, now: number) =>
-  attempt?.code_id != null &&
-  attempt.consumed_at == null &&
-  (attempt.expires_at ?? 0) > now &&
-  (attempt.attempts ?? 0) >= config.OTP_MAX_ATTEMPTS &&
-  (attempt.wrong_attempts ?? 0) < config.OTP_MAX_ATTEMPTS;
-
-async function settled(deps: Deps, input: { phone: string; purpose: Purpose }, attempt: Attempt | undefined) {
-  let state = attempt;
-  for (let poll = 0; poll < SETTLE_POLLS && inFlight(deps.config, state, deps.now); poll++) {
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_INTERVAL_MS));
-    state = await readAttempt(deps.db, deps.config, input.phone, input.purpose);
+  let latest = edge.more[0] as LatestCode | null;
+  for (let look = 0; ; look++) {
+    const right = latest !== null && timingSafeEqual(latest.h, await hashCode(config, latest.id, input.code));
+    const base = { phone, purpose, userId: input.userId, marker, now, ip: request.ip };
+    const own = right && input.onRight ? await input.onRight(wonSql(phone, purpose, marker)) : [];
+    const results = await batch<unknown[][]>(db, [
+      ...guessStatements(config, { ...base, codeId: latest?.id ?? null, right, ipCounted: look > 0, rightRequires: input.rightRequires }),
+      ...failureEvents,
+      ...(input.alongside ?? []),
+      ...own,
+      guessStateSql(config, base),
+    ]);
+    const state = (results.at(-1) as GuessState[])[0] as GuessState;
+    const ownResults = results.slice(results.length - 1 - own.length, -1);
+    const ipWindow = windowState(limits.ip, state, "ip", now);
+    if (ipWindow.full) markEdge(deps, edgeIpKey(request.ip), edge.ip, "verify_ip", { until: ipWindow.freeAt, limit: ipWindow.limit });
+    if (!state.ip_counted) return ipRefusal(ipWindow.limit, ipWindow.reset);
+    const headers = rateLimitHeaders(ipWindow);
+    const phoneWindow = windowState(limits.phone, state, "phone", now);
+    if (state.locked_until != null && state.locked_until > now) {
+      markEdge(deps, edgePhoneKey(phone), edge.phone, "code_lock", { until: state.locked_until, limit: config.OTP_LOCKOUT_FAILURES });
+    }
+    if (state.won) return { outcome: "won", results: ownResults, headers };
+    if (state.evaluated) {
+      const attemptsLeft = Math.max(0, Math.min(config.OTP_MAX_ATTEMPTS - (state.attempts ?? 0), phoneWindow.remaining));
+      return {
+        ...fail("invalid_code", {
+          detail: `The code is wrong. ${attemptsLeft} ${attemptsLeft === 1 ? "attempt" : "attempts"} left.`,
+          attempts_left: attemptsLeft,
+        }),
+        headers,
+      };
+    }
+    const refused = refusedGuess(config, state, phoneWindow, input.userId, now);
+    if (refused) return { ...refused, headers };
+    if (state.code_id !== latest?.id && look === 0) {
+      // The latest-code key was stale or missing here: the code's own key (written before the
+      // gate, never overwritten) is read instead, and the guess decided in a second round trip.
+      const hash = await kv.get(codeKey(state.code_id as string));
+      // The hash is gone (KV lost it or has not replicated here yet): do not charge the guess.
+      if (hash === null) return { ...codeExpired(), headers };
+      latest = { id: state.code_id as string, h: hash };
+      continue;
+    }
+    // A right code whose `rightRequires` does not hold: nothing counted, the code stays live.
+    return { outcome: "unmet", results: ownResults, headers };
   }
-  return state;
 }
 
-/** Undoes a reservation whose right code was then refused for another reason (e.g. a bad invite). */
-export async function releaseProof(deps: Deps, input: { phone: string; purpose: Purpose }, proof: CodeProof, alsoUndo: SQL[] = []) {
-  await batch(deps.db, [
-    refundAttempt(deps.config, input.phone, proof.failStart),
-    releaseCodeAttempt(input.phone, input.purpose, proof.codeId),
-    ...alsoUndo,
-  ]);
-}
+const codeExpired = () => fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
 
-/**
- * Runs the batch that consumes a proved code (and makes the change it proves). If D1 fails, the
- * reserved guess is given back, with `alsoUndo` (e.g. a right current password's refund), so the
- * same code still works on the retry the 503 invites.
- */
-export function consumeProved<R extends unknown[][]>(
-  deps: Deps,
-  input: { phone: string; purpose: Purpose },
-  proof: CodeProof,
-  statements: SQL[],
-  alsoUndo: SQL[] = [],
-): Promise<R> {
-  return undoOnFault(
-    () => batch<R>(deps.db, statements),
-    () => releaseProof(deps, input, proof, alsoUndo),
-  );
-}
-
-function releaseCodeAttempt(phone: string, purpose: Purpose, codeId: string) {
-  return sql`UPDATE otp_challenges SET attempts = MAX(attempts - 1, 0)
-    WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId}`;
-}
-
-function refusedGuess(deps: Deps, attempt: Attempt | undefined, userId?: string): Failure {
-  const { config, now } = deps;
-  const budget = codeBudget(config);
-  if (attempt?.budget_locked_until != null && attempt.budget_locked_until > now) {
-    return fail("too_many_attempts", {
-      detail: "Too many wrong codes for this phone. Try again later.",
-      retry_after: retryAfter(budget, attempt, now) ?? 1,
-    });
-  }
+/** Why a guess was not evaluated, or null when the code is live and unspent (a stale copy, or an unmet requirement). */
+function refusedGuess(
+  config: Config,
+  state: GuessState,
+  phoneWindow: WindowState,
+  userId: string | undefined,
+  now: number,
+): Failure | null {
+  if (state.locked_until != null && state.locked_until > now) return phoneLocked(secondsUntil(state.locked_until, now));
   const live =
-    attempt?.code_id != null &&
-    attempt.consumed_at == null &&
-    (attempt.expires_at ?? 0) > now &&
-    (userId === undefined || attempt.user_id === userId);
+    state.code_id != null &&
+    state.consumed_at == null &&
+    (state.expires_at ?? 0) > now &&
+    (userId === undefined || state.user_id === userId);
   // Used (a racing right guess won), expired, replaced, never sent, or bound to someone else.
-  if (!attempt || !live) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
-  if ((attempt.attempts ?? 0) >= config.OTP_MAX_ATTEMPTS) {
-    const cooldownEnds = (attempt.last_sent_at ?? 0) + config.OTP_RESEND_SECONDS * 1000;
+  if (!live) return codeExpired();
+  if ((state.attempts ?? 0) >= config.OTP_MAX_ATTEMPTS) {
+    const cooldownEnds = (state.last_sent_at ?? 0) + config.OTP_RESEND_SECONDS * 1000;
     return fail("too_many_attempts", {
       detail: "This code was burned by wrong guesses. Ask for a new one.",
       retry_after: secondsUntil(cooldownEnds, now),
     });
   }
-  // The failure budget is used up (its lock is being written by a racing request).
-  return fail("too_many_attempts", {
-    detail: "Too many wrong codes for this phone. Try again later.",
-    retry_after: retryAfter(budget, attempt, now) ?? 1,
-  });
+  // The failure window is full (its lock is being written by a racing request).
+  if (phoneWindow.full) return phoneLocked(phoneWindow.reset);
+  return null;
 }

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { eventSql, userOfPhone } from "../audit/events";
-import { randomFromAlphabet } from "../crypto";
+import { randomFromAlphabet, randomToken } from "../crypto";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { phoneKey } from "../phone";
@@ -9,8 +9,7 @@ import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements } from "../tokens/sessions";
 import { INVITE_ALPHABET, INVITE_CODE_LENGTH, type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { initialRole, signInRoleSql } from "../users/roles";
-import { consumeChallenge, consumedBy, refundAttempt } from "./gate";
-import { consumeProved, proveCode, releaseProof } from "./service";
+import { checkCode } from "./service";
 
 const INVITE_CODE_TRIES = 5;
 
@@ -21,10 +20,10 @@ export const randomInviteCode: InviteCodePicker = () => randomFromAlphabet(INVIT
 type SignInRow = ProfileRow & { won: number; is_new: number; session_id: string | null; session_expires_at: number | null };
 
 /**
- * Signs in with a `login` code in two D1 round trips: reserve-and-check the guess, then one
- * atomic batch that consumes the code, creates the user on first sign-in, and opens a session.
- * Only the request whose consume wins creates anything, so parallel first sign-ins of one
- * phone make exactly one user.
+ * Signs in with a `login` code in one D1 round trip: the guess's batch (`checkCode`) consumes the
+ * code, creates the user on first sign-in (activating `inviteCode` then), and opens a session, all
+ * guarded by the consume, so parallel first sign-ins of one phone make exactly one user. An
+ * invite that does not apply leaves the code live and the guess uncounted.
  */
 export async function signInWithCode(
   deps: Deps,
@@ -32,75 +31,71 @@ export async function signInWithCode(
 ) {
   const { config, now } = deps;
   const { phone } = input;
-  const inviteCode = input.inviteCode === undefined ? undefined : normaliseInviteCode(input.inviteCode);
-  const proved = await proveCode<[{ id: string }[], { id: string; is_active: number }[]]>(
-    deps,
-    { phone, purpose: "login", code: input.code },
-    // Ride along in the first round trip: does the account exist, and whose invite code is it?
-    [sql`SELECT id FROM users WHERE phone = ${phone}`, sql`SELECT id, is_active FROM users WHERE invite_code = ${inviteCode ?? ""}`],
-  );
-  if ("error" in proved) return proved;
-  const { proof } = proved;
-  const [existing, inviters] = proved.extra;
-  // The invite applies only at sign-up (ignored for existing users). A bad one leaves the code
-  // live and the guess uncounted, so the user can fix it without a new SMS.
-  const inviter = existing.length === 0 && input.inviteCode !== undefined ? inviters[0] : undefined;
-  if (existing.length === 0 && input.inviteCode !== undefined && !inviter?.is_active) {
-    await releaseProof(deps, { phone, purpose: "login" }, proof);
-    return inviter
-      ? fail("invite_inactive", { detail: "The owner of this invite code is deactivated." })
-      : fail("invite_not_found", { detail: "No such invite code." });
-  }
+  // The invite applies only at sign-up (ignored for existing users).
+  const inviteCode = input.inviteCode === undefined ? undefined : (normaliseInviteCode(input.inviteCode) ?? "");
+  const existing = sql`EXISTS (SELECT 1 FROM users WHERE phone = ${phone})`;
+  const inviterId = sql`(SELECT id FROM users WHERE invite_code = ${inviteCode ?? ""})`;
+  const inviterActive = sql`EXISTS (SELECT 1 FROM users WHERE invite_code = ${inviteCode ?? ""} AND is_active = 1)`;
+  const pick = input.pickInviteCode ?? randomInviteCode;
   const refresh = await newRefreshToken();
   const sessionId = crypto.randomUUID();
   const userId = crypto.randomUUID();
   const { role, source } = initialRole(config, phone);
-  const won = consumedBy(phone, "login", proof.marker);
-  const pick = input.pickInviteCode ?? randomInviteCode;
+  const activation = inviteCode !== undefined ? await phoneKey(config, phone) : null;
+  const activationMarker = randomToken();
 
   for (let attempt = 1; ; attempt++) {
     try {
-      // A failing D1 gives the reserved guess back, so the same code still works on retry.
-      const statements = [
-        consumeChallenge({ phone, purpose: "login", codeId: proof.codeId, marker: proof.marker, now }),
-        refundAttempt(config, phone, proof.failStart),
-        sql`INSERT INTO users (id, phone, invite_code, role, admin_source, created_at, last_login_at)
-          SELECT ${userId}, ${phone}, ${pick()}, ${role}, ${source}, ${now}, ${now} WHERE ${won}
-          ON CONFLICT (phone) DO UPDATE SET last_login_at = excluded.last_login_at, ${signInRoleSql(config, phone)}
-          WHERE users.is_active = 1`,
-        ...openSessionStatements(config, { sessionId, phone, refreshHash: refresh.hash, now, client: input.client, guard: won }),
-        await eventSql(deps, { type: "code_verified", phone, userId: userOfPhone(phone), detail: { purpose: "login" } }, won),
-        sql`INSERT INTO counters (name, value) SELECT 'users_total', 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = ${userId})
-          ON CONFLICT (name) DO UPDATE SET value = value + 1`,
-        ...(inviter && inviteCode
-          ? activationStatements({
-              callerId: userId,
-              code: inviteCode,
-              inviterId: inviter.id,
-              phoneKey: await phoneKey(config, phone),
-              marker: proof.marker,
-              referralId: crypto.randomUUID(),
-              bonus: config.REFERRAL_BONUS_POINTS,
-              now,
-              callerGuard: sql`1`,
-            })
-          : []),
-        ...(inviter
-          ? [
-              await eventSql(
-                deps,
-                { type: "invite_activated", phone, userId, detail: { inviter_id: inviter.id, at_sign_up: true } },
-                activationWonSql(userId, proof.marker),
-              ),
-            ]
-          : []),
-        sql`SELECT ${profileColumns}, ${won} AS won, u.id = ${userId} AS is_new,
-            s.id AS session_id, s.expires_at AS session_expires_at
-          FROM users u LEFT JOIN sessions s ON s.id = ${sessionId} AND s.user_id = u.id
-          WHERE u.phone = ${phone}`,
-      ];
-      const results = await consumeProved<[...unknown[][], SignInRow[]]>(deps, { phone, purpose: "login" }, proof, statements);
-      return await signedIn(deps, (results.at(-1) as SignInRow[])[0], refresh.token);
+      const checked = await checkCode(deps, {
+        phone,
+        purpose: "login",
+        code: input.code,
+        rightRequires: inviteCode === undefined ? undefined : sql`(${existing} OR ${inviterActive})`,
+        onRight: async (won) => [
+          sql`INSERT INTO users (id, phone, invite_code, role, admin_source, created_at, last_login_at)
+            SELECT ${userId}, ${phone}, ${pick()}, ${role}, ${source}, ${now}, ${now} WHERE ${won}
+            ON CONFLICT (phone) DO UPDATE SET last_login_at = excluded.last_login_at, ${signInRoleSql(config, phone)}
+            WHERE users.is_active = 1`,
+          ...openSessionStatements(config, { sessionId, phone, refreshHash: refresh.hash, now, client: input.client, guard: won }),
+          await eventSql(deps, { type: "code_verified", phone, userId: userOfPhone(phone), detail: { purpose: "login" } }, won),
+          sql`INSERT INTO counters (name, value) SELECT 'users_total', 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = ${userId})
+            ON CONFLICT (name) DO UPDATE SET value = value + 1`,
+          ...(activation !== null && inviteCode
+            ? [
+                ...activationStatements({
+                  callerId: userId,
+                  code: inviteCode,
+                  inviterId,
+                  phoneKey: activation,
+                  marker: activationMarker,
+                  referralId: crypto.randomUUID(),
+                  bonus: config.REFERRAL_BONUS_POINTS,
+                  now,
+                  callerGuard: sql`1`,
+                }),
+                await eventSql(
+                  deps,
+                  { type: "invite_activated", phone, userId, detail: { inviter_id: inviterId, at_sign_up: true } },
+                  activationWonSql(userId, activationMarker),
+                ),
+              ]
+            : []),
+          sql`SELECT ${profileColumns}, ${won} AS won, u.id = ${userId} AS is_new,
+              s.id AS session_id, s.expires_at AS session_expires_at
+            FROM users u LEFT JOIN sessions s ON s.id = ${sessionId} AND s.user_id = u.id
+            WHERE u.phone = ${phone}`,
+          sql`SELECT is_active FROM users WHERE invite_code = ${inviteCode ?? ""}`,
+        ],
+      });
+      if ("error" in checked) return checked;
+      const inviter = (checked.results.at(-1) as { is_active: number }[] | undefined)?.[0];
+      if (checked.outcome === "unmet") {
+        return inviter
+          ? fail("invite_inactive", { detail: "The owner of this invite code is deactivated." })
+          : fail("invite_not_found", { detail: "No such invite code." });
+      }
+      const signed = await signedIn(deps, (checked.results.at(-2) as SignInRow[])[0], refresh.token);
+      return "error" in signed ? signed : { ...signed, headers: checked.headers };
     } catch (error) {
       if (attempt < INVITE_CODE_TRIES && String(error).includes("users.invite_code")) continue;
       throw error;

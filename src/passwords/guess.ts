@@ -3,82 +3,130 @@ import { eventSql, userOfPhone } from "../audit/events";
 import { randomToken } from "../crypto";
 import { batch } from "../db/client";
 import type { Deps } from "../deps";
-import {
-  type BudgetState,
-  budgetStateSql,
-  ensureGuardSql,
-  lockStartedSql,
-  passwordBudget,
-  recordFailureSql,
-  refundSql,
-  reserveSql,
-  retryAfter,
-} from "../guards/budget";
 import { type Failure, fail } from "../http/problem";
+import { type EdgeMarks, edgeIpKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
+import { ipRefusal } from "../limits/ip";
+import {
+  countedSql,
+  countSql,
+  fullSql,
+  passwordFailLimit,
+  passwordIpLimit,
+  rateLimitHeaders,
+  stateColumnsSql,
+  uncountSql,
+  windowState,
+} from "../limits/sliding";
 import { verifyPassword } from "./hash";
 
-export type PasswordGuess<T extends unknown[][]> = { right: boolean; windowStart: number; extra: T };
+export type PasswordGuess<T extends unknown[][]> = {
+  right: boolean;
+  /** Statements for the caller's batch that give a right guess's reserved failure back. */
+  refund: SQL[];
+  headers: Record<string, string>;
+  extra: T;
+};
 
 /**
- * NIST SP 800-63B-4 §3.2.2: at most 100 consecutive failed attempts on one account. The windowed
- * lock alone resets every PASSWORD_LOCKOUT_SECONDS; this streak only resets on a right password
- * or a reset by SMS, which is then the way back in (SMS sign-in is never affected).
+ * NIST SP 800-63B-4 §3.2.2: at most 100 consecutive failed attempts on one account. The window
+ * alone frees up every PASSWORD_LOCKOUT_SECONDS; this streak only resets on a right password or a
+ * reset by SMS, which is then the way back in (SMS sign-in is never affected).
  */
 export const MAX_PASSWORD_FAIL_STREAK = 100;
 
 /**
- * Checks a password for `phone` under the per-phone password budget: a failure is reserved
- * before the (slow) hash runs, so parallel guesses cannot exceed it; a right guess is refunded,
- * a wrong one recorded (the fifth starts the lock). `storedHash` reads the hash in the same round
- * trip as the reservation; unknown phones and accounts without a password hash a dummy, so every
- * failure costs the same. Locked → `too_many_attempts`.
+ * Checks a password for `phone` under the per-phone password window: a failure is reserved
+ * (counted in `rate_events`) before the slow hash runs, so parallel guesses cannot exceed it; a
+ * right guess takes its reservation back in the caller's batch, a wrong one stays counted, and
+ * the one that fills the window starts the lock. With `countIp` the per-IP window counts the
+ * request in the same first round trip. `storedHash` is read there too; unknown phones and
+ * accounts without a password hash a dummy, so every failure costs the same.
  */
 export async function guessPassword<T extends unknown[][] = []>(
   deps: Deps,
-  input: { phone: string; password: string; storedHash: SQL; extraReads?: SQL[]; context: "login" | "reauthentication" },
+  input: { phone: string; password: string; storedHash: SQL; extraReads?: SQL[]; context: "login" | "reauthentication"; countIp?: boolean },
 ): Promise<PasswordGuess<T> | Failure> {
-  const { config, db, now } = deps;
-  const budget = passwordBudget(config);
+  const { config, db, kv, now, request } = deps;
+  const ipLimit = passwordIpLimit(config, request.ip);
+  const failLimit = passwordFailLimit(config, input.phone);
+  let edgeIp: EdgeMarks | null = null;
+  if (input.countIp) {
+    edgeIp = (await readEdge(kv, request.ip, input.phone)).ip;
+    const full = edgeRefuses(edgeIp, "password_ip", now);
+    if (full) return ipRefusal(full.limit, full.wait, "too_many_attempts");
+  }
   const marker = randomToken();
-  const [, , states, hashes, ...extra] = await batch<
-    [unknown[], unknown[], (BudgetState & { streak: number })[], { hash: string | null }[], ...T]
-  >(db, [
-    ensureGuardSql(input.phone),
-    reserveSql(budget, input.phone, marker, now, sql`pw_fail_streak < ${MAX_PASSWORD_FAIL_STREAK}`),
-    sql`SELECT ${budgetStateSql(budget, marker)}, pw_fail_streak AS streak FROM phone_guards WHERE phone = ${input.phone}`,
-    sql`SELECT (${input.storedHash}) AS hash`,
+  const ipCounted = input.countIp ? countedSql(ipLimit, marker, now) : sql`1`;
+  const results = await batch<unknown[][]>(db, [
+    ...(input.countIp ? [countSql(ipLimit, marker, now)] : []),
+    sql`INSERT INTO phone_guards (phone) SELECT ${input.phone} WHERE ${ipCounted} ON CONFLICT (phone) DO NOTHING`,
+    countSql(
+      failLimit,
+      marker,
+      now,
+      sql`${ipCounted} AND NOT EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${input.phone}
+        AND ((pw_locked_until IS NOT NULL AND pw_locked_until > ${now}) OR pw_fail_streak >= ${MAX_PASSWORD_FAIL_STREAK}))`,
+    ),
+    sql`SELECT ${ipCounted} AS ip_counted, ${countedSql(failLimit, marker, now)} AS reserved,
+        ${input.countIp ? sql`${stateColumnsSql(ipLimit, now, "ip")},` : sql``}
+        ${stateColumnsSql(failLimit, now, "fail")}, g.pw_locked_until AS locked_until, COALESCE(g.pw_fail_streak, 0) AS streak,
+        (${input.storedHash}) AS hash
+      FROM (SELECT 1) LEFT JOIN phone_guards g ON g.phone = ${input.phone}`,
     ...(input.extraReads ?? []),
   ]);
-  const state = states[0];
-  if (state && !state.reserved && state.streak >= MAX_PASSWORD_FAIL_STREAK) {
-    return fail("too_many_attempts", {
-      detail: `${MAX_PASSWORD_FAIL_STREAK} wrong passwords in a row: password sign-in is locked. Reset the password by SMS.`,
-      retry_after: budget.lockMs / 1000,
-    });
+  const offset = input.countIp ? 3 : 2;
+  const state = (results[offset] as Record<string, unknown>[])[0] as Record<string, unknown> & {
+    ip_counted: number;
+    reserved: number;
+    locked_until: number | null;
+    streak: number;
+    hash: string | null;
+  };
+  const extra = results.slice(offset + 1) as unknown as T;
+  let headers: Record<string, string> = {};
+  if (input.countIp) {
+    const ipWindow = windowState(ipLimit, state, "ip", now);
+    if (ipWindow.full) markEdge(deps, edgeIpKey(request.ip), edgeIp, "password_ip", { until: ipWindow.freeAt, limit: ipWindow.limit });
+    if (!state.ip_counted) return ipRefusal(ipWindow.limit, ipWindow.reset, "too_many_attempts");
+    headers = rateLimitHeaders(ipWindow);
   }
-  if (!state?.reserved) {
-    return fail("too_many_attempts", {
-      detail: "Too many failed sign-ins for this phone. Try again later.",
-      retry_after: (state && retryAfter(budget, state, now)) ?? 1,
-    });
+  if (!state.reserved) {
+    if (state.streak >= MAX_PASSWORD_FAIL_STREAK) {
+      return {
+        ...fail("too_many_attempts", {
+          detail: `${MAX_PASSWORD_FAIL_STREAK} wrong passwords in a row: password sign-in is locked. Reset the password by SMS.`,
+          retry_after: config.PASSWORD_LOCKOUT_SECONDS,
+        }),
+        headers,
+      };
+    }
+    const failWindow = windowState(failLimit, state, "fail", now);
+    const lockEnds = state.locked_until != null && state.locked_until > now ? state.locked_until : failWindow.freeAt;
+    return {
+      ...fail("too_many_attempts", {
+        detail: "Too many failed sign-ins for this phone. Try again later.",
+        retry_after: Math.max(1, Math.ceil((lockEnds - now) / 1000)),
+      }),
+      headers,
+    };
   }
-  const right = await verifyPassword(config.PASSWORD_PEPPER, input.password, hashes[0]?.hash ?? null);
+  const right = await verifyPassword(config.PASSWORD_PEPPER, input.password, state.hash);
   if (!right) {
     const who = { phone: input.phone, userId: userOfPhone(input.phone) };
+    const lockUntil = now + config.PASSWORD_LOCKOUT_SECONDS * 1000;
+    const lockStarted = sql`EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${input.phone} AND pw_locked_until = ${lockUntil})`;
     await batch(db, [
-      recordFailureSql(budget, input.phone, now),
-      sql`UPDATE phone_guards SET pw_fail_streak = pw_fail_streak + 1 WHERE phone = ${input.phone}`,
+      sql`UPDATE phone_guards SET pw_fail_streak = pw_fail_streak + 1,
+          pw_locked_until = CASE WHEN ${fullSql(failLimit, now)} THEN ${lockUntil} ELSE pw_locked_until END
+        WHERE phone = ${input.phone}`,
       await eventSql(deps, { type: "password_login_failed", ...who, detail: { context: input.context } }),
-      await eventSql(deps, { type: "password_locked", ...who }, lockStartedSql(budget, input.phone, now)),
+      await eventSql(deps, { type: "password_locked", ...who }, lockStarted),
     ]);
   }
-  return { right, windowStart: state.budget_start, extra: extra as unknown as T };
-}
-
-/** Gives back a right guess's reservation and ends the failure streak (statements for the caller's batch). */
-export function refundPasswordGuess(deps: Deps, phone: string, windowStart: number): SQL[] {
-  return [
-    refundSql(passwordBudget(deps.config), phone, windowStart),
-    sql`UPDATE phone_guards SET pw_fail_streak = 0 WHERE phone = ${phone}`,
-  ];
+  return {
+    right,
+    refund: [uncountSql(failLimit, marker, now), sql`UPDATE phone_guards SET pw_fail_streak = 0 WHERE phone = ${input.phone}`],
+    headers,
+    extra,
+  };
 }

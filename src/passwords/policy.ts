@@ -46,7 +46,9 @@ export function weakPasswordRule(
   if (length < options.minLength) return "too_short";
   if (length > MAX_PASSWORD_LENGTH) return "too_long";
   if (options.common.has(normalised.toLowerCase())) return "common";
-  if (options.phoneDigits.some((digits) => digits.length >= 6 && normalised.includes(digits))) return "contains_phone";
+  // On the password's digits alone: separators and "+" between them must not hide the number.
+  const digitsOnly = normalised.replace(/\D/g, "");
+  if (options.phoneDigits.some((digits) => digits.length >= 6 && digitsOnly.includes(digits))) return "contains_phone";
   return null;
 }
 

@@ -5,8 +5,8 @@ import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { clientInfo, unauthorized } from "../http/middleware";
 import { callerSql, readCaller } from "../me/service";
+import { withLimitHeaders } from "../otp/requests";
 import { parsePhone, phoneFromInput } from "../phone";
-import { limitByIp } from "../ratelimit/ip";
 import type { AccessClaims } from "../tokens/jwt";
 import { changePassword, loginWithPassword } from "./service";
 
@@ -14,8 +14,10 @@ import { changePassword, loginWithPassword } from "./service";
 export async function passwordLoginRequest(c: Context<AppEnv>, input: { phone: string; region?: string; password: string }) {
   const config = c.get("config");
   const phone = orThrow(phoneFromInput(config, input.phone, input.region));
-  await limitByIp(c, "password", [{ limit: config.PASSWORD_IP_PER_MINUTE, seconds: 60 }], "too_many_attempts");
-  return orThrow(await loginWithPassword(deps(c), { phone: phone.e164, password: input.password, client: clientInfo(c) }));
+  return withLimitHeaders(
+    c,
+    orThrow(await loginWithPassword(deps(c), { phone: phone.e164, password: input.password, client: clientInfo(c) })),
+  );
 }
 
 /**

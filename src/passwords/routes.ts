@@ -3,9 +3,9 @@ import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { clientInfo, requireAccessToken } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
+import { withLimitHeaders } from "../otp/requests";
 import { codeField, requireCodeLength, TokenResponse } from "../otp/schemas";
 import { phoneFromInput } from "../phone";
-import { limitByIp } from "../ratelimit/ip";
 import { limitPerUser } from "../ratelimit/user";
 import { MAX_PASSWORD_LENGTH } from "./policy";
 import { changePasswordRequest, passwordLoginRequest } from "./requests";
@@ -99,8 +99,10 @@ export const passwordRoutes = createRouter()
     const body = c.req.valid("json");
     requireCodeLength(config, body.code);
     const phone = orThrow(phoneFromInput(config, body.phone, body.region));
-    await limitByIp(c, "verify", [{ limit: config.VERIFY_IP_PER_MINUTE, seconds: 60 }]);
-    const tokens = orThrow(await resetPassword(deps(c), { phone, code: body.code, newPassword: body.new_password, client: clientInfo(c) }));
+    const tokens = withLimitHeaders(
+      c,
+      orThrow(await resetPassword(deps(c), { phone, code: body.code, newPassword: body.new_password, client: clientInfo(c) })),
+    );
     c.header("Cache-Control", "no-store");
     return c.json(tokens, 200);
   })

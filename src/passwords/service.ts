@@ -3,8 +3,8 @@ import { eventSql, userOfPhone } from "../audit/events";
 import { batch } from "../db/client";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
-import { consumeChallenge, consumedBy, refundAttempt } from "../otp/gate";
-import { consumeProved, proveCode } from "../otp/service";
+import { clearSql, passwordFailLimit } from "../limits/sliding";
+import { checkCode } from "../otp/service";
 import type { Phone } from "../phone";
 import { sendNotice } from "../sms/sender";
 import { undoOnFault } from "../storage/guard";
@@ -13,7 +13,7 @@ import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements, sessionOpenedSql } from "../tokens/sessions";
 import { type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { signInRoleSql } from "../users/roles";
-import { guessPassword, refundPasswordGuess } from "./guess";
+import { guessPassword } from "./guess";
 import { hashPassword } from "./hash";
 import { commonPasswords, weakPasswordDetail, weakPasswordRule } from "./policy";
 
@@ -67,12 +67,13 @@ export async function loginWithPassword(deps: Deps, input: { phone: string; pass
     password: input.password,
     storedHash: sql`SELECT password_hash FROM users WHERE phone = ${input.phone}`,
     context: "login",
+    countIp: true,
   });
   if ("error" in guess) return guess;
-  if (!guess.right) return invalidCredentials();
+  if (!guess.right) return { ...invalidCredentials(), headers: guess.headers };
   const { config, db, now } = deps;
   const signIn = await signInStatements(deps, input.phone, sql`1`);
-  const refund = refundPasswordGuess(deps, input.phone, guess.windowStart);
+  const { refund } = guess;
   // A failing D1 gives the right guess's reservation back (best effort) before the 503.
   const statements = [
     ...refund,
@@ -89,7 +90,8 @@ export async function loginWithPassword(deps: Deps, input: { phone: string; pass
     () => batch(db, statements),
     () => batch(db, refund),
   );
-  return tokensFor(deps, (results.at(-1) as SessionRow[])[0], signIn.refresh.token);
+  const tokens = await tokensFor(deps, (results.at(-1) as SessionRow[])[0], signIn.refresh.token);
+  return "error" in tokens ? tokens : { ...tokens, headers: guess.headers };
 }
 
 /**
@@ -100,31 +102,33 @@ export async function resetPassword(deps: Deps, input: { phone: Phone; code: str
   const weak = await checkPolicy(deps, input.newPassword, input.phone);
   if (weak) return weak;
   const phone = input.phone.e164;
-  const proved = await proveCode(deps, { phone, purpose: "reset_password", code: input.code });
-  if ("error" in proved) return proved;
   const { config, now } = deps;
-  const { proof } = proved;
-  const won = consumedBy(phone, "reset_password", proof.marker);
-  const hash = await hashPassword(config.PASSWORD_PEPPER, input.newPassword);
-  const signIn = await signInStatements(deps, phone, won);
-  const results = await consumeProved(deps, { phone, purpose: "reset_password" }, proof, [
-    consumeChallenge({ phone, purpose: "reset_password", codeId: proof.codeId, marker: proof.marker, now }),
-    refundAttempt(config, phone, proof.failStart),
-    sql`UPDATE users SET password_hash = ${hash}, last_login_at = ${now} WHERE phone = ${phone} AND is_active = 1 AND ${won}`,
-    sql`UPDATE phone_guards SET pw_fail_count = 0, pw_locked_until = NULL, pw_fail_streak = 0 WHERE phone = ${phone} AND ${won}`,
-    sql`UPDATE sessions SET revoked_at = ${now}
-      WHERE user_id = (SELECT id FROM users WHERE phone = ${phone}) AND revoked_at IS NULL AND ${won}`,
-    ...signIn.open(input.client),
-    await eventSql(deps, { type: "password_changed", phone, userId: userOfPhone(phone), detail: { via: "reset" } }, won),
-    sql`SELECT ${won} AS won`,
-    signIn.readBack,
-  ]);
-  const [winner] = results.at(-2) as { won: number }[];
-  if (!winner?.won) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
-  const response = await tokensFor(deps, (results.at(-1) as SessionRow[])[0], signIn.refresh.token);
-  if (!("error" in response))
-    await sendNotice(deps.config, deps.sms, phone, `Your ${config.APP_NAME} password was reset. If this was not you, contact support.`);
-  return response;
+  let signIn: Awaited<ReturnType<typeof signInStatements>> | undefined;
+  const checked = await checkCode(deps, {
+    phone,
+    purpose: "reset_password",
+    code: input.code,
+    onRight: async (won) => {
+      const hash = await hashPassword(config.PASSWORD_PEPPER, input.newPassword);
+      signIn = await signInStatements(deps, phone, won);
+      return [
+        sql`UPDATE users SET password_hash = ${hash}, last_login_at = ${now} WHERE phone = ${phone} AND is_active = 1 AND ${won}`,
+        sql`UPDATE phone_guards SET pw_locked_until = NULL, pw_fail_streak = 0 WHERE phone = ${phone} AND ${won}`,
+        clearSql(passwordFailLimit(config, phone), won),
+        sql`UPDATE sessions SET revoked_at = ${now}
+          WHERE user_id = (SELECT id FROM users WHERE phone = ${phone}) AND revoked_at IS NULL AND ${won}`,
+        ...signIn.open(input.client),
+        await eventSql(deps, { type: "password_changed", phone, userId: userOfPhone(phone), detail: { via: "reset" } }, won),
+        signIn.readBack,
+      ];
+    },
+  });
+  if ("error" in checked) return checked;
+  if (checked.outcome !== "won" || !signIn) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
+  const response = await tokensFor(deps, (checked.results.at(-1) as SessionRow[])[0], signIn.refresh.token);
+  if ("error" in response) return response;
+  await sendNotice(deps.config, deps.sms, phone, `Your ${config.APP_NAME} password was reset. If this was not you, contact support.`);
+  return { ...response, headers: checked.headers };
 }
 
 /** What re-authentication needs to know about the caller. */
@@ -159,7 +163,7 @@ export async function reauthenticate(
   });
   if ("error" in guess) return guess;
   if (!guess.right) return fail("current_password_invalid", { detail: "The current password is wrong." });
-  return { refund: refundPasswordGuess(deps, caller.phone, guess.windowStart) };
+  return { refund: guess.refund };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { rateLimitHeaders } from "../limits/sliding";
 import type { Kv } from "../storage/guard";
 
 /** A fixed window: at most `limit` requests per `seconds`. */
@@ -12,15 +13,6 @@ export type WindowVerdict = {
 };
 
 type Stored = { w: { start: number; count: number }[] };
-
-/** The `RateLimit-*` headers of one window: its limit, what is left, seconds until it resets. */
-export function rateLimitHeaders(window: { limit: number; remaining: number; reset: number }): Record<string, string> {
-  return {
-    "RateLimit-Limit": String(window.limit),
-    "RateLimit-Remaining": String(Math.max(0, window.remaining)),
-    "RateLimit-Reset": String(window.reset),
-  };
-}
 
 /**
  * Counts one request against `windows` kept in one KV value (1 read + 1 write). KV is eventually

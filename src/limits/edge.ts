@@ -1,0 +1,70 @@
+import type { Deps } from "../deps";
+import type { Kv } from "../storage/guard";
+
+// The edge copy of the exact windows in D1. When a window fills (or a phone is locked), a KV key
+// records until when, so the next requests from that IP or for that phone are refused at the
+// edge without a D1 round trip. KV is eventually consistent and has no atomic increment, so it
+// only ever refuses: a missing or stale mark sends the request on to D1, which decides.
+// KV refuses TTLs under 60 s, so the real end is kept in the value.
+
+/** What an edge mark stops: a per-IP window of one route, or a phone's lock or send windows. */
+export type EdgeMark = "send_ip" | "verify_ip" | "password_ip" | "code_lock" | "send_phone";
+
+/** One KV value per IP and per phone: each mark's end (ms) and the limit of the window that filled. */
+export type EdgeMarks = Partial<Record<EdgeMark, EdgeWindow>>;
+
+/** A full window: refused from `from` (default: at once) until `until` (ms); `limit` for `RateLimit-Limit`. */
+export type EdgeWindow = { until: number; limit: number; from?: number };
+
+export const edgeIpKey = (ip: string) => `edge:ip:${ip}`;
+export const edgePhoneKey = (phone: string) => `edge:phone:${phone}`;
+
+/** While `mark` refuses: the seconds until it stops and the window's limit; null when it does not refuse now. */
+export function edgeRefuses(marks: EdgeMarks | null | undefined, mark: EdgeMark, now: number): { wait: number; limit: number } | null {
+  const found = marks?.[mark];
+  if (typeof found?.until !== "number" || found.until <= now || (found.from ?? 0) > now) return null;
+  return { wait: Math.max(1, Math.ceil((found.until - now) / 1000)), limit: Number(found.limit) || 0 };
+}
+
+/**
+ * Reads the IP's and the phone's marks and any `more` keys in one KV call (a bulk get).
+ * Values are JSON; a key that is absent reads as null.
+ */
+export async function readEdge(kv: Kv, ip: string, phone: string, more: string[] = []) {
+  const values = (await kv.get([edgeIpKey(ip), edgePhoneKey(phone), ...more], "json")) as Map<string, unknown>;
+  return {
+    ip: (values.get(edgeIpKey(ip)) ?? null) as EdgeMarks | null,
+    phone: (values.get(edgePhoneKey(phone)) ?? null) as EdgeMarks | null,
+    more: more.map((key) => values.get(key) ?? null),
+  };
+}
+
+/**
+ * Writes a mark after the response (it decides nothing for this request). `known` is the value
+ * read at the start of the request, so marks of other routes survive; a lost race between two
+ * writers only drops a mark, and D1 still refuses.
+ */
+export function markEdge(
+  deps: Pick<Deps, "kv" | "now" | "request">,
+  key: string,
+  known: EdgeMarks | null,
+  mark: EdgeMark,
+  window: EdgeWindow,
+) {
+  const marks: EdgeMarks = { ...pruned(known, deps.now), [mark]: window };
+  const longest = Math.max(...Object.values(marks).map((found) => found?.until ?? 0));
+  deps.request.defer(
+    writeMarks(deps.kv, key, marks, Math.max(60, Math.ceil((longest - deps.now) / 1000))).catch((error) =>
+      console.warn(`edge mark skipped: ${error instanceof Error ? error.message : "unknown"}`),
+    ),
+  );
+}
+
+function pruned(marks: EdgeMarks | null, now: number): EdgeMarks {
+  return Object.fromEntries(Object.entries(marks ?? {}).filter(([, found]) => typeof found?.until === "number" && found.until > now));
+}
+
+function writeMarks(kv: Kv, key: string, marks: EdgeMarks, ttl: number) {
+  // KV takes one write per key per second; a refused write only loses the shortcut.
+  return kv.put(key, JSON.stringify(marks), { expirationTtl: ttl });
+}
