@@ -15,6 +15,7 @@ import { referralRoutes } from "./referrals/routes";
 import { serviceRoutes } from "./service/routes";
 import { tokenRoutes } from "./tokens/routes";
 import { webRoutes } from "./web/routes";
+import { webhookRoutes } from "./webhooks/routes";
 
 /** Builds the Worker's app: middleware in contract order, then the feature routers. */
 export function createApp() {
@@ -36,6 +37,7 @@ export function createApp() {
     .route("/", referralRoutes)
     .route("/", passwordRoutes)
     .route("/", adminRoutes)
+    .route("/", webhookRoutes)
     .route("/", compatRoutes);
   // The web pages (src/web): mounted outside the chain so the typed API client does not see them.
   routed.route("/", webRoutes);

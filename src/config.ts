@@ -141,6 +141,11 @@ const configSchema = z.object({
   COMPAT_TOKEN_TTL_SECONDS: positive(86_400),
   /** Lifetime of the `register` session_id in KV: KV refuses TTLs under 60 s, and set-password needs a sign-in within 300 s. */
   COMPAT_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(300).default(120),
+  /** Webhook deliveries: attempts before a delivery is kept as dead, and each attempt's deadline. */
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
+  WEBHOOK_TIMEOUT_MS: positive(5000),
+  /** DNS-over-HTTPS resolver (JSON API) that vets endpoint hosts in production: no private addresses. */
+  WEBHOOK_DNS_RESOLVER: z.url({ protocol: /^https$/, error: "must be an https URL" }).default("https://cloudflare-dns.com/dns-query"),
 });
 
 type RawConfig = z.output<typeof configSchema>;

@@ -2,20 +2,38 @@ import { runRetention } from "./admin/retention";
 import { createApp } from "./app";
 import { loadConfig } from "./config";
 import { database } from "./db/client";
+import type { WebhookMessage } from "./webhooks/outbox";
+import { consumeWebhooks, sweepOutbox } from "./webhooks/queue";
 
 const app = createApp();
 
+/** The cron expression of the daily retention job (wrangler.toml [triggers]); the other one sweeps the webhook outbox. */
+const RETENTION_CRON = "17 3 * * *";
+
 export default {
   fetch: app.fetch,
-  /** Cron Trigger (wrangler.toml [triggers]): retention cleanup in bounded batches. */
-  async scheduled(_controller, env, ctx) {
+  /** Cron Triggers: retention cleanup in bounded batches (daily), the webhook outbox sweep (every 5 minutes). */
+  async scheduled(controller, env, ctx) {
     const loaded = loadConfig(env);
     if (!loaded.ok) {
-      console.error(`retention skipped, configuration invalid: ${loaded.problems.join("; ")}`);
+      console.error(`scheduled job skipped, configuration invalid: ${loaded.problems.join("; ")}`);
       return;
     }
+    const db = database(env.DB, loaded.config.STORAGE_TIMEOUT_MS);
     ctx.waitUntil(
-      runRetention(database(env.DB), loaded.config, Date.now()).then((deleted) => console.log(`retention: ${JSON.stringify(deleted)}`)),
+      controller.cron === RETENTION_CRON
+        ? runRetention(db, loaded.config, Date.now()).then((deleted) => console.log(`retention: ${JSON.stringify(deleted)}`))
+        : sweepOutbox(env.WEBHOOK_QUEUE, db, Date.now()).then((count) => count > 0 && console.log(`webhook sweep: ${count} re-enqueued`)),
     );
   },
-} satisfies ExportedHandler<Env>;
+  /** The webhook Queue's consumer (wrangler.toml [[queues.consumers]]). */
+  async queue(batch, env, _ctx) {
+    const loaded = loadConfig(env);
+    if (!loaded.ok) {
+      console.error(`webhook batch retried, configuration invalid: ${loaded.problems.join("; ")}`);
+      batch.retryAll({ delaySeconds: 60 });
+      return;
+    }
+    await consumeWebhooks(batch, database(env.DB, loaded.config.STORAGE_TIMEOUT_MS), loaded.config, (input, init) => fetch(input, init));
+  },
+} satisfies ExportedHandler<Env, WebhookMessage>;

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../src/index";
+import { callWorker, sharedAdmin } from "./admin-helpers";
 import { freshIp, freshPhone } from "./helpers";
 
 // Storage round trips are the latency of an edge API. These budgets are counted, not timed:
@@ -124,6 +125,31 @@ describe("storage round-trip budgets", () => {
     counts.d1 = 0;
     expect((await call("POST", "/v1/auth/otp/verify", { phone: freshPhone(), code: "123456" }, undefined, guesser)).status).toBe(429);
     expect(counts.d1).toBe(0);
+  });
+
+  it("verify with a webhook endpoint subscribed: still 1 D1 round trip (the outbox rows ride in the sign-in batch)", async () => {
+    const admin = await sharedAdmin();
+    const created = await callWorker("POST", "/v1/admin/webhooks", {
+      token: admin.access_token,
+      body: { url: "https://receiver.test/budget", event_types: ["user.created", "user.signed_in"] },
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    try {
+      const phone = freshPhone();
+      const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
+      counts.d1 = 0;
+      const response = await call("POST", "/v1/auth/otp/verify", { phone, code: sent.dev_code });
+      expect(response.status).toBe(200);
+      expect(counts.d1).toBe(1);
+      const { user } = (await response.json()) as { user: { id: string } };
+      const events = await env.DB.prepare("SELECT type FROM webhook_events WHERE json_extract(payload, '$.data.user_id') = ?")
+        .bind(user.id)
+        .all();
+      expect(events.results.map((event) => event.type).sort()).toEqual(["user.created", "user.signed_in"]);
+    } finally {
+      await env.DB.prepare("UPDATE webhook_endpoints SET enabled = 0 WHERE id = ?").bind(id).run();
+    }
   });
 
   it("GET /v1/me: exactly 1 D1 round trip and no KV", async () => {

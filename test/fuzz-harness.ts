@@ -172,7 +172,7 @@ export async function observe(request: Request): Promise<{ response: Response; t
 
 // What a refused request may write, by design (and nothing else):
 // - audit events that record refusals (spec: Admin) — written after the response;
-// - KV rate windows per client IP (`rl:`), and the `register` API's failure lock, which counts
+// - KV edge marks of full windows (`edge:`), and the `register` API's failure lock, which counts
 //   every refusal of that flow per IP and phone (`compat:register:ip:` / `:phone:`);
 // - a blank `phone_guards` row (the send gate ensures the row before deciding; it holds no state);
 // - an orphan code hash `otp:<id>`: a send writes it to KV before the D1 gate decides (so a KV
@@ -182,7 +182,7 @@ export async function observe(request: Request): Promise<{ response: Response; t
 //   (`otp_challenges`, `phone_guards`), a wrong password against the phone (`phone_guards`).
 const REFUSAL_EVENTS = new Set(["code_refused", "code_failed", "code_burned", "phone_locked", "password_login_failed", "password_locked"]);
 const GUESS_REFUSALS = new Set(["invalid_code", "too_many_attempts", "invalid_credentials", "current_password_invalid"]);
-const REFUSAL_KV = /^put (rl:|compat:register:(ip|phone):|otp:)/;
+const REFUSAL_KV = /^put (edge:|compat:register:(ip|phone):|otp:)/;
 
 /** The writes of a refused request (`code` = its error code, when known) that the contract does not allow. */
 export function forbiddenChanges(code: string | undefined, changes: Change[], kv: string[]): string[] {

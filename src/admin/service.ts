@@ -11,12 +11,13 @@ import type { AccessClaims } from "../tokens/jwt";
 import { liveSessionSql } from "../tokens/sessions";
 import { type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { effectiveAdminSql } from "../users/roles";
+import { webhookSql } from "../webhooks/outbox";
 
 // Admin routes read the caller's role from D1 in the same batch as their query, never from the
 // token (spec: Admin), so a demotion or deactivation bites at once.
 
 /** SQL condition: the token's user is live, active, and an admin in D1. */
-function callerIsAdmin(deps: Deps, claims: AccessClaims): SQL {
+export function callerIsAdmin(deps: Deps, claims: AccessClaims): SQL {
   return sql`EXISTS (SELECT 1 FROM users u WHERE ${callerSql(deps.config, claims, deps.now)} AND ${effectiveAdminSql(deps.config)})`;
 }
 
@@ -24,7 +25,7 @@ function callerIsAdmin(deps: Deps, claims: AccessClaims): SQL {
  * Runs `statements` in one batch behind the admin check; `unauthorized` when the token's session
  * is dead, `forbidden` when the caller is not an admin.
  */
-async function asAdmin(deps: Deps, claims: AccessClaims, statements: SQL[]): Promise<unknown[][] | Failure> {
+export async function asAdmin(deps: Deps, claims: AccessClaims, statements: SQL[]): Promise<unknown[][] | Failure> {
   const [callers, ...results] = await batch(deps.db, [
     sql`SELECT ${effectiveAdminSql(deps.config)} AS admin FROM users u WHERE ${callerSql(deps.config, claims, deps.now)}`,
     ...statements,
@@ -97,12 +98,22 @@ function userSearch(deps: Deps, q: string | undefined): SQL {
  * The `admin_viewed` event of an answer that shows full phones: who looked (`by`), at whom
  * (`userId`) or which search (a phone in it masked, as the audit trail never holds a full phone).
  */
-function viewedSql(deps: Deps, claims: AccessClaims, seen: { userId?: string; phone?: string | null; search?: string }, when: SQL = sql`1`) {
+function viewedSql(
+  deps: Deps,
+  claims: AccessClaims,
+  seen: { userId?: string; phone?: string | null; search?: string },
+  when: SQL = sql`1`,
+) {
   const digits = seen.search?.replace(/\D/g, "") ?? "";
   const search = seen.search === undefined ? undefined : digits.length >= 6 ? maskPhone(`+${digits}`) : seen.search;
   return eventSql(
     deps,
-    { type: "admin_viewed", userId: seen.userId ?? null, phone: seen.phone ?? null, detail: { by: claims.sub, ...(search === undefined ? {} : { search }) } },
+    {
+      type: "admin_viewed",
+      userId: seen.userId ?? null,
+      phone: seen.phone ?? null,
+      detail: { by: claims.sub, ...(search === undefined ? {} : { search }) },
+    },
     sql`${callerIsAdmin(deps, claims)} AND ${when}`,
   );
 }
@@ -145,7 +156,19 @@ export async function updateUser(
   // A role set by an admin is theirs to keep or take away, not the ADMIN_PHONES var's.
   if (change.role !== undefined) assignments.push(sql`role = ${change.role}, admin_source = ${change.role === "admin" ? "granted" : null}`);
   const exists = sql`EXISTS (SELECT 1 FROM users WHERE id = ${id})`;
+  const wasActive = sql`EXISTS (SELECT 1 FROM users WHERE id = ${id} AND is_active = 1)`;
+  const activation =
+    change.is_active === undefined
+      ? []
+      : webhookSql({
+          type: change.is_active ? "user.reactivated" : "user.deactivated",
+          data: { user_id: id, phone, by: claims.sub },
+          now: deps.now,
+          // Written before the update, so it fires only for a real change of state.
+          when: sql`${admin} AND ${change.is_active ? sql`NOT ${wasActive} AND ${exists}` : wasActive}`,
+        });
   const changes = [
+    ...activation,
     ...(assignments.length > 0 ? [sql`UPDATE users SET ${sql.join(assignments, sql`, `)} WHERE id = ${id} AND ${admin}`] : []),
     ...(change.is_active === false
       ? [
@@ -154,6 +177,12 @@ export async function updateUser(
             { type: "session_revoked", userId: id, phone, detail: { reason: "deactivated", by: claims.sub } },
             sql`${admin} AND EXISTS (SELECT 1 FROM sessions WHERE user_id = ${id} AND revoked_at IS NULL)`,
           ),
+          ...webhookSql({
+            type: "session.revoked",
+            data: { user_id: id, session_id: null, reason: "deactivated" },
+            now: deps.now,
+            when: sql`${admin} AND EXISTS (SELECT 1 FROM sessions WHERE user_id = ${id} AND revoked_at IS NULL)`,
+          }),
           sql`UPDATE sessions SET revoked_at = ${deps.now} WHERE user_id = ${id} AND revoked_at IS NULL AND ${admin}`,
         ]
       : []),

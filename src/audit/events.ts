@@ -1,5 +1,6 @@
-import { isSQLWrapper, type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { all, type Db } from "../db/client";
+import { type JsonField, jsonObjectSql } from "../db/json";
 import type { Deps } from "../deps";
 import { maskPhone, phoneKey } from "../phone";
 
@@ -22,6 +23,7 @@ export const EVENT_TYPES = [
   "account_deleted",
   "admin_changed_user",
   "admin_viewed",
+  "webhook_changed",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -33,7 +35,7 @@ export type AuditEvent = {
   /** A user id, or SQL that yields it inside the batch (e.g. the user a phone belongs to). */
   userId?: string | SQL | null;
   /** Small facts: a reason, a purpose, who changed what (or SQL that yields it in the batch). Never a code, token or password. */
-  detail?: Record<string, string | number | boolean | null | SQL>;
+  detail?: Record<string, JsonField>;
 };
 
 /**
@@ -44,21 +46,11 @@ export async function eventSql(deps: Deps, event: AuditEvent, when: SQL = sql`1`
   const { request, now, config } = deps;
   const phone = event.phone ?? null;
   const key = phone ? await phoneKey(config, phone) : null;
-  const detail = event.detail ? detailSql(event.detail) : null;
+  const detail = event.detail ? jsonObjectSql(event.detail) : null;
   return sql`INSERT INTO audit_events (id, type, user_id, phone_masked, phone_key, ip, country, request_id, detail, created_at)
     SELECT ${crypto.randomUUID()}, ${event.type}, ${event.userId ?? null}, ${phone ? maskPhone(phone) : null}, ${key},
       ${request.ip}, ${request.country}, ${request.requestId}, ${detail}, ${now}
     WHERE ${when}`;
-}
-
-/** The detail as JSON: written by the Worker, or by SQLite's json_object when a value comes from the batch. */
-function detailSql(detail: NonNullable<AuditEvent["detail"]>): string | SQL {
-  const entries = Object.entries(detail);
-  if (!entries.some(([, value]) => isSQLWrapper(value))) return JSON.stringify(detail);
-  return sql`json_object(${sql.join(
-    entries.map(([key, value]) => sql`${key}, ${isSQLWrapper(value) || value === null ? value : sql`json(${JSON.stringify(value)})`}`),
-    sql`, `,
-  )})`;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Name, SQL, StringChunk } from "drizzle-orm";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { guarded } from "../storage/guard";
+import { OUTBOX_STATEMENTS } from "../webhooks/outbox";
 
 /** A Drizzle query builder or a Drizzle `sql` template. */
 export type Statement = SQL | { toSQL(): { sql: string; params: unknown[] } };
@@ -10,7 +11,12 @@ export type Statement = SQL | { toSQL(): { sql: string; params: unknown[] } };
  * template (compiled by `compile` below, to the same SQL as Drizzle's SQLite dialect), run on a D1
  * binding or a D1 session, every call bounded by `timeoutMs` (src/storage/guard.ts).
  */
-export type Db = { d1: D1Database | D1DatabaseSession; timeoutMs: number };
+export type Db = {
+  d1: D1Database | D1DatabaseSession;
+  timeoutMs: number;
+  /** Called after a batch commits with the ids of the webhook outbox rows it wrote (src/webhooks). */
+  onOutbox?: (eventIds: string[]) => void;
+};
 
 const clients = new WeakMap<D1Database, Db>();
 // STORAGE_TIMEOUT_MS's default, for callers without config at hand.
@@ -93,5 +99,12 @@ export async function all<T = Record<string, unknown>>(db: Db, statement: Statem
  */
 export async function batch<R extends unknown[][] = Record<string, unknown>[][]>(db: Db, statements: Statement[]): Promise<R> {
   const results = await guarded("db", db.timeoutMs, () => db.d1.batch(statements.map((statement) => prepare(db, statement))));
-  return results.map((result) => result.results) as R;
+  const rows = results.map((result) => result.results);
+  if (db.onOutbox) {
+    const written = statements.flatMap((statement, i) =>
+      statement instanceof SQL && OUTBOX_STATEMENTS.has(statement) ? (rows[i] as { id: string }[]).map((row) => row.id) : [],
+    );
+    if (written.length > 0) db.onOutbox(written);
+  }
+  return rows as R;
 }

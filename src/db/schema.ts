@@ -210,3 +210,60 @@ export const counters = sqliteTable("counters", {
   name: text("name").primaryKey(),
   value: integer("value").notNull().default(0),
 });
+
+/** An operator's webhook endpoint. Secrets are stored encrypted (AES-GCM under an HKDF subkey of PASSWORD_PEPPER). */
+export const webhookEndpoints = sqliteTable("webhook_endpoints", {
+  id: text("id").primaryKey(),
+  url: text("url").notNull(),
+  description: text("description"),
+  /** JSON array of event types, or `["*"]`. */
+  eventTypes: text("event_types").notNull(),
+  enabled: integer("enabled").notNull().default(1),
+  secret: text("secret").notNull(),
+  /** After a rotation the old secret keeps signing beside the new one until `previous_secret_until`. */
+  previousSecret: text("previous_secret"),
+  previousSecretUntil: integer("previous_secret_until"),
+  createdAt: integer("created_at").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/**
+ * The outbox: one row per event, written in the same batch as the change it describes, only when
+ * some enabled endpoint subscribes to its type. `id` is the `webhook-id` every delivery carries.
+ */
+export const webhookEvents = sqliteTable(
+  "webhook_events",
+  {
+    id: text("id").primaryKey(),
+    type: text("type").notNull(),
+    /** The whole body as sent: `{ "type", "timestamp", "data" }`. */
+    payload: text("payload").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (table) => [index("webhook_events_created").on(table.createdAt)],
+);
+
+/** One event to one endpoint: its attempts and status (`pending`, `delivered`, `dead`). */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    id: text("id").primaryKey(),
+    eventId: text("event_id").notNull(),
+    endpointId: text("endpoint_id").notNull(),
+    status: text("status", { enum: ["pending", "delivered", "dead"] }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at").notNull(),
+    /** A consumer's claim while it sends, so two copies of one Queue message cannot both deliver. */
+    claimedUntil: integer("claimed_until"),
+    claim: text("claim"),
+    lastStatus: integer("last_status"),
+    lastError: text("last_error"),
+    deliveredAt: integer("delivered_at"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (table) => [
+    uniqueIndex("webhook_deliveries_event_endpoint").on(table.eventId, table.endpointId),
+    index("webhook_deliveries_endpoint").on(table.endpointId, table.createdAt, table.id),
+    index("webhook_deliveries_due").on(table.status, table.nextAttemptAt),
+  ],
+);

@@ -4,6 +4,7 @@ import { database } from "../db/client";
 import type { Deps } from "../deps";
 import { createSmsSender, type SmsSender } from "../sms/sender";
 import { guardedKv, type Kv } from "../storage/guard";
+import { enqueueWebhooks } from "../webhooks/queue";
 import type { AppEnv } from "./context";
 import { clientInfo, clientIp } from "./middleware";
 
@@ -31,7 +32,9 @@ export function deps(c: Context<AppEnv>): Deps {
       }
     },
   };
-  const db = c.get("db") ?? database(c.env.DB, config.STORAGE_TIMEOUT_MS);
+  const base = c.get("db") ?? database(c.env.DB, config.STORAGE_TIMEOUT_MS);
+  // Outbox rows a batch wrote go to the Queue after the answer; a failed send leaves them for the cron.
+  const db = { ...base, onOutbox: (eventIds: string[]) => request.defer(enqueueWebhooks(c.env.WEBHOOK_QUEUE, eventIds)) };
   return { config, db, kv: kvOf(c), assets: c.env.ASSETS, sms, now: Date.now(), request };
 }
 

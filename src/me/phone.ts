@@ -8,6 +8,7 @@ import { maskPhone, type Phone } from "../phone";
 import { sendNotice } from "../sms/sender";
 import type { AccessClaims } from "../tokens/jwt";
 import { type ProfileRow, profileColumns } from "../users/profile";
+import { webhookSql } from "../webhooks/outbox";
 
 /**
  * `POST /v1/me/phone`: a `change_phone` code sent to the new number (bound to this user) moves
@@ -38,6 +39,7 @@ export async function changePhone(
         WHERE user_id = ${claims.sub} AND id <> ${claims.sid} AND revoked_at IS NULL AND ${moved}`,
       sql`DELETE FROM otp_challenges WHERE phone = ${caller.phone} AND ${moved}`,
       await eventSql(deps, { type: "phone_changed", phone, userId: claims.sub, detail: { previous: maskPhone(caller.phone) } }, moved),
+      ...webhookSql({ type: "phone.changed", data: { user_id: claims.sub, phone, previous_phone: caller.phone }, now, when: moved }),
       sql`SELECT ${profileColumns} FROM users u WHERE u.id = ${claims.sub}`,
     ],
   });

@@ -8,6 +8,7 @@ import type { Caller } from "../passwords/service";
 import type { AccessClaims } from "../tokens/jwt";
 import { liveSessionSql } from "../tokens/sessions";
 import { type ProfileRow, profileColumns } from "../users/profile";
+import { webhookSql } from "../webhooks/outbox";
 
 // Routes that read D1 anyway check in that same statement that the token's session is live and
 // its user active, so logout, deletion and deactivation bite at once (spec: Revocation).
@@ -39,9 +40,16 @@ export async function updateProfile(db: Db, config: Config, claims: AccessClaims
     .filter((field) => patch[field] !== undefined)
     .map((field) => sql`${sql.identifier(field)} = ${patch[field]}`);
   if (assignments.length === 0) return readProfile(db, config, claims, now);
+  const changed = (["first_name", "last_name", "email"] as const).filter((field) => patch[field] !== undefined);
   const [, rows] = await batch<[unknown[], ProfileRow[]]>(db, [
-    sql`UPDATE users AS u SET ${sql.join(assignments, sql`, `)} WHERE ${callerSql(config, claims, now)}`,
+    sql`UPDATE users AS u SET ${sql.join(assignments, sql`, `)} WHERE ${callerSql(config, claims, now)} RETURNING id`,
     sql`SELECT ${profileColumns} FROM users u WHERE ${callerSql(config, claims, now)}`,
+    ...webhookSql({
+      type: "user.updated",
+      data: { user_id: claims.sub, fields: changed.join(",") },
+      now,
+      when: sql`EXISTS (SELECT 1 FROM users u WHERE ${callerSql(config, claims, now)})`,
+    }),
   ]);
   return rows[0];
 }
@@ -58,6 +66,7 @@ export async function deleteAccount(deps: Deps, claims: AccessClaims, phone: str
     // A right current_password's reservation is given back in the same round trip (reauthenticate).
     ...refund,
     await eventSql(deps, { type: "account_deleted", phone, userId: claims.sub }, live),
+    ...webhookSql({ type: "user.deleted", data: { user_id: claims.sub, phone }, now, when: live }),
     sql`DELETE FROM otp_challenges WHERE phone = (SELECT u.phone FROM users u WHERE ${caller})`,
     sql`DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ${claims.sub}) AND ${live}`,
     // The account's own referral list goes; rows where it is the invitee stay in its inviter's list.
@@ -102,6 +111,12 @@ export async function revokeOwnSession(deps: Deps, claims: AccessClaims, session
       { type: "session_revoked", userId: claims.sub, phone, detail: { reason: "revoked_by_owner", session_id: sessionId } },
       sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${claims.sub} AND revoked_at = ${now})`,
     ),
+    ...webhookSql({
+      type: "session.revoked",
+      data: { user_id: claims.sub, session_id: sessionId, reason: "revoked_by_owner" },
+      now,
+      when: sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${claims.sub} AND revoked_at = ${now})`,
+    }),
   ]);
   if (callers.length === 0) return "unauthorized" as const;
   return revoked.length > 0 ? ("revoked" as const) : ("not_found" as const);

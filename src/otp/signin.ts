@@ -4,11 +4,12 @@ import { randomFromAlphabet, randomToken } from "../crypto";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { phoneKey } from "../phone";
-import { activationStatements, activationWonSql, normaliseInviteCode } from "../referrals/service";
+import { activationStatements, activationWonSql, normaliseInviteCode, referralWebhookSql } from "../referrals/service";
 import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements } from "../tokens/sessions";
 import { INVITE_ALPHABET, INVITE_CODE_LENGTH, type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { initialRole, signInRoleSql } from "../users/roles";
+import { webhookSql } from "../webhooks/outbox";
 import { checkCode } from "./service";
 
 const INVITE_CODE_TRIES = 5;
@@ -60,6 +61,18 @@ export async function signInWithCode(
           await eventSql(deps, { type: "code_verified", phone, userId: userOfPhone(phone), detail: { purpose: "login" } }, won),
           sql`INSERT INTO counters (name, value) SELECT 'users_total', 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = ${userId})
             ON CONFLICT (name) DO UPDATE SET value = value + 1`,
+          ...webhookSql({
+            type: "user.created",
+            data: { user_id: userId, phone },
+            now,
+            when: sql`EXISTS (SELECT 1 FROM users WHERE id = ${userId})`,
+          }),
+          ...webhookSql({
+            type: "user.signed_in",
+            data: { user_id: sql`(SELECT id FROM users WHERE phone = ${phone})`, phone, method: "code", session_id: sessionId },
+            now,
+            when: sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${sessionId})`,
+          }),
           ...(activation !== null && inviteCode
             ? [
                 ...activationStatements({
@@ -78,6 +91,7 @@ export async function signInWithCode(
                   { type: "invite_activated", phone, userId, detail: { inviter_id: inviterId, at_sign_up: true } },
                   activationWonSql(userId, activationMarker),
                 ),
+                ...referralWebhookSql({ inviterId, inviteeId: userId, now, when: activationWonSql(userId, activationMarker) }),
               ]
             : []),
           sql`SELECT ${profileColumns}, ${won} AS won, u.id = ${userId} AS is_new,

@@ -13,6 +13,7 @@ import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements, sessionOpenedSql } from "../tokens/sessions";
 import { type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { signInRoleSql } from "../users/roles";
+import { webhookSql } from "../webhooks/outbox";
 import { guessPassword } from "./guess";
 import { hashPassword } from "./hash";
 import { commonPasswords, weakPasswordDetail, weakPasswordRule } from "./policy";
@@ -84,6 +85,17 @@ export async function loginWithPassword(deps: Deps, input: { phone: string; pass
       { type: "password_login", phone: input.phone, userId: userOfPhone(input.phone) },
       sessionOpenedSql(signIn.sessionId),
     ),
+    ...webhookSql({
+      type: "user.signed_in",
+      data: {
+        user_id: sql`(SELECT id FROM users WHERE phone = ${input.phone})`,
+        phone: input.phone,
+        method: "password",
+        session_id: signIn.sessionId,
+      },
+      now,
+      when: sessionOpenedSql(signIn.sessionId),
+    }),
     signIn.readBack,
   ];
   const results = await undoOnFault(
@@ -119,6 +131,7 @@ export async function resetPassword(deps: Deps, input: { phone: Phone; code: str
           WHERE user_id = (SELECT id FROM users WHERE phone = ${phone}) AND revoked_at IS NULL AND ${won}`,
         ...signIn.open(input.client),
         await eventSql(deps, { type: "password_changed", phone, userId: userOfPhone(phone), detail: { via: "reset" } }, won),
+        ...webhookSql({ type: "password.changed", data: { user_id: userOfPhone(phone), phone, via: "reset" }, now, when: won }),
         signIn.readBack,
       ];
     },
@@ -194,8 +207,14 @@ export async function changePassword(
       { type: "password_changed", phone: caller.phone, userId: claims.sub, detail: { via: caller.password_hash ? "change" : "first_set" } },
       sql`EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub} AND password_hash = ${hash})`,
     ),
+    ...webhookSql({
+      type: "password.changed",
+      data: { user_id: claims.sub, phone: caller.phone, via: caller.password_hash ? "change" : "first_set" },
+      now,
+      when: sql`EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub} AND password_hash = ${hash})`,
+    }),
   ]);
-  if ((results.at(-3) ?? []).length === 0) return null;
+  if ((results[proven.refund.length] ?? []).length === 0) return null;
   await sendNotice(deps.config, deps.sms, caller.phone, `Your ${config.APP_NAME} password was changed. If this was not you, reset it now.`);
   return "changed";
 }

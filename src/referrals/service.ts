@@ -6,6 +6,7 @@ import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { maskPhone, phoneKey } from "../phone";
 import { INVITE_ALPHABET, INVITE_CODE_LENGTH } from "../users/profile";
+import { webhookSql } from "../webhooks/outbox";
 
 const codeShape = new RegExp(`^[${INVITE_ALPHABET}]{${INVITE_CODE_LENGTH}}$`);
 
@@ -76,6 +77,24 @@ export function activationStatements(a: Activation): SQL[] {
   ];
 }
 
+/**
+ * The `referral.activated` event: the two-level tree as the activation left it (the inviter, the
+ * inviter's inviter) and the points the referral earned, read inside the activation's batch.
+ */
+export function referralWebhookSql(input: { inviterId: string | SQL; inviteeId: string; now: number; when: SQL }): SQL[] {
+  return webhookSql({
+    type: "referral.activated",
+    data: {
+      inviter_id: sql`(SELECT id FROM users WHERE id = ${input.inviterId})`,
+      invitee_id: input.inviteeId,
+      level_2_inviter_id: sql`(SELECT invited_by FROM users WHERE id = ${input.inviterId})`,
+      points: sql`(SELECT bonus_points FROM referrals WHERE inviter_id = ${input.inviterId} AND invitee_id = ${input.inviteeId})`,
+    },
+    now: input.now,
+    when: input.when,
+  });
+}
+
 type CallerRow = { id: string; invite_code: string; activated_invite_code: string | null; phone: string };
 type InviterRow = { id: string; is_active: number; phone: string; created_at: number; cycle: number };
 
@@ -128,6 +147,7 @@ export async function activateInvite(
         { type: "invite_activated", phone: caller.phone, userId: caller.id, detail: { inviter_id: inviter.id } },
         activationWonSql(caller.id, marker),
       ),
+      ...referralWebhookSql({ inviterId: inviter.id, inviteeId: caller.id, now, when: activationWonSql(caller.id, marker) }),
       sql`SELECT EXISTS (SELECT 1 FROM users WHERE id = ${caller.id} AND invite_marker = ${marker}) AS won,
         EXISTS (SELECT 1 FROM referrals WHERE id = ${referralId} AND created_marker = ${marker}) AS fresh`,
     ]);

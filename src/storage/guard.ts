@@ -4,7 +4,7 @@
 // `Retry-After`. Because each atomic step is one statement or one batch, a call that fails has
 // written nothing (see src/db/STORAGE.md, "Faults").
 
-export type Dependency = "db" | "kv" | "assets";
+export type Dependency = "db" | "kv" | "assets" | "dns";
 
 /** A storage dependency failed or did not answer in time; the client may retry. */
 export class DependencyError extends Error {

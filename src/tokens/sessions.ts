@@ -6,6 +6,7 @@ import { all, batch } from "../db/client";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { type ProfileRow, profileColumns } from "../users/profile";
+import { webhookSql } from "../webhooks/outbox";
 import type { Role } from "./jwt";
 
 /** Where a sign-in came from, kept on the session for the owner's session list. */
@@ -118,6 +119,12 @@ export async function rotateRefreshToken(deps: Deps, token: string): Promise<Rot
       },
       sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${previous.session_id} AND revoked_at = ${now})`,
     ),
+    ...webhookSql({
+      type: "session.revoked",
+      data: { user_id: previous.user_id, session_id: previous.session_id, reason: "refresh_reused" },
+      now,
+      when: sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${previous.session_id} AND revoked_at = ${now})`,
+    }),
   ]);
   if (revoked.length === 0) return fail("invalid_token", { detail: "The refresh token is invalid or expired." });
   return fail("token_reused", { detail: "This refresh token was already used; the session has been revoked." });
@@ -139,6 +146,7 @@ export async function revokeByRefreshToken(deps: Deps, token: string): Promise<v
   if (!owner) return;
   await batch(db, [
     await eventSql(deps, { type: "session_revoked", userId: owner.user_id, phone: owner.phone, detail: { reason: "logout" } }),
+    ...webhookSql({ type: "session.revoked", data: { user_id: owner.user_id, session_id: owner.session_id, reason: "logout" }, now }),
     sql`UPDATE sessions SET revoked_at = ${now} WHERE id = ${owner.session_id} AND revoked_at IS NULL`,
   ]);
 }
@@ -148,6 +156,7 @@ export async function revokeUserSessions(deps: Deps, caller: { id: string; phone
   const { id: userId, phone } = caller;
   await batch(deps.db, [
     await eventSql(deps, { type: "session_revoked", userId, phone, detail: { reason: "logout_all" } }),
+    ...webhookSql({ type: "session.revoked", data: { user_id: userId, session_id: null, reason: "logout_all" }, now: deps.now }),
     sql`UPDATE sessions SET revoked_at = ${deps.now} WHERE user_id = ${userId} AND revoked_at IS NULL`,
   ]);
 }

@@ -1,0 +1,78 @@
+import type { Config } from "../config";
+import { DependencyError } from "../storage/guard";
+
+// In production an endpoint must be https and its host may not be, or resolve to, a private,
+// loopback, link-local or otherwise non-public address (spec: Webhooks). Workers have no DNS API,
+// so the host is resolved with DNS over HTTPS (WEBHOOK_DNS_RESOLVER, the JSON API).
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+function privateIpv4(address: string): boolean {
+  const match = IPV4.exec(address);
+  if (!match) return false;
+  const [a, b] = [Number(match[1]), Number(match[2])];
+  return (
+    a === 0 ||
+    a === 10 ||
+    a === 127 ||
+    a >= 224 ||
+    (a === 100 && b >= 64 && b <= 127) ||
+    (a === 169 && b === 254) ||
+    (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) ||
+    (a === 192 && b === 0 && Number(match[3]) === 0) ||
+    (a === 198 && (b === 18 || b === 19))
+  );
+}
+
+function privateIpv6(address: string): boolean {
+  const ip = address.toLowerCase().replace(/^\[|\]$/g, "");
+  if (ip === "::" || ip === "::1") return true;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
+  if (mapped) return privateIpv4(mapped[1] as string);
+  return /^(fc|fd|fe8|fe9|fea|feb|ff)/.test(ip);
+}
+
+/** Whether an IP literal is not a public unicast address. */
+export function isPrivateAddress(address: string): boolean {
+  return IPV4.test(address) ? privateIpv4(address) : address.includes(":") ? privateIpv6(address) : false;
+}
+
+type DnsAnswer = { Status?: number; Answer?: { type: number; data: string }[] };
+
+async function resolve(config: Config, host: string, type: "A" | "AAAA", fetcher: typeof fetch): Promise<string[]> {
+  const url = `${config.WEBHOOK_DNS_RESOLVER}?name=${encodeURIComponent(host)}&type=${type}`;
+  let answer: DnsAnswer;
+  try {
+    const response = await fetcher(url, {
+      headers: { Accept: "application/dns-json" },
+      signal: AbortSignal.timeout(config.WEBHOOK_TIMEOUT_MS),
+    });
+    if (!response.ok) throw new Error(`resolver answered ${response.status}`);
+    answer = (await response.json()) as DnsAnswer;
+  } catch (error) {
+    throw new DependencyError("dns", error instanceof Error ? error.message : "resolver failed");
+  }
+  const wanted = type === "A" ? 1 : 28;
+  return (answer.Answer ?? []).filter((record) => record.type === wanted).map((record) => record.data);
+}
+
+/** Why an endpoint URL is refused (a sentence for `errors[].message`), or null when it may be used. */
+export async function refuseEndpointUrl(config: Config, raw: string, fetcher: typeof fetch): Promise<string | null> {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return "is not a URL";
+  }
+  if (url.username || url.password) return "may not carry credentials";
+  if (config.sandbox) return url.protocol === "https:" || url.protocol === "http:" ? null : "must be http(s)";
+  if (url.protocol !== "https:") return "must be https";
+  const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  if (host === "localhost" || /\.(localhost|local|internal|home\.arpa)$/.test(host)) return "must be a public host";
+  if (IPV4.test(host) || host.includes(":")) return isPrivateAddress(host) ? "must not be a private, loopback or link-local address" : null;
+  const addresses = [...(await resolve(config, host, "A", fetcher)), ...(await resolve(config, host, "AAAA", fetcher))];
+  if (addresses.length === 0) return "does not resolve";
+  if (addresses.some(isPrivateAddress)) return "resolves to a private, loopback or link-local address";
+  return null;
+}
