@@ -6,7 +6,7 @@
 // hashes and phone keys under HKDF subkeys, the HMAC-signed SMS webhook, and for password login
 // the same PBKDF2 through src/passwords/hash.ts), and answers the same JSON and headers. It skips
 // what a framework and a careful API add: routing tables, Zod schemas, libphonenumber, problem
-// documents for every error, OpenAPI. bench/run.mjs checks that both send the same SQL.
+// documents for every error, OpenAPI. The endpoints suite (bench/suites/endpoints.mjs) checks that both send the same SQL.
 //
 // Only the happy paths the bench drives are implemented; anything else is a bare 4xx.
 import { keyedHasher, randomDigits, randomToken, sha256Hex, timingSafeEqual } from "../../src/crypto";

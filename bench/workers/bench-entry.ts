@@ -1,5 +1,5 @@
-// Bench-only entry (bench/run.mjs builds it with wrangler's own bundler; never deployed): the real
-// Worker from src/index.ts, unchanged, behind the counting bindings of bench/counting.ts.
+// Bench-only entry (the endpoints suite builds it with wrangler's own bundler; never deployed): the
+// real Worker from src/index.ts, unchanged, behind the counting bindings of bench/workers/counting.ts.
 import worker from "../../src/index";
 import { countingHandler } from "./counting";
 

@@ -1,4 +1,4 @@
-// Bench-only: what the hand-written Workers (bench/baseline-worker.ts, bench/floor-worker.ts) share:
+// Bench-only: what the hand-written Workers (baseline-worker.ts, floor-worker.ts) share:
 // ES256 access tokens (RFC 9068 `at+jwt`) with raw WebCrypto and the HMAC-signed SMS webhook call
 // of src/sms's webhook provider. Keys are imported once per isolate.
 import { base64url, randomToken } from "../../src/crypto";
