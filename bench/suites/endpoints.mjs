@@ -480,24 +480,16 @@ function budgets(results) {
   return rows;
 }
 
-const cryptoText = (counter) =>
+/** A count per request: whole, or to 2 decimals. */
+const count = (n) => fmt(n, n % 1 === 0 ? 0 : 2);
+/** "name n, …" of a counter (zeros left out), or "—". */
+const counterText = (counter) =>
   Object.entries(counter)
     .filter(([, n]) => n > 0)
     .sort()
-    .map(([name, n]) => `${name} ${fmt(n, n % 1 === 0 ? 0 : 2)}`)
+    .map(([name, n]) => `${name} ${count(n)}`)
     .join(", ") || "—";
-const kvText = (c) =>
-  `${fmt(c.kv, c.kv % 1 === 0 ? 0 : 2)}${
-    c.kv
-      ? ` (${Object.entries(c.kvByMethod)
-          .map(([m, n]) => `${m} ${fmt(n, n % 1 === 0 ? 0 : 2)}`)
-          .join(", ")})`
-      : ""
-  }`;
-const limiterText = (c) =>
-  Object.entries(c.limiter)
-    .map(([name, n]) => `${name} ${fmt(n, n % 1 === 0 ? 0 : 2)}`)
-    .join(", ") || "—";
+const kvText = (c) => `${count(c.kv)}${c.kv ? ` (${counterText(c.kvByMethod)})` : ""}`;
 
 function planSection(results) {
   const scanning = results.plans.filter((p) => p.scans.length > 0);
@@ -521,7 +513,7 @@ function report(results) {
     const o = load[key].ours;
     const b = load[key].baseline;
     const l = load[key];
-    return `| ${label} | ${fmt(o.rps, 0)} | ${fmt(b.rps, 0)} | ${fmt(o.p50)} / ${fmt(o.p99)} | ${fmt(b.p50)} / ${fmt(b.p99)} | ${fmt(o.cpuPerRequest)} | ${fmt(b.cpuPerRequest)} | **${fmt(l.cpuRatio)}×** | ${l.cpuRatios.map((x) => fmt(x)).join(", ")} | ${ratio(o.cpuPerRequest, b.cpuPerRequest)} | ${fmt(o.cpuPerRequest - b.cpuPerRequest)} | ${fmt(counts[key].ours.d1, counts[key].ours.d1 % 1 ? 2 : 0)} | ${fmt(counts[key].ours.kv, counts[key].ours.kv % 1 ? 2 : 0)} |`;
+    return `| ${label} | ${fmt(o.rps, 0)} | ${fmt(b.rps, 0)} | ${fmt(o.p50)} / ${fmt(o.p99)} | ${fmt(b.p50)} / ${fmt(b.p99)} | ${fmt(o.cpuPerRequest)} | ${fmt(b.cpuPerRequest)} | **${fmt(l.cpuRatio)}×** | ${l.cpuRatios.map((x) => fmt(x)).join(", ")} | ${ratio(o.cpuPerRequest, b.cpuPerRequest)} | ${fmt(o.cpuPerRequest - b.cpuPerRequest)} | ${count(counts[key].ours.d1)} | ${count(counts[key].ours.kv)} |`;
   });
   const flowO = load.flow.ours.flow;
   const flowB = load.flow.baseline.flow;
@@ -530,10 +522,10 @@ function report(results) {
     const o = counts[key].ours;
     const b = counts[key].baseline;
     const same = o.d1 === b.d1 && o.statements === b.statements && o.kv === b.kv && counts[key].sqlCompare.diffs.length === 0;
-    return `| ${label} | ${fmt(o.d1, o.d1 % 1 ? 2 : 0)} / ${fmt(b.d1, b.d1 % 1 ? 2 : 0)} | ${fmt(o.statements, 1)} / ${fmt(b.statements, 1)} | ${kvText(o)} / ${fmt(b.kv, b.kv % 1 ? 2 : 0)} | ${limiterText(o)} / ${limiterText(b)} | ${same ? "same" : `**${counts[key].sqlCompare.diffs.length} differ**`} |`;
+    return `| ${label} | ${count(o.d1)} / ${count(b.d1)} | ${fmt(o.statements, 1)} / ${fmt(b.statements, 1)} | ${kvText(o)} / ${count(b.kv)} | ${counterText(o.limiter)} / ${counterText(b.limiter)} | ${same ? "same" : `**${counts[key].sqlCompare.diffs.length} differ**`} |`;
   });
   const cryptoRows = SCENARIOS.map(
-    ({ key, label }) => `| ${label} | ${cryptoText(counts[key].ours.crypto)} | ${cryptoText(counts[key].baseline.crypto)} |`,
+    ({ key, label }) => `| ${label} | ${counterText(counts[key].ours.crypto)} | ${counterText(counts[key].baseline.crypto)} |`,
   );
   const loadRows = [];
   for (const { key, label } of SCENARIOS) {
@@ -567,7 +559,7 @@ function report(results) {
   });
   const floorOps = [send, verify, me].map(({ key, label }) => {
     const c = counts[key].floor;
-    return `| ${label} | ${fmt(c.d1, c.d1 % 1 ? 2 : 0)} (${fmt(c.statements, 1)} statements) | ${kvText(c)} | ${kvText(counts[key].ours)} | ${fmt(counts[key].ours.d1, counts[key].ours.d1 % 1 ? 2 : 0)} |`;
+    return `| ${label} | ${count(c.d1)} (${fmt(c.statements, 1)} statements) | ${kvText(c)} | ${kvText(counts[key].ours)} | ${count(counts[key].ours.d1)} |`;
   });
   return `# Benchmark: our Worker vs a bare baseline, per endpoint and for the sign-in flow
 

@@ -185,32 +185,6 @@ function planTree(rows) {
   });
 }
 
-async function explainRoutes(work, persistTo, envValues, subject, cursor) {
-  const module = await bundle(join(root, "bench", "workers", "sql-capture.ts"), join(work, "sql-capture.mjs"), "node");
-  const { captureRouteSql } = await import(module);
-  const decoded = Buffer.from(cursor, "base64url").toString("utf8").split(".");
-  const captured = await captureRouteSql(envValues, { sub: subject.sub, sid: subject.sid }, Date.now(), {
-    createdAt: Number(decoded[0]),
-    id: decoded[1],
-  });
-  const groups = [
-    ["GET /v1/me", captured.me],
-    [`GET /v1/me/referrals?limit=${PAGE} (first page)`, captured.referralsFirst],
-    [`GET /v1/me/referrals?limit=${PAGE}&cursor=… (deep page)`, captured.referralsDeep],
-  ];
-  const out = [];
-  for (const [route, statements] of groups) {
-    for (const statement of statements) {
-      const sql = inlineParams(statement.sql, statement.params);
-      const plan = planTree(d1Query(work, persistTo, `EXPLAIN QUERY PLAN ${sql}`));
-      const scans = plan.filter((line) => /\bSCAN\b/.test(line));
-      const sorts = plan.filter((line) => /TEMP B-TREE/.test(line));
-      out.push({ route, sql, plan, scans, sorts });
-    }
-  }
-  return out;
-}
-
 /** The admin searches measured: `q` per route (undefined: no q, newest users first). */
 function adminSearches(seed) {
   return {
@@ -230,20 +204,33 @@ const ADMIN_ROUTE_NAMES = {
   code: `GET /v1/admin/users?q=<invite code>`,
 };
 
-async function explainAdmin(work, persistTo, envValues, subject, queries) {
+/**
+ * EXPLAIN QUERY PLAN on `persistTo` of the statements the route code sends (GET /v1/me, the hub's
+ * first and deep referral page, then every admin search), captured from src/ by
+ * bench/workers/sql-capture.ts with their values inlined.
+ */
+async function explainRoutes(work, persistTo, envValues, { hub, admin }, cursor, adminQueries) {
   const module = await bundle(join(root, "bench", "workers", "sql-capture.ts"), join(work, "sql-capture.mjs"), "node");
-  const { captureAdminSql } = await import(module);
-  const captured = await captureAdminSql(envValues, { sub: subject.sub, sid: subject.sid }, Date.now(), queries, PAGE);
+  const { captureRouteSql, captureAdminSql } = await import(module);
+  const [createdAt, id] = Buffer.from(cursor, "base64url").toString("utf8").split(".");
+  const routes = await captureRouteSql(envValues, hub, Date.now(), { createdAt: Number(createdAt), id });
+  const searches = await captureAdminSql(envValues, admin, Date.now(), adminQueries, PAGE);
+  const groups = [
+    ["GET /v1/me", routes.me],
+    [`GET /v1/me/referrals?limit=${PAGE} (first page)`, routes.referralsFirst],
+    [`GET /v1/me/referrals?limit=${PAGE}&cursor=… (deep page)`, routes.referralsDeep],
+    ...Object.entries(searches).map(([route, statements]) => [ADMIN_ROUTE_NAMES[route], statements, "admin"]),
+  ];
   const out = [];
   const seen = new Set();
-  for (const [route, statements] of Object.entries(captured)) {
+  for (const [route, statements, admin] of groups) {
     for (const statement of statements) {
       const sql = inlineParams(statement.sql, statement.params);
-      if (seen.has(sql)) continue; // the admin check is the same statement for every search
+      if (admin && seen.has(sql)) continue; // the admin check is the same statement for every search
       seen.add(sql);
       const plan = planTree(d1Query(work, persistTo, `EXPLAIN QUERY PLAN ${sql}`));
       out.push({
-        route: ADMIN_ROUTE_NAMES[route],
+        route,
         sql,
         plan,
         scans: plan.filter((line) => /\bSCAN\b/.test(line)),
@@ -506,8 +493,7 @@ async function main({ work, cleanup, log, facts }) {
 
   // ---- query plans ----
   log("large: EXPLAIN QUERY PLAN");
-  large.plans = await explainRoutes(work, large.persistTo, envValues, subjects.large.hub, walk.cursor);
-  large.plans.push(...(await explainAdmin(work, large.persistTo, envValues, subjects.large.admin, adminQueries)));
+  large.plans = await explainRoutes(work, large.persistTo, envValues, subjects.large, walk.cursor, adminQueries);
   for (const p of large.plans) log(`  ${p.route}: ${p.plan.join(" | ")}`);
 
   results.busyMachine = guard.busy;
@@ -544,10 +530,7 @@ function report(results) {
       );
     }
   }
-  for (const [kind, db] of [
-    ["large", large],
-    ["empty", empty],
-  ]) {
+  for (const [kind, db] of Object.entries(results.dbs)) {
     for (const [who, runs] of Object.entries(db.load)) {
       for (const route of ["me", "first", "deep"]) {
         const r = runs[route];
@@ -558,10 +541,7 @@ function report(results) {
     }
   }
   const pooledRows = [];
-  for (const [kind, db] of [
-    ["large", large],
-    ["empty", empty],
-  ]) {
+  for (const [kind, db] of Object.entries(results.dbs)) {
     for (const route of ["me", "first"]) {
       const r = db.pooled[route];
       const base = empty.pooled[route];
@@ -571,10 +551,7 @@ function report(results) {
     }
   }
   const seqRows = [];
-  for (const [kind, db] of [
-    ["large", large],
-    ["empty", empty],
-  ]) {
+  for (const [kind, db] of Object.entries(results.dbs)) {
     for (const [who, s] of Object.entries(db.sequential)) {
       for (const route of ["me", "first", "deep"]) {
         const r = s[route];
