@@ -80,6 +80,15 @@ export async function migrateMiniflare(mf) {
   }
 }
 
+/** SIGKILLs `pid` if it is still a workerd (its own process only; a pid reused since is left alone). */
+function killWorkerd(pid) {
+  try {
+    if (pid && readFileSync(`/proc/${pid}/stat`, "utf8").includes("(workerd)")) process.kill(pid, "SIGKILL");
+  } catch {
+    // exited
+  }
+}
+
 const cpuOrZero = (pid) => {
   try {
     return pid ? processCpuMs(pid) : 0;
@@ -102,11 +111,7 @@ export async function startMiniflare(cleanup, name, options) {
   const [pid] = pids;
   cleanup.add(async () => {
     await mf.dispose().catch(() => {});
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // exited with its Miniflare
-    }
+    killWorkerd(pid);
   });
   return { name, mf, url, pid, pids: () => [pid], cpu: () => ({ workerd: cpuOrZero(pid) }) };
 }
@@ -150,13 +155,8 @@ export async function startWranglerDev(cleanup, work, { label, persistTo, config
       }
     }
     // workerd processes of that group that outlived wrangler (should not happen), by their own pid.
-    for (const pid of [roles.runtime, roles.proxy]) {
-      try {
-        if (pid) process.kill(pid, "SIGKILL");
-      } catch {
-        // exited
-      }
-    }
+    killWorkerd(roles.runtime);
+    killWorkerd(roles.proxy);
     logStream.end();
   };
   cleanup.add(stop);
