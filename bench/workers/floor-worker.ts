@@ -28,6 +28,7 @@ type Env = {
 // The defaults of src/config.ts.
 const ACCESS_TTL = 900;
 const REFRESH_TTL = 2_592_000;
+const IDLE_SECONDS = 1_209_600;
 const OTP_LENGTH = 6;
 const OTP_TTL = 300;
 const OTP_RESEND = 60;
@@ -114,10 +115,10 @@ async function me(env: Env, request: Request, now: number) {
   if (!claims) return refuse(401, "unauthorized");
   const user = await env.DB.prepare(
     `SELECT u.id, u.phone, u.role, u.invite_code, u.points, u.referrals_count, u.created_at FROM users u
-     JOIN sessions s ON s.id = ? AND s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > ?
+     JOIN sessions s ON s.id = ? AND s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at > ?
      WHERE u.id = ? AND u.is_active = 1`,
   )
-    .bind(claims.sid, now, claims.sub)
+    .bind(claims.sid, now, now - IDLE_SECONDS * 1000, claims.sub)
     .first();
   return user ? answer(user) : refuse(401, "unauthorized");
 }
