@@ -2,9 +2,11 @@
 // copies of wrangler.toml, Miniflare (one workerd per Worker) and `wrangler dev` with its process
 // roles. Every start is bounded and registers its stop with the suite's cleanup.
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { generateDevSecrets } from "../../scripts/secrets.mjs";
 import { descendants, freePort, processCpuMs, root, sleep, withTimeout, wranglerEnv, wranglerMiniflare } from "./common.mjs";
 
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
@@ -62,6 +64,30 @@ export function buildWorker(work, name, entry = undefined, extra = []) {
   if (!main) throw new Error(`wrangler deploy --dry-run (${name}) wrote no .js bundle`);
   return join(outdir, main);
 }
+
+/**
+ * Writes the --env-file for `wrangler dev`: the development sandbox with fresh secrets
+ * (scripts/secrets.mjs, never the developer's .dev.vars) and `vars`. The file and the secrets.
+ */
+export async function devEnvFile(work, vars) {
+  const secrets = await generateDevSecrets();
+  const file = join(work, "bench.env");
+  const lines = Object.entries({ ENVIRONMENT: "development", ...vars }).map(([name, value]) => `${name}=${value}`);
+  lines.push(`JWT_PRIVATE_KEYS='${secrets.JWT_PRIVATE_KEYS}'`, `PASSWORD_PEPPER=${secrets.PASSWORD_PEPPER}`, "");
+  writeFileSync(file, lines.join("\n"), { mode: 0o600 });
+  return { file, secrets };
+}
+
+/** A fresh --persist-to directory (removed at cleanup) with migrations/ applied; how long they took. */
+export function migratedPersistDir(cleanup, work, name) {
+  const persistTo = mkdtempSync(join(tmpdir(), `phone-auth-bench-${name}-`));
+  cleanup.dir(persistTo);
+  return { persistTo, migrateMs: migrateLocal(work, persistTo).ms };
+}
+
+/** The CPU (ms) of this process and of every started Worker in `workers` (read at each call). */
+export const cpuOfAll = (workers) => () =>
+  [...workers].reduce((acc, worker) => acc + Object.values(worker.cpu()).reduce((a, b) => a + b, 0), processCpuMs(process.pid));
 
 /** Applies migrations/ to a --persist-to directory with `wrangler d1 migrations apply --local`. */
 export const migrateLocal = (work, persistTo) =>

@@ -29,11 +29,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateDevSecrets } from "../../scripts/secrets.mjs";
-import { CLK_TCK, factsMarkdown, fmt, outDir, processCpuMs, quantile, ratio, root, setting, sleep } from "../lib/common.mjs";
+import { CLK_TCK, factsMarkdown, fmt, outDir, quantile, ratio, root, setting, sleep } from "../lib/common.mjs";
 import { addresses, call, expectStatus, inParallel, signIn } from "../lib/http.mjs";
 import { loadRun as autocannonRun, expectAllOk, inRounds, summarize as merge, noiseGuard } from "../lib/load.mjs";
 import { phoneFor } from "../lib/seed.mjs";
-import { buildWorker, compatibilityDate, migrateMiniflare, startMiniflare, wranglerVars } from "../lib/workers.mjs";
+import { buildWorker, compatibilityDate, cpuOfAll, migrateMiniflare, startMiniflare, wranglerVars } from "../lib/workers.mjs";
 import flow from "../scenarios/flow.mjs";
 import invite from "../scenarios/invite.mjs";
 import me from "../scenarios/me.mjs";
@@ -344,7 +344,7 @@ async function main({ work, cleanup, log, facts }) {
     sides[kind] = await startSide(cleanup, kind, built.scripts[kind], bindings, firstPhone);
   const { ours } = sides;
   log(SIDES.map((kind) => `${kind} ${sides[kind].url} (workerd ${sides[kind].pid})`).join(", "));
-  const ourCpuMs = () => processCpuMs(process.pid) + SIDES.reduce((acc, kind) => acc + sides[kind].cpu().workerd, 0);
+  const ourCpuMs = cpuOfAll(Object.values(sides));
   const context = { ourCpuMs };
   const guard = noiseGuard({ ours: ourCpuMs, limit: QUIET_CORES, retries: RETRIES, waitMs: 20_000, lateAfterMs: RETRY_DEADLINE_MS, log });
 

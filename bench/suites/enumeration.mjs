@@ -28,27 +28,12 @@
 // BENCH_SMOKE (a quick end-to-end check: 20 accounts, 60 samples, report to bench/.out/).
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parsePhoneNumberFromString } from "libphonenumber-js/mobile";
-import { generateDevSecrets } from "../../scripts/secrets.mjs";
-import {
-  factsMarkdown,
-  fmt,
-  foreignLoad,
-  freePort,
-  outDir,
-  processCpuMs,
-  quantile,
-  root,
-  setting,
-  sleep,
-  withTimeout,
-} from "../lib/common.mjs";
+import { factsMarkdown, fmt, foreignLoad, freePort, outDir, quantile, root, setting, sleep, withTimeout } from "../lib/common.mjs";
 import { addresses, call, inParallel, signIn } from "../lib/http.mjs";
-import { benchConfig, buildWorker, migrateLocal, startWranglerDev } from "../lib/workers.mjs";
+import { benchConfig, buildWorker, cpuOfAll, devEnvFile, migratedPersistDir, startWranglerDev } from "../lib/workers.mjs";
 
 const SAMPLES = setting("BENCH_SAMPLES", 300, 60);
 const SAMPLE_SECONDS = setting("BENCH_SAMPLE_SECONDS", 240, 30);
@@ -350,27 +335,14 @@ async function main({ work, cleanup, log, facts }) {
   log(`seed ${SEED}`);
 
   const sink = await startSmsSink(cleanup);
-  const secrets = await generateDevSecrets();
-  const envFile = join(work, "bench.env");
-  const raised = Object.entries(RAISED).map(([name, { value }]) => `${name}=${value}`);
-  writeFileSync(
-    envFile,
-    [
-      "ENVIRONMENT=development",
-      "SMS_PROVIDER=webhook",
-      `SMS_WEBHOOK_URL=${sink.url}`,
-      `SMS_WEBHOOK_SECRET=${randomBytes(24).toString("base64url")}`,
-      ...raised,
-      `JWT_PRIVATE_KEYS='${secrets.JWT_PRIVATE_KEYS}'`,
-      `PASSWORD_PEPPER=${secrets.PASSWORD_PEPPER}`,
-      "",
-    ].join("\n"),
-    { mode: 0o600 },
-  );
-  const persistTo = mkdtempSync(join(tmpdir(), "phone-auth-bench-enum-"));
-  cleanup.dir(persistTo);
+  const { file: envFile } = await devEnvFile(work, {
+    SMS_PROVIDER: "webhook",
+    SMS_WEBHOOK_URL: sink.url,
+    SMS_WEBHOOK_SECRET: randomBytes(24).toString("base64url"),
+    ...Object.fromEntries(Object.entries(RAISED).map(([name, { value }]) => [name, value])),
+  });
   log("applying migrations");
-  migrateLocal(work, persistTo);
+  const { persistTo } = migratedPersistDir(cleanup, work, "enum");
   const code = snapshotWorker(work);
   log(`bundled the Worker at ${code.commit}${code.dirty.length ? ` + uncommitted ${code.dirty.join(", ")}` : ""}`);
   const worker = await startWranglerDev(cleanup, work, { label: "wrangler-dev", persistTo, envFile, config: code.config });
@@ -446,7 +418,7 @@ async function main({ work, cleanup, log, facts }) {
   };
   log(`warm-up: ${WARMUP_BLOCKS} blocks (unmeasured)`);
   for (let i = 0; i < WARMUP_BLOCKS; i++) await runBlock(false);
-  const ours = () => Object.values(worker.cpu()).reduce((sum, ms) => sum + ms, processCpuMs(process.pid));
+  const ours = cpuOfAll([worker]);
   const foreign = foreignLoad(ours);
   const sampleStarted = Date.now();
   let blocks = 0;

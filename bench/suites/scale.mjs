@@ -26,28 +26,23 @@
 // BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (4), BENCH_USERS (100000),
 // BENCH_DIRECT (10000), BENCH_PER_DIRECT (5), BENCH_DEEP_PAGES (50), BENCH_SEQUENTIAL (30),
 // BENCH_ROUNDS (3: pass A runs every route this many times, alternating the order).
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { generateDevSecrets } from "../../scripts/secrets.mjs";
-import {
-  bundle,
-  factsMarkdown,
-  fmt,
-  foreignLoad,
-  outDir,
-  processCpuMs,
-  ratio,
-  root,
-  setting,
-  sleep,
-  waitForQuiet,
-} from "../lib/common.mjs";
+import { bundle, factsMarkdown, fmt, foreignLoad, outDir, ratio, root, setting, sleep, waitForQuiet } from "../lib/common.mjs";
 import { addresses, call, claimsOf, inParallel, signIn as signInThroughApi } from "../lib/http.mjs";
 import { loadRun as autocannonRun, expectAllOk, inRounds, latencyStats, noiseGuard, summarize } from "../lib/load.mjs";
 import { phoneFor, writeSeed } from "../lib/seed.mjs";
-import { benchConfig, buildWorker, migrateLocal, runWrangler, startWranglerDev, wranglerVars } from "../lib/workers.mjs";
+import {
+  benchConfig,
+  buildWorker,
+  cpuOfAll,
+  devEnvFile,
+  migratedPersistDir,
+  runWrangler,
+  startWranglerDev,
+  wranglerVars,
+} from "../lib/workers.mjs";
 
 const DURATION = setting("BENCH_DURATION", 5, 1);
 const CONNECTIONS = setting("BENCH_CONNECTIONS", 4);
@@ -254,9 +249,7 @@ async function main({ work, cleanup, log, facts }) {
     for (const worker of Object.values(group)) workers.delete(worker);
     await Promise.all(Object.values(group).map((worker) => worker.stop()));
   };
-  /** CPU of everything this bench started (itself, wrangler, workerd), in ms. */
-  const ourCpuMs = () =>
-    [...workers].reduce((acc, worker) => acc + Object.values(worker.cpu()).reduce((a, b) => a + b, 0), processCpuMs(process.pid));
+  const ourCpuMs = cpuOfAll(workers);
   const context = { ourCpuMs };
   const guard = noiseGuard({ ours: ourCpuMs, limit: QUIET_CORES, retries: RETRIES, waitMs: 90_000, log });
   /** ROUNDS rounds of `plan`, each run repeated when the machine was busy; merged runs per item. */
@@ -273,16 +266,9 @@ async function main({ work, cleanup, log, facts }) {
     return new Map(plan.map((item) => [item, summarize(runs.get(item))]));
   };
 
-  // Fresh sandbox secrets for this run only (never the developer's .dev.vars).
-  const secrets = await generateDevSecrets();
-  const envFile = join(work, "bench.env");
   // The admin (admin search) is a fresh sign-up on both databases, made admin by ADMIN_PHONES.
   const adminPhone = phoneFor(USERS + 5);
-  writeFileSync(
-    envFile,
-    `ENVIRONMENT=development\nSMS_PROVIDER=console\nADMIN_PHONES=${adminPhone}\nJWT_PRIVATE_KEYS='${secrets.JWT_PRIVATE_KEYS}'\nPASSWORD_PEPPER=${secrets.PASSWORD_PEPPER}\n`,
-    { mode: 0o600 },
-  );
+  const { file: envFile, secrets } = await devEnvFile(work, { SMS_PROVIDER: "console", ADMIN_PHONES: adminPhone });
   log("building the Worker once (wrangler deploy --dry-run)");
   const bundlePath = buildWorker(work, "worker");
   const noLimitConfig = benchConfig(join(work, "wrangler.nolimit.toml"), bundlePath, { prebuilt: true, withoutLimiter: true });
@@ -294,10 +280,8 @@ async function main({ work, cleanup, log, facts }) {
 
   // ---- databases ----
   for (const db of [large, empty]) {
-    db.persistTo = mkdtempSync(join(tmpdir(), `phone-auth-bench-${db.kind}-`));
-    cleanup.dir(db.persistTo);
     log(`${db.kind}: applying migrations`);
-    db.migrateMs = migrateLocal(work, db.persistTo).ms;
+    Object.assign(db, migratedPersistDir(cleanup, work, db.kind));
   }
   const seedFile = join(work, "seed.sql");
   const seedStarted = performance.now();
