@@ -24,7 +24,8 @@
 // bench/.out/bench-last.json), BENCH_OPS_ONLY (counting pass only: checks that the baseline still
 // sends our SQL, in about a minute; exit 1 on a difference), BENCH_ENDPOINTS (comma-separated scenario
 // keys, e.g. `verify,signin`: counting pass and load on those only, ratios logged, neither
-// RESULTS.md nor bench-last.json written; for quick before/after checks of a change).
+// RESULTS.md nor bench-last.json written; for quick before/after checks of a change), BENCH_SIDES
+// (with BENCH_ENDPOINTS: e.g. `ours,floor` leaves the baseline out).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -72,7 +73,17 @@ if (unknownEndpoints.length > 0) {
 const MEASURED = ENDPOINTS ? SCENARIOS.filter(({ key }) => ENDPOINTS.includes(key)) : SCENARIOS;
 const WEBHOOK_URL = "http://sms-webhook.bench.invalid/send";
 const SIDES = ["ours", "baseline", "floor"];
-const sidesOf = (scenario, pass) => (scenario.floor === "load" || (pass === "count" && scenario.floor) ? SIDES : SIDES.slice(0, 2));
+// BENCH_SIDES=ours,floor (with BENCH_ENDPOINTS): leave a side out, e.g. the baseline while its SQL is
+// being brought in line with src/ after a change.
+const RUN_SIDES = process.env.BENCH_SIDES?.split(",").map((side) => side.trim()) ?? SIDES;
+if (!RUN_SIDES.includes("ours") || RUN_SIDES.some((side) => !SIDES.includes(side)) || (RUN_SIDES.length < 3 && !ENDPOINTS)) {
+  console.error(`BENCH_SIDES: ours and any of baseline, floor, and only with BENCH_ENDPOINTS (a report needs every side)`);
+  process.exit(2);
+}
+const sidesOf = (scenario, pass) =>
+  (scenario.floor === "load" || (pass === "count" && scenario.floor) ? SIDES : SIDES.slice(0, 2)).filter((side) =>
+    RUN_SIDES.includes(side),
+  );
 
 // ---------------------------------------------------------------- build
 
@@ -340,10 +351,11 @@ async function main({ work, cleanup, log, facts }) {
     ["ours", 0],
     ["baseline", 6_000_000],
     ["floor", 12_000_000],
-  ])
-    sides[kind] = await startSide(cleanup, kind, built.scripts[kind], bindings, firstPhone);
+  ]) {
+    if (RUN_SIDES.includes(kind)) sides[kind] = await startSide(cleanup, kind, built.scripts[kind], bindings, firstPhone);
+  }
   const { ours } = sides;
-  log(SIDES.map((kind) => `${kind} ${sides[kind].url} (workerd ${sides[kind].pid})`).join(", "));
+  log(RUN_SIDES.map((kind) => `${kind} ${sides[kind].url} (workerd ${sides[kind].pid})`).join(", "));
   const ourCpuMs = cpuOfAll(Object.values(sides));
   const context = { ourCpuMs };
   const guard = noiseGuard({ ours: ourCpuMs, limit: QUIET_CORES, retries: RETRIES, waitMs: 20_000, lateAfterMs: RETRY_DEADLINE_MS, log });
@@ -354,7 +366,7 @@ async function main({ work, cleanup, log, facts }) {
     const c = {};
     counts[scenario.key] = c;
     for (const kind of sidesOf(scenario, "count")) c[kind] = await countingPass(context, sides[kind], scenario);
-    c.sqlCompare = compareSql(c.ours, c.baseline);
+    c.sqlCompare = c.baseline ? compareSql(c.ours, c.baseline) : { statements: 0, diffs: [] };
     const text = (side) => `D1 ${fmt(side.d1)} (${fmt(side.statements, 1)} stmts) KV ${fmt(side.kv)}`;
     log(
       `ops ${scenario.key}: ${sidesOf(scenario, "count")
@@ -402,12 +414,11 @@ async function main({ work, cleanup, log, facts }) {
   const runsOf = (key, kind) => runs.get(plan.find((item) => item.scenario.key === key && item.kind === kind));
   const load = Object.fromEntries(
     MEASURED.map((scenario) => {
-      const entry = { ...pairRatios(runsOf(scenario.key, "ours"), runsOf(scenario.key, "baseline")) };
+      const [oursRuns, baselineRuns, floorRuns] = SIDES.map((kind) => runsOf(scenario.key, kind));
+      const entry = baselineRuns ? pairRatios(oursRuns, baselineRuns) : {};
       for (const kind of sidesOf(scenario, "load")) entry[kind] = summarize(runsOf(scenario.key, kind));
-      if (scenario.floor === "load") {
-        entry.vsFloor = pairRatios(runsOf(scenario.key, "ours"), runsOf(scenario.key, "floor"));
-        entry.baselineVsFloor = pairRatios(runsOf(scenario.key, "baseline"), runsOf(scenario.key, "floor"));
-      }
+      if (floorRuns) entry.vsFloor = pairRatios(oursRuns, floorRuns);
+      if (floorRuns && baselineRuns) entry.baselineVsFloor = pairRatios(baselineRuns, floorRuns);
       return [scenario.key, entry];
     }),
   );
@@ -415,9 +426,10 @@ async function main({ work, cleanup, log, facts }) {
     // A partial run: no report (its tables and budgets need every endpoint), only the ratios.
     for (const { key, label } of MEASURED) {
       const l = load[key];
-      log(
-        `${label}: CPU ${fmt(l.ours.cpuPerRequest)} / ${fmt(l.baseline.cpuPerRequest)} ms/req, ratio ${fmt(l.cpuRatio)}× (median; rounds ${l.cpuRatios.map((x) => fmt(x)).join(", ")}; pooled ${ratio(l.ours.cpuPerRequest, l.baseline.cpuPerRequest)})`,
-      );
+      if (l.baseline)
+        log(
+          `${label}: CPU ${fmt(l.ours.cpuPerRequest)} / ${fmt(l.baseline.cpuPerRequest)} ms/req, ratio ${fmt(l.cpuRatio)}× (median; rounds ${l.cpuRatios.map((x) => fmt(x)).join(", ")}; pooled ${ratio(l.ours.cpuPerRequest, l.baseline.cpuPerRequest)})`,
+        );
       if (l.vsFloor)
         log(
           `${label} vs the floor: flow rate ${fmt(l.vsFloor.rateRatio)}×, CPU per request ${fmt(l.vsFloor.cpuRatio)}× (medians of rounds)`,

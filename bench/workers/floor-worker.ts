@@ -50,7 +50,7 @@ async function sendCode(env: Env, ip: string, body: { phone?: unknown }, now: nu
   const codeId = randomToken();
   await env.DB.prepare(
     `INSERT INTO otp_challenges (phone, purpose, code_id, attempts, expires_at) VALUES (?, 'login', ?, 0, ?)
-     ON CONFLICT (phone, purpose) DO UPDATE SET code_id = excluded.code_id, attempts = 0, wrong_attempts = 0,
+     ON CONFLICT (phone, purpose) DO UPDATE SET code_id = excluded.code_id, attempts = 0,
        expires_at = excluded.expires_at, consumed_at = NULL, consume_marker = NULL`,
   )
     .bind(phone, codeId, now + OTP_TTL * 1000)
