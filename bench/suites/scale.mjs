@@ -3,7 +3,7 @@
 // For each database (LARGE: 100,000 users, one hub with 10,000 direct and 50,000 second-level
 // referrals; EMPTY: fresh, only the users the bench signs in) it:
 //   1. applies the D1 migrations to a throwaway --persist-to dir and (LARGE) seeds it with
-//      `wrangler d1 execute --file` (multi-row INSERTs from bench/seed.mjs),
+//      `wrangler d1 execute --file` (multi-row INSERTs from bench/lib/seed.mjs),
 //   2. bundles the Worker once (`wrangler deploy --dry-run`, as deployed), runs that bundle with
 //      `wrangler dev --no-bundle` (so edits to src/ in this shared checkout cannot reload it
 //      mid-run), and signs in through the API (POST /v1/auth/otp,
@@ -19,359 +19,87 @@
 //   5. admin search (GET /v1/admin/users: newest first, a broad phone prefix, one whole phone, an
 //      invite code) by an admin (a phone in ADMIN_PHONES), load as in pass A on both databases,
 //   6. (LARGE) EXPLAIN QUERY PLAN of the exact SQL the route code sends (captured from src/ by
-//      bench/sql-capture.ts, values inlined) via `wrangler d1 execute --command`.
+//      bench/workers/sql-capture.ts, values inlined) via `wrangler d1 execute --command`.
 // Writes bench/SCALE.md. Every wait is bounded; processes and temp dirs are removed on exit.
 //
-// Env: BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (4), BENCH_USERS (100000),
+// Env: BENCH_SMOKE (a quick end-to-end check: 2,000 users, 1 s runs, 1 round, report to bench/.out/),
+// BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (4), BENCH_USERS (100000),
 // BENCH_DIRECT (10000), BENCH_PER_DIRECT (5), BENCH_DEEP_PAGES (50), BENCH_SEQUENTIAL (30),
 // BENCH_ROUNDS (3: pass A runs every route this many times, alternating the order).
-import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import autocannon from "autocannon";
-import { generateDevSecrets } from "../scripts/secrets.mjs";
+import { bundle, factsMarkdown, fmt, foreignLoad, outDir, ratio, root, setting, sleep, waitForQuiet } from "../lib/common.mjs";
+import { addresses, call, claimsOf, inParallel, signIn as signInThroughApi } from "../lib/http.mjs";
+import { loadRun as autocannonRun, expectAllOk, inRounds, latencyStats, noiseGuard, summarize } from "../lib/load.mjs";
+import { phoneFor, writeSeed } from "../lib/seed.mjs";
 import {
-  bundle,
-  cleanupOnExit,
-  descendants,
-  factsMarkdown,
-  fmt,
-  foreignLoad as foreignLoadOf,
-  formatMarkdown,
-  freePort,
-  machineFacts,
-  outDir,
-  processCpuMs,
-  quantile,
-  root,
-  sleep,
-  waitForQuiet as waitForQuietOf,
-  withTimeout,
-  wranglerEnv,
-} from "./common.mjs";
-import { phoneFor, writeSeed } from "./seed.mjs";
+  benchConfig,
+  buildWorker,
+  cpuOfAll,
+  devEnvFile,
+  migratedPersistDir,
+  runWrangler,
+  startWranglerDev,
+  wranglerVars,
+} from "../lib/workers.mjs";
 
-const DURATION = Number(process.env.BENCH_DURATION ?? 5);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 4);
-const USERS = Number(process.env.BENCH_USERS ?? 100_000);
-const DIRECT = Number(process.env.BENCH_DIRECT ?? 10_000);
-const PER_DIRECT = Number(process.env.BENCH_PER_DIRECT ?? 5);
-const DEEP_PAGES = Number(process.env.BENCH_DEEP_PAGES ?? 50);
-const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 30);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DURATION = setting("BENCH_DURATION", 5, 1);
+const CONNECTIONS = setting("BENCH_CONNECTIONS", 4);
+const USERS = setting("BENCH_USERS", 100_000, 2_000);
+const DIRECT = setting("BENCH_DIRECT", 10_000, 200);
+const PER_DIRECT = setting("BENCH_PER_DIRECT", 5, 2);
+const DEEP_PAGES = setting("BENCH_DEEP_PAGES", 50, 3);
+const SEQUENTIAL = setting("BENCH_SEQUENTIAL", 30, 3);
+const ROUNDS = setting("BENCH_ROUNDS", 3, 1);
 const PAGE = 20;
 const ME_LIMIT = 100; // wrangler.toml ME_LIMITER, src/ratelimit/user.ts
-const OVERALL_TIMEOUT_MS = 40 * 60_000;
 // Other work on the machine (in cores) above which a load run is repeated: this box is shared.
-const QUIET_CORES = Number(process.env.BENCH_QUIET_CORES ?? 0.3);
+const QUIET_CORES = setting("BENCH_QUIET_CORES", 0.3);
 const RETRIES = 2;
 
-const wrangler = join(root, "node_modules", ".bin", "wrangler");
-const work = join(outDir, `scale-${process.pid}`);
-// wrangler's debug logs go to the work dir too, so they are removed with it.
-const childEnv = wranglerEnv(work);
-const tempDirs = [work];
-const workers = new Set();
-const log = (...args) => console.log(`[bench:scale ${new Date().toISOString().slice(11, 19)}]`, ...args);
-
-// ---------------------------------------------------------------- cleanup
-
-const cleanup = cleanupOnExit("bench:scale", OVERALL_TIMEOUT_MS, async () => {
-  await Promise.allSettled([...workers].map((worker) => worker.stop()));
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
-
-// ---------------------------------------------------------------- wrangler helpers
-
-function runWrangler(args, { timeout = 10 * 60_000 } = {}) {
-  const started = performance.now();
-  const result = spawnSync(wrangler, args, { cwd: root, env: childEnv, encoding: "utf8", timeout, maxBuffer: 64 * 2 ** 20 });
-  if (result.error) throw result.error;
-  if (result.status !== 0)
-    throw new Error(`wrangler ${args.slice(0, 3).join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
-  return { stdout: result.stdout, ms: performance.now() - started };
-}
-
 /** `wrangler d1 execute --command` with --json; the result rows of the last statement. */
-function d1Query(persistTo, command) {
-  const { stdout } = runWrangler(["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--json", "--command", command], {
-    timeout: 120_000,
+function d1Query(work, persistTo, command) {
+  const args = ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--json", "--command", command];
+  const { stdout } = runWrangler(work, args, 120_000);
+  return JSON.parse(stdout.slice(stdout.indexOf("["))).at(-1).results;
+}
+
+// A fresh client address per sign-in (198.18.0.0/15 is reserved for benchmarks, RFC 2544).
+const nextIp = addresses("198.18.0.0");
+
+/** Signs phones in through the API (sandbox dev_code), `parallel` at a time: { phone, token, sub, sid } each. */
+const signInMany = (worker, phones, parallel = 4) =>
+  inParallel(phones.length, parallel, async (i) => {
+    const { access_token: token } = await signInThroughApi(worker.url, phones[i], { ip: nextIp() });
+    const { sub, sid } = claimsOf(token);
+    return { phone: phones[i], token, sub, sid };
   });
-  const json = JSON.parse(stdout.slice(stdout.indexOf("[")));
-  return json.at(-1).results;
-}
-
-/** Runs `wrangler dev` on a free port; resolves once /health answers. */
-async function startWorker({ label, persistTo, config, envFile }) {
-  const port = await freePort();
-  const inspector = await freePort();
-  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", persistTo];
-  args.push("--env-file", envFile, "--show-interactive-dev-session=false", "--log-level", "warn");
-  args.push("--config", config, "--no-bundle");
-  const logFile = join(work, `${label}.log`);
-  const logStream = createWriteStream(logFile);
-  // detached: the child leads its own process group, so stop() ends exactly the processes it started.
-  const child = spawn(wrangler, args, { cwd: root, env: childEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout.pipe(logStream);
-  child.stderr.pipe(logStream);
-  let exited = false;
-  const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  exit.then(() => {
-    exited = true;
-  });
-  const worker = {
-    label,
-    url: `http://127.0.0.1:${port}`,
-    pids: { proxy: 0, runtime: 0, wrangler: 0 },
-    async stop() {
-      if (!exited) {
-        try {
-          process.kill(-child.pid, "SIGTERM");
-        } catch {
-          // group already gone
-        }
-        const done = await Promise.race([exit.then(() => true), sleep(10_000).then(() => false)]);
-        if (!done) {
-          try {
-            process.kill(-child.pid, "SIGKILL");
-          } catch {
-            // gone
-          }
-          await Promise.race([exit, sleep(5_000)]);
-        }
-      }
-      // workerd children of that group that outlived wrangler (should not happen).
-      for (const pid of [worker.pids.proxy, worker.pids.runtime]) {
-        if (!pid) continue;
-        try {
-          process.kill(pid, 0);
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // exited
-        }
-      }
-      workers.delete(worker);
-      logStream.end();
-    },
-  };
-  workers.add(worker);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (exited) throw new Error(`wrangler dev (${label}) exited early; log:\n${readFileSync(logFile, "utf8").slice(-4000)}`);
-    if (Date.now() > deadline)
-      throw new Error(`wrangler dev (${label}) not ready after 120 s; log:\n${readFileSync(logFile, "utf8").slice(-4000)}`);
-    try {
-      const response = await fetch(`${worker.url}/health`, { signal: AbortSignal.timeout(5_000) });
-      if (response.ok) break;
-    } catch {
-      // not listening yet
-    }
-    await sleep(250);
-  }
-  // Process roles: wrangler's node process, the workerd serving the public port (wrangler's dev
-  // proxy), and the workerd running our Worker with the simulated D1, KV and rate limiter.
-  const node = descendants(child.pid, "node");
-  worker.pids.wrangler = node.at(-1) ?? child.pid;
-  for (const pid of descendants(child.pid, "workerd")) {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    if (cmdline.includes(`127.0.0.1:${port}`)) worker.pids.proxy = pid;
-    else worker.pids.runtime = pid;
-  }
-  if (!worker.pids.runtime) throw new Error(`could not find the workerd process of ${label}`);
-  return worker;
-}
-
-function cpuSnapshot(worker) {
-  const read = (pid) => {
-    try {
-      return pid ? processCpuMs(pid) : 0;
-    } catch {
-      return Number.NaN;
-    }
-  };
-  return { runtime: read(worker.pids.runtime), proxy: read(worker.pids.proxy), wrangler: read(worker.pids.wrangler) };
-}
-
-/** CPU of everything this bench started (itself, wrangler, workerd), in ms. */
-function ourCpuMs() {
-  let total = processCpuMs(process.pid);
-  for (const worker of workers) {
-    for (const pid of [worker.pids.runtime, worker.pids.proxy, worker.pids.wrangler]) {
-      try {
-        if (pid) total += processCpuMs(pid);
-      } catch {
-        // exited
-      }
-    }
-  }
-  return total;
-}
-
-const foreignLoad = () => foreignLoadOf(ourCpuMs);
-const waitForQuiet = (maxMs) => waitForQuietOf(ourCpuMs, { maxMs, limit: QUIET_CORES });
-
-// ---------------------------------------------------------------- HTTP helpers
-
-let ipCounter = 0;
-/** A fresh client address per sign-in (198.18.0.0/15 is reserved for benchmarks, RFC 2544). */
-function nextIp() {
-  ipCounter++;
-  return `198.18.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
-}
-
-async function call(worker, path, { method = "GET", body, token, ip } = {}) {
-  const headers = {};
-  if (body) headers["content-type"] = "application/json";
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (ip) headers["cf-connecting-ip"] = ip;
-  const response = await fetch(`${worker.url}${path}`, {
-    method,
-    headers,
-    body: body ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await response.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, json, text, headers: response.headers };
-}
-
-const claimsOf = (token) => JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString("utf8"));
-
-async function signIn(worker, phone) {
-  const ip = nextIp();
-  const sent = await call(worker, "/v1/auth/otp", { method: "POST", body: { phone }, ip });
-  if (sent.status !== 200 || !sent.json?.dev_code) throw new Error(`send code for ${phone}: ${sent.status} ${sent.text}`);
-  const verified = await call(worker, "/v1/auth/otp/verify", { method: "POST", body: { phone, code: sent.json.dev_code }, ip });
-  if (verified.status !== 200 || !verified.json?.access_token) throw new Error(`verify for ${phone}: ${verified.status} ${verified.text}`);
-  const token = verified.json.access_token;
-  const claims = claimsOf(token);
-  return { phone, token, sub: claims.sub, sid: claims.sid };
-}
-
-async function signInMany(worker, phones, parallel = 4) {
-  const out = new Array(phones.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (next < phones.length) {
-        const index = next++;
-        out[index] = await signIn(worker, phones[index]);
-      }
-    }),
-  );
-  return out;
-}
-
-// ---------------------------------------------------------------- measurements
-
-function latencyStats(samples) {
-  return {
-    n: samples.length,
-    p50: quantile(samples, 0.5),
-    p90: quantile(samples, 0.9),
-    p99: quantile(samples, 0.99),
-    max: samples.length ? Math.max(...samples) : Number.NaN,
-  };
-}
 
 /**
- * autocannon for DURATION s at CONNECTIONS, after a 1 s warm-up. `tokens` rotate per request.
- * Latency comes from autocannon's per-response timings (hrtime, sub-ms), 2xx only. Raw numbers;
- * `summarize` merges the rounds of one route.
+ * autocannon for DURATION s at CONNECTIONS, after a 1 s warm-up; `tokens` rotate per request.
+ * Raw numbers; `summarize` merges the rounds of one route.
  */
-async function loadRun(worker, path, tokens) {
+async function loadRun(context, worker, path, tokens) {
   let turn = 0;
-  const options = (duration) => ({
-    url: worker.url,
-    connections: CONNECTIONS,
-    duration,
-    requests: [
-      {
-        method: "GET",
-        path,
-        setupRequest: (request) => {
-          const token = tokens[turn++ % tokens.length];
-          return { ...request, headers: { ...request.headers, authorization: `Bearer ${token}` } };
+  const run = (duration) =>
+    autocannonRun(worker, {
+      connections: CONNECTIONS,
+      duration,
+      ours: context.ourCpuMs,
+      requests: [
+        {
+          method: "GET",
+          path,
+          setupRequest: (request) => ({
+            ...request,
+            headers: { ...request.headers, authorization: `Bearer ${tokens[turn++ % tokens.length]}` },
+          }),
         },
-      },
-    ],
-  });
-  await withTimeout(Promise.resolve(autocannon(options(1))), 30_000, "warm-up");
-  const latencies = [];
-  const statuses = {};
-  const before = cpuSnapshot(worker);
-  const foreign = foreignLoad();
-  const tracker = autocannon(options(DURATION));
-  tracker.on("response", (_client, status, _bytes, ms) => {
-    statuses[status] = (statuses[status] ?? 0) + 1;
-    if (status >= 200 && status < 300) latencies.push(ms);
-  });
-  const result = await withTimeout(Promise.resolve(tracker), (DURATION + 30) * 1000, `autocannon ${path}`);
-  const after = cpuSnapshot(worker);
-  return {
-    foreignCores: foreign(),
-    duration: result.duration,
-    total: result.requests.total,
-    ok: result["2xx"],
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-    statuses,
-    latencies,
-    cpu: { runtime: after.runtime - before.runtime, proxy: after.proxy - before.proxy, wrangler: after.wrangler - before.wrangler },
-  };
-}
-
-/** loadRun, repeated (at most RETRIES times, after waiting for quiet) when other processes were busy. */
-// Set once a wait for quiet fails: on a machine that stays busy, repeating runs only costs time
-// (the runs alternate between the databases, so both sides of a ratio share the noise).
-let busyMachine = false;
-
-async function steadyRun(worker, path, tokens) {
-  let retries = 0;
-  for (;;) {
-    const run = await loadRun(worker, path, tokens);
-    if (run.foreignCores < QUIET_CORES || retries >= RETRIES || busyMachine) return { ...run, retries };
-    retries++;
-    log(`  other processes used ${fmt(run.foreignCores)} cores during that run: waiting for quiet, then repeating it`);
-    if (!(await waitForQuiet(90_000)).quiet) {
-      busyMachine = true;
-      log("  the machine stays busy: keeping noisy runs from now on");
-    }
-  }
-}
-
-/** Merges rounds: req/s over the summed time, percentiles over all samples, CPU per request. */
-function summarize(runs) {
-  const sum = (pick) => runs.reduce((acc, run) => acc + pick(run), 0);
-  const total = sum((r) => r.total);
-  const statuses = {};
-  for (const run of runs) for (const [code, n] of Object.entries(run.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
-  return {
-    rounds: runs.length,
-    seconds: sum((r) => r.duration),
-    rps: sum((r) => r.ok) / sum((r) => r.duration),
-    roundRps: runs.map((r) => r.ok / r.duration),
-    total,
-    ok: sum((r) => r.ok),
-    non2xx: sum((r) => r.non2xx),
-    errors: sum((r) => r.errors),
-    statuses,
-    retries: sum((r) => r.retries ?? 0),
-    foreignCores: Math.max(...runs.map((r) => r.foreignCores)),
-    ...latencyStats(runs.flatMap((r) => r.latencies)),
-    cpu: {
-      runtime: sum((r) => r.cpu.runtime) / total,
-      proxy: sum((r) => r.cpu.proxy) / total,
-      wrangler: sum((r) => r.cpu.wrangler) / total,
-    },
-  };
+      ],
+    });
+  await run(1);
+  return run(DURATION);
 }
 
 /** Waits until at least `needMs` remain in the current minute (the limiter's window is wall-clock aligned). */
@@ -386,7 +114,7 @@ async function probeLimiter(worker, token, count) {
   const codes = [];
   let first429;
   for (let i = 0; i < count; i++) {
-    const response = await call(worker, "/v1/me", { token });
+    const response = await call(worker.url, "/v1/me", { token });
     codes.push(response.status);
     if (response.status === 429 && !first429) {
       first429 = {
@@ -410,7 +138,7 @@ async function walkReferrals(worker, token, pages) {
   let items = 0;
   const started = performance.now();
   for (let page = 0; page < pages; page++) {
-    const response = await call(worker, `/v1/me/referrals?limit=${PAGE}${cursor ? `&cursor=${cursor}` : ""}`, { token });
+    const response = await call(worker.url, `/v1/me/referrals?limit=${PAGE}${cursor ? `&cursor=${cursor}` : ""}`, { token });
     if (response.status !== 200) throw new Error(`referral page ${page + 1}: ${response.status} ${response.text}`);
     for (const item of response.json.items) {
       const at = Date.parse(item.joined_at);
@@ -452,32 +180,6 @@ function planTree(rows) {
   });
 }
 
-async function explainRoutes(persistTo, envValues, subject, cursor) {
-  const module = await bundle(join(root, "bench", "sql-capture.ts"), join(work, "sql-capture.mjs"), "node");
-  const { captureRouteSql } = await import(module);
-  const decoded = Buffer.from(cursor, "base64url").toString("utf8").split(".");
-  const captured = await captureRouteSql(envValues, { sub: subject.sub, sid: subject.sid }, Date.now(), {
-    createdAt: Number(decoded[0]),
-    id: decoded[1],
-  });
-  const groups = [
-    ["GET /v1/me", captured.me],
-    [`GET /v1/me/referrals?limit=${PAGE} (first page)`, captured.referralsFirst],
-    [`GET /v1/me/referrals?limit=${PAGE}&cursor=… (deep page)`, captured.referralsDeep],
-  ];
-  const out = [];
-  for (const [route, statements] of groups) {
-    for (const statement of statements) {
-      const sql = inlineParams(statement.sql, statement.params);
-      const plan = planTree(d1Query(persistTo, `EXPLAIN QUERY PLAN ${sql}`));
-      const scans = plan.filter((line) => /\bSCAN\b/.test(line));
-      const sorts = plan.filter((line) => /TEMP B-TREE/.test(line));
-      out.push({ route, sql, plan, scans, sorts });
-    }
-  }
-  return out;
-}
-
 /** The admin searches measured: `q` per route (undefined: no q, newest users first). */
 function adminSearches(seed) {
   return {
@@ -497,20 +199,33 @@ const ADMIN_ROUTE_NAMES = {
   code: `GET /v1/admin/users?q=<invite code>`,
 };
 
-async function explainAdmin(persistTo, envValues, subject, queries) {
-  const module = await bundle(join(root, "bench", "sql-capture.ts"), join(work, "sql-capture.mjs"), "node");
-  const { captureAdminSql } = await import(module);
-  const captured = await captureAdminSql(envValues, { sub: subject.sub, sid: subject.sid }, Date.now(), queries, PAGE);
+/**
+ * EXPLAIN QUERY PLAN on `persistTo` of the statements the route code sends (GET /v1/me, the hub's
+ * first and deep referral page, then every admin search), captured from src/ by
+ * bench/workers/sql-capture.ts with their values inlined.
+ */
+async function explainRoutes(work, persistTo, envValues, { hub, admin }, cursor, adminQueries) {
+  const module = await bundle(join(root, "bench", "workers", "sql-capture.ts"), join(work, "sql-capture.mjs"), "node");
+  const { captureRouteSql, captureAdminSql } = await import(module);
+  const [createdAt, id] = Buffer.from(cursor, "base64url").toString("utf8").split(".");
+  const routes = await captureRouteSql(envValues, hub, Date.now(), { createdAt: Number(createdAt), id });
+  const searches = await captureAdminSql(envValues, admin, Date.now(), adminQueries, PAGE);
+  const groups = [
+    ["GET /v1/me", routes.me],
+    [`GET /v1/me/referrals?limit=${PAGE} (first page)`, routes.referralsFirst],
+    [`GET /v1/me/referrals?limit=${PAGE}&cursor=… (deep page)`, routes.referralsDeep],
+    ...Object.entries(searches).map(([route, statements]) => [ADMIN_ROUTE_NAMES[route], statements, "admin"]),
+  ];
   const out = [];
   const seen = new Set();
-  for (const [route, statements] of Object.entries(captured)) {
+  for (const [route, statements, admin] of groups) {
     for (const statement of statements) {
       const sql = inlineParams(statement.sql, statement.params);
-      if (seen.has(sql)) continue; // the admin check is the same statement for every search
+      if (admin && seen.has(sql)) continue; // the admin check is the same statement for every search
       seen.add(sql);
-      const plan = planTree(d1Query(persistTo, `EXPLAIN QUERY PLAN ${sql}`));
+      const plan = planTree(d1Query(work, persistTo, `EXPLAIN QUERY PLAN ${sql}`));
       out.push({
-        route: ADMIN_ROUTE_NAMES[route],
+        route,
         sql,
         plan,
         scans: plan.filter((line) => /\bSCAN\b/.test(line)),
@@ -523,84 +238,63 @@ async function explainAdmin(persistTo, envValues, subject, queries) {
 
 // ---------------------------------------------------------------- the run
 
-/**
- * The Worker as `wrangler deploy` would bundle it, built once at the start: `wrangler dev` then runs
- * this file (`--no-bundle`), so edits to src/ during the run (this checkout is shared) neither reload
- * the Worker mid-measurement nor mix two versions of the code into one report.
- */
-function buildWorker() {
-  const outdir = join(work, "bundle");
-  runWrangler(["deploy", "--dry-run", "--outdir", outdir], { timeout: 180_000 });
-  const main = readdirSync(outdir).find((name) => name.endsWith(".js"));
-  if (!main) throw new Error("wrangler deploy --dry-run wrote no .js bundle");
-  return join(outdir, main);
-}
+async function main({ work, cleanup, log, facts }) {
+  const workers = new Set();
+  const start = async (options) => {
+    const worker = await startWranglerDev(cleanup, work, options);
+    workers.add(worker);
+    return worker;
+  };
+  const stop = async (group) => {
+    for (const worker of Object.values(group)) workers.delete(worker);
+    await Promise.all(Object.values(group).map((worker) => worker.stop()));
+  };
+  const ourCpuMs = cpuOfAll(workers);
+  const context = { ourCpuMs };
+  const guard = noiseGuard({ ours: ourCpuMs, limit: QUIET_CORES, retries: RETRIES, waitMs: 90_000, log });
+  /** ROUNDS rounds of `plan`, each run repeated when the machine was busy; merged runs per item. */
+  const measure = async (plan, name, target) => {
+    const runs = await inRounds(ROUNDS, plan, async (item, round) => {
+      const { worker, path, token } = target(item);
+      const run = await guard.steady(() => loadRun(context, worker, path, [token]));
+      log(
+        `${name(item)} r${round + 1}: ${fmt(run.ok / run.duration, 0)} req/s, non-2xx ${run.non2xx}, other load ${fmt(run.foreignCores)} cores`,
+      );
+      expectAllOk(run, name(item));
+      return run;
+    });
+    return new Map(plan.map((item) => [item, summarize(runs.get(item))]));
+  };
 
-/** wrangler.toml running the pre-built bundle; `withoutLimiter` also drops the [[ratelimits]] tables. */
-function benchConfig(file, bundlePath, { withoutLimiter }) {
-  // Same wrangler.toml, paths made absolute, main = the pre-built bundle.
-  const source = readFileSync(join(root, "wrangler.toml"), "utf8");
-  const blocks = source.split(/^(?=\[)/m);
-  const kept = withoutLimiter ? blocks.filter((block) => !block.startsWith("[[ratelimits]]")) : blocks;
-  const removed = blocks.length - kept.length;
-  if (withoutLimiter && removed === 0) throw new Error("wrangler.toml has no [[ratelimits]] block to remove; update bench/scale.mjs");
-  const text = kept
-    .join("")
-    .replace(/^main = "([^"]+)"/m, () => `main = "${bundlePath}"`)
-    .replace(/^migrations_dir = "([^"]+)"/m, (_, path) => `migrations_dir = "${join(root, path)}"`)
-    .replace(/^directory = "([^"]+)"/m, (_, path) => `directory = "${join(root, path)}"`)
-    .replace(/^("[^"]+" = )"(\.\/[^"]+)"/gm, (_, key, path) => `${key}"${join(root, path)}"`);
-  if (!text.includes(`main = "${bundlePath}"`)) throw new Error("wrangler.toml has no main line; update bench/scale.mjs");
-  writeFileSync(
-    file,
-    `# Generated by bench/scale.mjs: wrangler.toml running the pre-built bundle${withoutLimiter ? `, without [[ratelimits]] (${removed} removed)` : ""}.\n${text}`,
-  );
-  return file;
-}
-
-async function main() {
-  mkdirSync(work, { recursive: true });
-  const facts = machineFacts();
-  log(`${facts.cpu}, ${facts.cores} cores, node ${facts.node}, wrangler ${facts.wrangler}, ${facts.workerd}`);
-
-  // Fresh sandbox secrets for this run only (never the developer's .dev.vars).
-  const secrets = await generateDevSecrets();
-  const envFile = join(work, "bench.env");
   // The admin (admin search) is a fresh sign-up on both databases, made admin by ADMIN_PHONES.
   const adminPhone = phoneFor(USERS + 5);
-  writeFileSync(
-    envFile,
-    `ENVIRONMENT=development\nSMS_PROVIDER=console\nADMIN_PHONES=${adminPhone}\nJWT_PRIVATE_KEYS='${secrets.JWT_PRIVATE_KEYS}'\nPASSWORD_PEPPER=${secrets.PASSWORD_PEPPER}\n`,
-    { mode: 0o600 },
-  );
+  const { file: envFile, secrets } = await devEnvFile(work, { SMS_PROVIDER: "console", ADMIN_PHONES: adminPhone });
   log("building the Worker once (wrangler deploy --dry-run)");
-  const bundlePath = buildWorker();
-  const noLimitConfig = benchConfig(join(work, "wrangler.nolimit.toml"), bundlePath, { withoutLimiter: true });
-  const limitedConfig = benchConfig(join(work, "wrangler.limited.toml"), bundlePath, { withoutLimiter: false });
-  const wranglerVars = Object.fromEntries(
-    [...readFileSync(join(root, "wrangler.toml"), "utf8").matchAll(/^([A-Z_]+) = "([^"]*)"$/gm)].map((m) => [m[1], m[2]]),
-  );
-  const envValues = { ...wranglerVars, ...secrets, ENVIRONMENT: "development", SMS_PROVIDER: "console", ADMIN_PHONES: adminPhone };
+  const bundlePath = buildWorker(work, "worker");
+  const noLimitConfig = benchConfig(join(work, "wrangler.nolimit.toml"), bundlePath, { prebuilt: true, withoutLimiter: true });
+  const limitedConfig = benchConfig(join(work, "wrangler.limited.toml"), bundlePath, { prebuilt: true });
+  const envValues = { ...wranglerVars(), ...secrets, ENVIRONMENT: "development", SMS_PROVIDER: "console", ADMIN_PHONES: adminPhone };
 
   const results = { facts, dbs: { large: { kind: "large" }, empty: { kind: "empty" } } };
   const { large, empty } = results.dbs;
 
   // ---- databases ----
   for (const db of [large, empty]) {
-    db.persistTo = mkdtempSync(join(tmpdir(), `phone-auth-bench-${db.kind}-`));
-    tempDirs.push(db.persistTo);
     log(`${db.kind}: applying migrations`);
-    db.migrateMs = runWrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", db.persistTo]).ms;
+    Object.assign(db, migratedPersistDir(cleanup, work, db.kind));
   }
   const seedFile = join(work, "seed.sql");
   const seedStarted = performance.now();
   const seed = await writeSeed({ file: seedFile, users: USERS, direct: DIRECT, perDirect: PER_DIRECT });
   const generateMs = performance.now() - seedStarted;
   log(`large: seeding ${USERS} users, ${seed.direct + seed.level2} referrals (${seed.statements} statements)`);
-  const { ms: executeMs } = runWrangler(["d1", "execute", "DB", "--local", "--persist-to", large.persistTo, "--file", seedFile], {
-    timeout: 20 * 60_000,
-  });
+  const { ms: executeMs } = runWrangler(
+    work,
+    ["d1", "execute", "DB", "--local", "--persist-to", large.persistTo, "--file", seedFile],
+    20 * 60_000,
+  );
   const [check] = d1Query(
+    work,
     large.persistTo,
     `SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM referrals) AS referrals,
       (SELECT count(*) FROM referrals WHERE inviter_id = '${seed.hub.id}') AS hub_direct,
@@ -625,8 +319,8 @@ async function main() {
 
   // ---- pass A: both databases served at once (limiter binding absent), runs interleaved ----
   const nolimit = {
-    large: await startWorker({ label: "large-nolimit", persistTo: large.persistTo, config: noLimitConfig, envFile }),
-    empty: await startWorker({ label: "empty-nolimit", persistTo: empty.persistTo, config: noLimitConfig, envFile }),
+    large: await start({ label: "large-nolimit", persistTo: large.persistTo, config: noLimitConfig, envFile }),
+    empty: await start({ label: "empty-nolimit", persistTo: empty.persistTo, config: noLimitConfig, envFile }),
   };
   log(`workers without limiter: large ${nolimit.large.url}, empty ${nolimit.empty.url}`);
   const subjects = { large: {}, empty: {} };
@@ -643,7 +337,7 @@ async function main() {
   for (const kind of ["large", "empty"]) {
     if (claimsOf(subjects[kind].admin.token).role !== "admin") throw new Error(`${kind}: ADMIN_PHONES did not make the admin an admin`);
   }
-  const me = await call(nolimit.large, "/v1/me", { token: subjects.large.hub.token });
+  const me = await call(nolimit.large.url, "/v1/me", { token: subjects.large.hub.token });
   large.hubProfile = { referrals_count: me.json.referrals_count, referral_tree: me.json.referral_tree };
   const walk = await walkReferrals(nolimit.large, subjects.large.hub.token, DEEP_PAGES);
   if (!walk.cursor) throw new Error("the hub's referral list ended before the deep page");
@@ -666,31 +360,18 @@ async function main() {
   // Warm both isolates on every route first (JIT, lazily built schemas), unmeasured, so the first
   // measured run is not the one that pays for it.
   for (const [kind, who] of callers) {
-    for (const path of Object.values(routes)) await loadRun(nolimit[kind], path, [subjects[kind][who].token]);
+    for (const path of Object.values(routes)) await loadRun(context, nolimit[kind], path, [subjects[kind][who].token]);
   }
-  results.quietAtStart = await waitForQuiet(2 * 60_000);
-  busyMachine = !results.quietAtStart.quiet;
-  log(
-    `other processes before pass A: ${fmt(results.quietAtStart.cores)} cores${results.quietAtStart.quiet ? "" : " (not quiet after 2 min, going on)"}`,
+  results.quietAtStart = await guard.quietStart(2 * 60_000);
+  const passA = await measure(
+    plan,
+    (item) => `A ${item.kind} ${item.who} ${item.route}`,
+    (item) => ({ worker: nolimit[item.kind], path: routes[item.route], token: subjects[item.kind][item.who].token }),
   );
-  const raw = new Map(plan.map((item) => [`${item.kind}/${item.who}/${item.route}`, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const item of round % 2 === 0 ? plan : [...plan].reverse()) {
-      const run = await steadyRun(nolimit[item.kind], routes[item.route], [subjects[item.kind][item.who].token]);
-      raw.get(`${item.kind}/${item.who}/${item.route}`).push(run);
-      log(
-        `A r${round + 1} ${item.kind} ${item.who} ${item.route}: ${fmt(run.ok / run.duration, 0)} req/s, non-2xx ${run.non2xx}, other load ${fmt(run.foreignCores)} cores`,
-      );
-      if (run.non2xx > 0 || run.errors > 0) {
-        throw new Error(`${item.kind} ${item.who} ${item.route}: ${JSON.stringify(run.statuses)} errors ${run.errors}`);
-      }
-    }
-  }
-  for (const item of plan) {
+  for (const [item, summary] of passA) {
     const db = results.dbs[item.kind];
     db.load ??= {};
     db.load[item.who] ??= {};
-    const summary = summarize(raw.get(`${item.kind}/${item.who}/${item.route}`));
     db.load[item.who][item.route] = summary;
     log(`A ${item.kind} ${item.who} ${item.route}: ${fmt(summary.rps, 0)} req/s, p50 ${fmt(summary.p50)} ms, p99 ${fmt(summary.p99)} ms`);
   }
@@ -699,28 +380,22 @@ async function main() {
   const adminQueries = adminSearches(seed);
   const adminPlan = Object.keys(adminQueries).flatMap((route) => ["large", "empty"].map((kind) => ({ kind, route })));
   for (const { kind, route } of adminPlan) {
-    const first = await call(nolimit[kind], adminPath(adminQueries[route]), { token: subjects[kind].admin.token });
+    const first = await call(nolimit[kind].url, adminPath(adminQueries[route]), { token: subjects[kind].admin.token });
     if (first.status !== 200) throw new Error(`admin search ${route} on ${kind}: ${first.status} ${first.text}`);
     results.dbs[kind].adminItems ??= {};
     results.dbs[kind].adminItems[route] = first.json.items.length;
-    await loadRun(nolimit[kind], adminPath(adminQueries[route]), [subjects[kind].admin.token]);
+    await loadRun(context, nolimit[kind], adminPath(adminQueries[route]), [subjects[kind].admin.token]);
   }
-  const adminRaw = new Map(adminPlan.map((item) => [`${item.kind}/${item.route}`, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const item of round % 2 === 0 ? adminPlan : [...adminPlan].reverse()) {
-      const run = await steadyRun(nolimit[item.kind], adminPath(adminQueries[item.route]), [subjects[item.kind].admin.token]);
-      adminRaw.get(`${item.kind}/${item.route}`).push(run);
-      log(
-        `admin r${round + 1} ${item.kind} ${item.route}: ${fmt(run.ok / run.duration, 0)} req/s, other load ${fmt(run.foreignCores)} cores`,
-      );
-      if (run.non2xx > 0 || run.errors > 0) throw new Error(`admin ${item.kind} ${item.route}: ${JSON.stringify(run.statuses)}`);
-    }
-  }
-  for (const item of adminPlan) {
+  const admin = await measure(
+    adminPlan,
+    (item) => `admin ${item.kind} ${item.route}`,
+    (item) => ({ worker: nolimit[item.kind], path: adminPath(adminQueries[item.route]), token: subjects[item.kind].admin.token }),
+  );
+  for (const [item, summary] of admin) {
     const db = results.dbs[item.kind];
     db.admin ??= {};
-    db.admin[item.route] = summarize(adminRaw.get(`${item.kind}/${item.route}`));
-    log(`admin ${item.kind} ${item.route}: ${fmt(db.admin[item.route].rps, 0)} req/s, CPU ${fmt(db.admin[item.route].cpu.runtime)} ms/req`);
+    db.admin[item.route] = summary;
+    log(`admin ${item.kind} ${item.route}: ${fmt(summary.rps, 0)} req/s, CPU ${fmt(summary.cpu.runtime)} ms/req`);
   }
 
   // Pools of distinct users for pass B, sized so that none gets near 100 requests in a minute.
@@ -735,12 +410,12 @@ async function main() {
     results.dbs[kind].pool = { size, signInMs: performance.now() - started };
     log(`${kind}: signed in a pool of ${size} users in ${fmt(results.dbs[kind].pool.signInMs / 1000, 1)} s`);
   }
-  await Promise.all(Object.values(nolimit).map((worker) => worker.stop()));
+  await stop(nolimit);
 
   // ---- pass B: the real wrangler.toml, limiter on ----
   const limited = {
-    large: await startWorker({ label: "large-limited", persistTo: large.persistTo, config: limitedConfig, envFile }),
-    empty: await startWorker({ label: "empty-limited", persistTo: empty.persistTo, config: limitedConfig, envFile }),
+    large: await start({ label: "large-limited", persistTo: large.persistTo, config: limitedConfig, envFile }),
+    empty: await start({ label: "empty-limited", persistTo: empty.persistTo, config: limitedConfig, envFile }),
   };
   log(`workers with wrangler.toml (limiter on): large ${limited.large.url}, empty ${limited.empty.url}`);
   for (const kind of ["large", "empty"]) {
@@ -748,7 +423,7 @@ async function main() {
     db.probe = await probeLimiter(limited[kind], subjects[kind].probe.token, ME_LIMIT + 20);
     log(`B ${kind} probe: ${JSON.stringify(db.probe.tally)}, first 429 at request ${db.probe.first429?.index ?? "none"}`);
   }
-  await waitForQuiet(60_000);
+  await waitForQuiet(ourCpuMs, { maxMs: 60_000, limit: QUIET_CORES });
   await roomInMinute(4 * (DURATION + 1) * 1000 + 8_000);
   for (const route of ["me", "first"]) {
     for (const kind of ["large", "empty"]) {
@@ -756,6 +431,7 @@ async function main() {
       db.pooled ??= {};
       const run = summarize([
         await loadRun(
+          context,
           limited[kind],
           routes[route],
           pools[kind].map((u) => u.token),
@@ -769,8 +445,8 @@ async function main() {
   }
   const paths = Object.values(routes);
   if (SEQUENTIAL * paths.length >= ME_LIMIT) throw new Error("BENCH_SEQUENTIAL too high for the 100/min limit");
-  await waitForQuiet(60_000);
-  const sequentialForeign = foreignLoad();
+  await waitForQuiet(ourCpuMs, { maxMs: 60_000, limit: QUIET_CORES });
+  const sequentialForeign = foreignLoad(ourCpuMs);
   const samples = new Map(
     callers.map(([kind, who]) => [`${kind}/${who}`, { statuses: {}, ...Object.fromEntries(paths.map((p) => [p, []])) }]),
   );
@@ -778,11 +454,9 @@ async function main() {
     for (const [kind, who] of round % 2 === 0 ? callers : [...callers].reverse()) {
       const bucket = samples.get(`${kind}/${who}`);
       for (const path of paths) {
-        const started = performance.now();
-        const response = await call(limited[kind], path, { token: subjects[kind][who].token });
-        const ms = performance.now() - started;
+        const response = await call(limited[kind].url, path, { token: subjects[kind][who].token });
         bucket.statuses[response.status] = (bucket.statuses[response.status] ?? 0) + 1;
-        if (response.status === 200) bucket[path].push(ms);
+        if (response.status === 200) bucket[path].push(response.ms);
       }
     }
   }
@@ -799,20 +473,16 @@ async function main() {
     };
     log(`B ${kind} sequential ${who}: ${JSON.stringify(bucket.statuses)}, /v1/me p50 ${fmt(db.sequential[who].me.p50)} ms`);
   }
-  await Promise.all(Object.values(limited).map((worker) => worker.stop()));
+  await stop(limited);
 
   // ---- query plans ----
   log("large: EXPLAIN QUERY PLAN");
-  large.plans = await explainRoutes(large.persistTo, envValues, subjects.large.hub, walk.cursor);
-  large.plans.push(...(await explainAdmin(large.persistTo, envValues, subjects.large.admin, adminQueries)));
+  large.plans = await explainRoutes(work, large.persistTo, envValues, subjects.large, walk.cursor, adminQueries);
   for (const p of large.plans) log(`  ${p.route}: ${p.plan.join(" | ")}`);
 
-  results.busyMachine = busyMachine;
+  results.busyMachine = guard.busy;
   for (const db of [large, empty]) delete db.persistTo;
-  writeFileSync(join(outDir, "scale-last.json"), JSON.stringify(results, null, 2));
-  writeFileSync(join(root, "bench", "SCALE.md"), report(results));
-  formatMarkdown(join(root, "bench", "SCALE.md"));
-  log("wrote bench/SCALE.md (raw numbers: bench/.out/scale-last.json)");
+  return results;
 }
 
 function directoryBytes(dir) {
@@ -833,7 +503,6 @@ function report(results) {
     first: `GET /v1/me/referrals?limit=${PAGE} (first page)`,
     deep: `… deep page (after ${DEEP_PAGES} pages)`,
   };
-  const ratio = (a, b) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : "n/a");
   const headline = [];
   const loadRows = [];
   for (const route of ["me", "first", "deep"]) {
@@ -845,10 +514,7 @@ function report(results) {
       );
     }
   }
-  for (const [kind, db] of [
-    ["large", large],
-    ["empty", empty],
-  ]) {
+  for (const [kind, db] of Object.entries(results.dbs)) {
     for (const [who, runs] of Object.entries(db.load)) {
       for (const route of ["me", "first", "deep"]) {
         const r = runs[route];
@@ -859,10 +525,7 @@ function report(results) {
     }
   }
   const pooledRows = [];
-  for (const [kind, db] of [
-    ["large", large],
-    ["empty", empty],
-  ]) {
+  for (const [kind, db] of Object.entries(results.dbs)) {
     for (const route of ["me", "first"]) {
       const r = db.pooled[route];
       const base = empty.pooled[route];
@@ -872,10 +535,7 @@ function report(results) {
     }
   }
   const seqRows = [];
-  for (const [kind, db] of [
-    ["large", large],
-    ["empty", empty],
-  ]) {
+  for (const [kind, db] of Object.entries(results.dbs)) {
     for (const [who, s] of Object.entries(db.sequential)) {
       for (const route of ["me", "first", "deep"]) {
         const r = s[route];
@@ -930,7 +590,7 @@ function report(results) {
   const f = results.facts;
   return `# Scale benchmark: GET /v1/me, the referral list and admin search, ${USERS.toLocaleString("en")} users vs an empty database
 
-Generated by \`npm run bench:scale\` (bench/scale.mjs) on ${f.date}, on this machine (facts at the end).
+Generated by \`npm run bench:scale\` (bench/suites/scale.mjs) on ${f.date}, on this machine (facts at the end).
 Local numbers: workerd runs the Worker **and** the simulated D1 (SQLite) and KV in one process, and
 wrangler's dev proxy sits in front, so absolute latencies are not production's. The **ratios** between
 the large and the empty database are the point: they show whether the queries grow with the data.
@@ -971,7 +631,7 @@ Their plans are in the next section (the last entries).
 
 ${planVerdict}
 
-The SQL is not hand-copied: \`bench/sql-capture.ts\` runs the route code's own query functions
+The SQL is not hand-copied: \`bench/workers/sql-capture.ts\` runs the route code's own query functions
 (\`readProfile\` with \`profileColumns\` and \`callerSql\` from src/me/service.ts, \`listReferrals\` from
 src/referrals/list.ts, \`listUsers\` from src/admin/service.ts) against a recording stand-in for the D1 binding, and the bound values (the hub's
 id, its session id, the clock) are inlined as literals. D1 runs them with bound parameters; SQLite
@@ -1037,7 +697,7 @@ ${seqRows.join("\n")}
   libphonenumber-js/mobile) and unique 6-character invite codes from \`23456789ABCDEFGHJKMNPQRSTUVWXYZ\`;
   user 0 is the hub (referrals_count ${DIRECT}, level2_count ${DIRECT * PER_DIRECT}, points = ${DIRECT} × 100); its direct referrals
   have \`invited_by\` = hub and referrals_count ${PER_DIRECT}; ${(DIRECT + DIRECT * PER_DIRECT).toLocaleString("en")} \`referrals\` rows with increasing \`created_at\`;
-  \`counters.users_total\` = ${USERS}. Generated by bench/seed.mjs into ${seed.statements} multi-row INSERTs (each under D1's
+  \`counters.users_total\` = ${USERS}. Generated by bench/lib/seed.mjs into ${seed.statements} multi-row INSERTs (each under D1's
   100 KB statement limit, ${fmt(seed.sqlBytes / 2 ** 20, 1)} MiB of SQL) and loaded with \`wrangler d1 execute DB --local --persist-to <tmp> --file seed.sql\`
   in ${fmt(seed.executeMs / 1000, 1)} s (D1 files: ${fmt(seed.sqliteBytes / 2 ** 20, 1)} MiB).
 - Checked after seeding: \`${JSON.stringify(seed.check)}\`; GET /v1/me for the hub answered
@@ -1057,16 +717,12 @@ ${factsMarkdown(f)}
 `;
 }
 
-try {
-  if (process.env.BENCH_REPORT_ONLY) {
-    // Rewrites SCALE.md from the last run's raw numbers (same BENCH_* settings as that run).
-    writeFileSync(join(root, "bench", "SCALE.md"), report(JSON.parse(readFileSync(join(outDir, "scale-last.json"), "utf8"))));
-    formatMarkdown(join(root, "bench", "SCALE.md"));
-    log("rewrote bench/SCALE.md from bench/.out/scale-last.json");
-  } else await main();
-  await cleanup();
-} catch (error) {
-  console.error(error);
-  await cleanup();
-  process.exit(1);
-}
+export default {
+  name: "scale",
+  timeoutMs: 40 * 60_000,
+  main,
+  raw: () => join(outDir, "scale-last.json"),
+  report: () => join(root, "bench", "SCALE.md"),
+  render: report,
+  biome: true,
+};

@@ -2,13 +2,13 @@
 // the real query functions from src/ against a recording stand-in for the D1 binding. The scale
 // bench inlines the values and runs `EXPLAIN QUERY PLAN` on them, so the plans always describe
 // the current source, not a hand-copied query.
-import { listUsers } from "../src/admin/service";
-import { loadConfig } from "../src/config";
-import type { Cursor } from "../src/db/cursor";
-import type { Deps } from "../src/deps";
-import { callerSql, readProfile } from "../src/me/service";
-import { listReferrals } from "../src/referrals/list";
-import type { AccessClaims } from "../src/tokens/jwt";
+import { listUsers } from "../../src/admin/service";
+import { loadConfig } from "../../src/config";
+import type { Cursor } from "../../src/db/cursor";
+import type { Deps } from "../../src/deps";
+import { callerSql, readProfile } from "../../src/me/service";
+import { listReferrals } from "../../src/referrals/list";
+import type { AccessClaims } from "../../src/tokens/jwt";
 
 export type Captured = { sql: string; params: unknown[] };
 

@@ -24,42 +24,25 @@
 // 240), BENCH_ACCOUNTS (accounts with a password, 100), BENCH_NO_PASSWORD (accounts without, 80),
 // BENCH_UNKNOWN (phones never signed up, 100), BENCH_SMS_DELAY_MS (20), BENCH_SEED (PRNG seed),
 // BENCH_REPORT_ONLY (rewrite ENUMERATION.md from bench/.out/enumeration-last.json, no run),
-// BENCH_ONLY (comma-separated comparison ids: a subset, reported to bench/.out/enumeration-partial.md).
-import { spawn, spawnSync } from "node:child_process";
+// BENCH_ONLY (comma-separated comparison ids: a subset, reported to bench/.out/enumeration-partial.md),
+// BENCH_SMOKE (a quick end-to-end check: 20 accounts, 60 samples, report to bench/.out/).
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
-import { performance } from "node:perf_hooks";
+import { join } from "node:path";
 import { parsePhoneNumberFromString } from "libphonenumber-js/mobile";
-import { generateDevSecrets } from "../scripts/secrets.mjs";
-import {
-  cleanupOnExit,
-  descendants,
-  factsMarkdown,
-  fmt,
-  foreignLoad,
-  formatMarkdown,
-  freePort,
-  machineFacts,
-  outDir,
-  processCpuMs,
-  quantile,
-  root,
-  sleep,
-  withTimeout,
-  wranglerEnv,
-} from "./common.mjs";
+import { factsMarkdown, fmt, foreignLoad, freePort, outDir, quantile, root, setting, sleep, withTimeout } from "../lib/common.mjs";
+import { addresses, call, inParallel, signIn } from "../lib/http.mjs";
+import { benchConfig, buildWorker, cpuOfAll, devEnvFile, migratedPersistDir, startWranglerDev } from "../lib/workers.mjs";
 
-const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 300);
-const SAMPLE_SECONDS = Number(process.env.BENCH_SAMPLE_SECONDS ?? 240);
-const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100);
-const NO_PASSWORD = Number(process.env.BENCH_NO_PASSWORD ?? 80);
-const UNKNOWN = Number(process.env.BENCH_UNKNOWN ?? 100);
-const SMS_DELAY_MS = Number(process.env.BENCH_SMS_DELAY_MS ?? 20);
-const SEED = Number(process.env.BENCH_SEED ?? Date.now() % 2 ** 31);
-const WARMUP_BLOCKS = 10;
+const SAMPLES = setting("BENCH_SAMPLES", 300, 60);
+const SAMPLE_SECONDS = setting("BENCH_SAMPLE_SECONDS", 240, 30);
+const ACCOUNTS = setting("BENCH_ACCOUNTS", 100, 20);
+const NO_PASSWORD = setting("BENCH_NO_PASSWORD", 80, 20);
+const UNKNOWN = setting("BENCH_UNKNOWN", 100, 20);
+const SMS_DELAY_MS = setting("BENCH_SMS_DELAY_MS", 20);
+const SEED = setting("BENCH_SEED", Date.now() % 2 ** 31);
+const WARMUP_BLOCKS = setting("BENCH_WARMUP_BLOCKS", 10, 2);
 const BOOTSTRAP = 2000;
 // "Within noise": the CI of the difference of medians includes 0, or the difference is under
 // max(THRESHOLD_MS, THRESHOLD_SHARE × the no-account median). Why: see the report's method section.
@@ -78,22 +61,6 @@ const RAISED = {
   OTP_HOURLY_LIMIT: { value: 100_000, default: 5, why: "per-phone sends per hour" },
   OTP_DAILY_LIMIT: { value: 100_000, default: 10, why: "per-phone sends per day" },
 };
-const OVERALL_TIMEOUT_MS = 10 * 60_000;
-
-const wrangler = join(root, "node_modules", ".bin", "wrangler");
-const work = join(outDir, `enumeration-${process.pid}`);
-const childEnv = wranglerEnv(work);
-const tempDirs = [work];
-const stoppers = new Set();
-const log = (...args) => console.log(`[bench:enumeration ${new Date().toISOString().slice(11, 19)}]`, ...args);
-
-// ---------------------------------------------------------------- cleanup
-
-const cleanup = cleanupOnExit("bench:enumeration", OVERALL_TIMEOUT_MS, async () => {
-  await Promise.allSettled([...stoppers].map((stop) => stop()));
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
-
 // ---------------------------------------------------------------- randomness (seeded, so a run can be replayed)
 
 function mulberry32(seed) {
@@ -119,29 +86,13 @@ function shuffle(items) {
 
 // ---------------------------------------------------------------- the Worker and the SMS sink
 
-function runWrangler(args, timeout) {
-  const result = spawnSync(wrangler, args, { cwd: root, env: childEnv, encoding: "utf8", timeout, maxBuffer: 16 * 2 ** 20 });
-  if (result.error) throw result.error;
-  if (result.status !== 0)
-    throw new Error(`wrangler ${args.slice(0, 3).join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
-}
-
 /**
  * Bundles the Worker once, as `wrangler deploy` would (a dry run), and writes a copy of wrangler.toml
  * that serves that bundle as is: other sessions edit src/ meanwhile, and `wrangler dev` would
  * rebuild on every save. Returns the config path and which code was measured.
  */
-function snapshotWorker() {
-  const dir = join(work, "worker");
-  runWrangler(["deploy", "--dry-run", "--outdir", dir], 180_000);
-  const source = readFileSync(join(root, "wrangler.toml"), "utf8");
-  const text = source
-    .replace(/^main = "[^"]+"/m, `main = "${join(dir, "index.js")}"\nno_bundle = true`)
-    .replace(/^migrations_dir = "([^"]+)"/m, (_, path) => `migrations_dir = "${join(root, path)}"`)
-    .replace(/^directory = "([^"]+)"/m, (_, path) => `directory = "${join(root, path)}"`)
-    .replace(/^\[alias\]\n(?:"[^\n]*\n)+/m, "");
-  const config = join(work, "wrangler.bench.toml");
-  writeFileSync(config, `# Generated by bench/enumeration.mjs: wrangler.toml serving a pre-built bundle.\n${text}`);
+function snapshotWorker(work) {
+  const config = benchConfig(join(work, "wrangler.bench.toml"), buildWorker(work, "worker"), { prebuilt: true });
   const git = (...args) => spawnSync("git", args, { cwd: root, encoding: "utf8" }).stdout.trim();
   const dirty = git("status", "--porcelain", "--", "src", "migrations", "wrangler.toml")
     .split("\n")
@@ -150,71 +101,8 @@ function snapshotWorker() {
   return { config, commit: git("rev-parse", "--short", "HEAD"), dirty };
 }
 
-/** Runs `wrangler dev` on a free port in its own process group; resolves once /health answers. */
-async function startWorker({ persistTo, envFile, config }) {
-  const port = await freePort();
-  const inspector = await freePort();
-  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", persistTo];
-  args.push("--env-file", envFile, "--config", config, "--show-interactive-dev-session=false", "--log-level", "warn");
-  const logFile = join(work, "wrangler-dev.log");
-  const logStream = createWriteStream(logFile);
-  const child = spawn(wrangler, args, { cwd: root, env: childEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout.pipe(logStream);
-  child.stderr.pipe(logStream);
-  let exited = false;
-  const exit = new Promise((resolve) => child.on("exit", resolve));
-  exit.then(() => {
-    exited = true;
-  });
-  const known = new Set();
-  const stop = async () => {
-    const pids = [...known, ...(exited ? [] : descendants(child.pid))];
-    if (!exited) {
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        // group already gone
-      }
-      if (!(await Promise.race([exit.then(() => true), sleep(10_000).then(() => false)]))) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // gone
-        }
-        await Promise.race([exit, sleep(5_000)]);
-      }
-    }
-    // Processes of that group that outlived wrangler (should not happen), by their own pid only.
-    for (const pid of pids) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // exited
-      }
-    }
-    logStream.end();
-  };
-  stoppers.add(stop);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (exited) throw new Error(`wrangler dev exited early; log:\n${readFileSync(logFile, "utf8").slice(-4000)}`);
-    if (Date.now() > deadline) throw new Error(`wrangler dev not ready after 120 s; log:\n${readFileSync(logFile, "utf8").slice(-4000)}`);
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(5_000) });
-      await response.arrayBuffer();
-      if (response.ok) break;
-    } catch {
-      // not listening yet
-    }
-    await sleep(250);
-  }
-  for (const pid of descendants(child.pid)) known.add(pid);
-  known.add(child.pid);
-  return { url: `http://127.0.0.1:${port}`, pids: () => [child.pid, ...descendants(child.pid)] };
-}
-
 /** The SMS provider's stand-in: takes the webhook POST, answers 200 after SMS_DELAY_MS. */
-async function startSmsSink() {
+async function startSmsSink(cleanup) {
   const port = await freePort();
   const counts = { login: 0, reset_password: 0, notice: 0, other: 0 };
   const server = createServer((request, response) => {
@@ -237,7 +125,7 @@ async function startSmsSink() {
     server.once("error", reject);
     server.listen(port, "127.0.0.1", resolve);
   });
-  stoppers.add(
+  cleanup.add(
     () =>
       new Promise((resolve) => {
         server.close(() => resolve());
@@ -249,34 +137,9 @@ async function startSmsSink() {
 
 // ---------------------------------------------------------------- HTTP
 
-let ipCounter = 0;
-/** A fresh client address per request (198.18.0.0/15 is reserved for benchmarks, RFC 2544). */
-function nextIp() {
-  ipCounter++;
-  return `198.${18 + ((ipCounter >> 16) & 1)}.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
-}
-
-async function call(base, path, { method = "POST", body, token, ip = nextIp() } = {}) {
-  const headers = { "cf-connecting-ip": ip };
-  if (body) headers["content-type"] = "application/json";
-  if (token) headers.authorization = `Bearer ${token}`;
-  const started = performance.now();
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    body: body ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await response.text();
-  const ms = performance.now() - started;
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, json, text, headers: response.headers, ms };
-}
+// A fresh client address per request (198.18.0.0/15 is reserved for benchmarks, RFC 2544).
+const nextIp = addresses("198.18.0.0");
+const post = (base, path, options) => call(base, path, { method: "POST", ip: nextIp(), ...options });
 
 // What must not differ between groups: status, content type, caching, header names, body keys and
 // every body value except the phone itself, the (sandbox) code's digits and per-request ids.
@@ -317,13 +180,10 @@ function makePhones(count) {
 
 /** Signs a phone up through the API; with `password`, sets it right after (auth_time is fresh). */
 async function signUp(base, phone, password) {
-  const ip = nextIp();
-  const sent = await call(base, "/v1/auth/otp", { body: { phone }, ip });
-  if (sent.status !== 200 || !sent.json?.dev_code) throw new Error(`send code for ${phone}: ${sent.status} ${sent.text}`);
-  const verified = await call(base, "/v1/auth/otp/verify", { body: { phone, code: sent.json.dev_code }, ip });
-  if (verified.status !== 200 || !verified.json?.is_new_user) throw new Error(`sign-up of ${phone}: ${verified.status} ${verified.text}`);
+  const verified = await signIn(base, phone, { ip: nextIp() });
+  if (!verified.is_new_user) throw new Error(`sign-up of ${phone}: not a new user`);
   if (password) {
-    const set = await call(base, "/v1/me/password", { method: "PUT", body: { new_password: password }, token: verified.json.access_token });
+    const set = await post(base, "/v1/me/password", { method: "PUT", body: { new_password: password }, token: verified.access_token });
     if (set.status !== 204) throw new Error(`first password for ${phone}: ${set.status} ${set.text}`);
   }
 }
@@ -470,37 +330,22 @@ const GROUP_NAMES = {
 
 const wrongPassword = () => `wrong ${randomBytes(12).toString("base64url")} guess`;
 
-async function main() {
-  mkdirSync(work, { recursive: true });
+async function main({ work, cleanup, log, facts }) {
   const started = Date.now();
-  const facts = machineFacts();
-  log(`${facts.cpu}, ${facts.cores} cores, node ${facts.node}, wrangler ${facts.wrangler}, seed ${SEED}`);
+  log(`seed ${SEED}`);
 
-  const sink = await startSmsSink();
-  const secrets = await generateDevSecrets();
-  const envFile = join(work, "bench.env");
-  const raised = Object.entries(RAISED).map(([name, { value }]) => `${name}=${value}`);
-  writeFileSync(
-    envFile,
-    [
-      "ENVIRONMENT=development",
-      "SMS_PROVIDER=webhook",
-      `SMS_WEBHOOK_URL=${sink.url}`,
-      `SMS_WEBHOOK_SECRET=${randomBytes(24).toString("base64url")}`,
-      ...raised,
-      `JWT_PRIVATE_KEYS='${secrets.JWT_PRIVATE_KEYS}'`,
-      `PASSWORD_PEPPER=${secrets.PASSWORD_PEPPER}`,
-      "",
-    ].join("\n"),
-    { mode: 0o600 },
-  );
-  const persistTo = mkdtempSync(join(tmpdir(), "phone-auth-bench-enum-"));
-  tempDirs.push(persistTo);
+  const sink = await startSmsSink(cleanup);
+  const { file: envFile } = await devEnvFile(work, {
+    SMS_PROVIDER: "webhook",
+    SMS_WEBHOOK_URL: sink.url,
+    SMS_WEBHOOK_SECRET: randomBytes(24).toString("base64url"),
+    ...Object.fromEntries(Object.entries(RAISED).map(([name, { value }]) => [name, value])),
+  });
   log("applying migrations");
-  runWrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], 180_000);
-  const code = snapshotWorker();
+  const { persistTo } = migratedPersistDir(cleanup, work, "enum");
+  const code = snapshotWorker(work);
   log(`bundled the Worker at ${code.commit}${code.dirty.length ? ` + uncommitted ${code.dirty.join(", ")}` : ""}`);
-  const worker = await startWorker({ persistTo, envFile, config: code.config });
+  const worker = await startWranglerDev(cleanup, work, { label: "wrangler-dev", persistTo, envFile, config: code.config });
   log(`worker at ${worker.url}, SMS sink at ${sink.url} (${SMS_DELAY_MS} ms)`);
 
   // ---- seed ----
@@ -510,22 +355,17 @@ async function main() {
     no_password: pool("no_password", phones.slice(ACCOUNTS, ACCOUNTS + NO_PASSWORD)),
     none: pool("none", phones.slice(ACCOUNTS + NO_PASSWORD)),
   };
-  const seedStarted = performance.now();
+  const seedStarted = Date.now();
   const jobs = [
     ...pools.password.phones.map((phone) => () => signUp(worker.url, phone, `bench ${randomBytes(12).toString("base64url")} staple`)),
     ...pools.no_password.phones.map((phone) => () => signUp(worker.url, phone, undefined)),
   ];
-  let next = 0;
   await withTimeout(
-    Promise.all(
-      Array.from({ length: 2 }, async () => {
-        while (next < jobs.length) await jobs[next++]();
-      }),
-    ),
+    inParallel(jobs.length, 2, (i) => jobs[i]()),
     180_000,
     "seeding",
   );
-  const seedMs = performance.now() - seedStarted;
+  const seedMs = Date.now() - seedStarted;
   log(`seeded ${ACCOUNTS} accounts with a password and ${NO_PASSWORD} without in ${fmt(seedMs / 1000, 1)} s`);
 
   // ---- sampling ----
@@ -546,11 +386,11 @@ async function main() {
       source = pools[group];
       phone = source.forGuess();
       if (!phone) return false;
-      response = await call(worker.url, "/v1/auth/password/login", { body: { phone, password: wrongPassword() } });
+      response = await post(worker.url, "/v1/auth/password/login", { body: { phone, password: wrongPassword() } });
     } else {
       ({ phone, source } = await takeSendPhone(group));
       const purpose = comparison === "send_login" ? "login" : "reset_password";
-      response = await call(worker.url, "/v1/auth/otp", { body: { phone, purpose } });
+      response = await post(worker.url, "/v1/auth/otp", { body: { phone, purpose } });
       source.sent(phone);
     }
     const first = source.firstContact(phone);
@@ -578,7 +418,7 @@ async function main() {
   };
   log(`warm-up: ${WARMUP_BLOCKS} blocks (unmeasured)`);
   for (let i = 0; i < WARMUP_BLOCKS; i++) await runBlock(false);
-  const ours = () => worker.pids().reduce((sum, pid) => sum + safeCpu(pid), safeCpu(process.pid));
+  const ours = cpuOfAll([worker]);
   const foreign = foreignLoad(ours);
   const sampleStarted = Date.now();
   let blocks = 0;
@@ -637,11 +477,6 @@ async function main() {
     results,
     failed,
   };
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(RAW_FILE, JSON.stringify({ ...report, samples }, null, 1));
-  const file = REPORT_FILE;
-  writeFileSync(file, markdown(report));
-  formatMarkdown(file);
   for (const r of results) {
     for (const p of r.pairs) {
       log(
@@ -649,16 +484,8 @@ async function main() {
       );
     }
   }
-  log(`wrote ${relative(root, REPORT_FILE)} (raw samples: ${relative(root, RAW_FILE)}), ${fmt(report.totalSeconds, 0)} s in all`);
-  return failed;
-}
-
-function safeCpu(pid) {
-  try {
-    return processCpuMs(pid);
-  } catch {
-    return 0;
-  }
+  log(`${fmt(report.totalSeconds, 0)} s in all`);
+  return { ...report, samples };
 }
 
 function verdict(pair) {
@@ -712,7 +539,7 @@ function markdown(report) {
   const resolution = Math.max(...results.flatMap((r) => r.pairs.map((p) => Math.max(Math.abs(p.ci.low), Math.abs(p.ci.high)))));
   return `# Enumeration benchmark: does response time reveal which phones have accounts?
 
-Generated by \`npm run bench:enumeration\` (bench/enumeration.mjs) on ${f.date}, on this machine
+Generated by \`npm run bench:enumeration\` (bench/suites/enumeration.mjs) on ${f.date}, on this machine
 (facts at the end). Seed ${report.seed} (\`BENCH_SEED=${report.seed}\` replays the same phones and order).
 
 **Result: ${report.failed.length === 0 ? "every comparison is within noise and every answer is identical" : `NOT within noise or answers differ: ${report.failed.join("; ")}`}.**
@@ -828,25 +655,17 @@ ${factsMarkdown(f)}
 `;
 }
 
-/** BENCH_REPORT_ONLY=1 rewrites ENUMERATION.md from the last run's raw numbers (bench/.out). */
-function rewriteReport() {
-  const report = JSON.parse(readFileSync(RAW_FILE, "utf8"));
-  const file = REPORT_FILE;
-  writeFileSync(file, markdown(report));
-  formatMarkdown(file);
-  log(`rewrote ${relative(root, REPORT_FILE)} from ${relative(root, RAW_FILE)}`);
-  return report.failed;
-}
-
-try {
-  const failed = process.env.BENCH_REPORT_ONLY ? rewriteReport() : await main();
-  await cleanup();
-  if (failed.length > 0) {
-    console.error(`bench:enumeration: not within noise or answers differ: ${failed.join("; ")}`);
-    process.exit(1);
-  }
-} catch (error) {
-  console.error(error);
-  await cleanup();
-  process.exit(1);
-}
+export default {
+  name: "enumeration",
+  timeoutMs: 10 * 60_000,
+  main,
+  raw: () => RAW_FILE,
+  report: () => REPORT_FILE,
+  render: markdown,
+  biome: true,
+  exitCode(report) {
+    if (report.failed.length === 0) return 0;
+    console.error(`bench:enumeration: not within noise or answers differ: ${report.failed.join("; ")}`);
+    return 1;
+  },
+};

@@ -1,4 +1,4 @@
-// Shared helpers for the bench scripts: machine facts, percentiles, /proc CPU accounting,
+// Shared helpers for the bench suites: machine facts, percentiles, /proc CPU accounting, Markdown,
 // esbuild bundling, free ports, bounded child processes, cleanup on every way out.
 import { execFileSync, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -8,8 +8,18 @@ import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const root = dirname(dirname(fileURLToPath(import.meta.url)));
+export const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 export const outDir = join(root, "bench", ".out");
+
+/**
+ * BENCH_SMOKE=1: a quick check that a suite still runs end to end. Every suite takes its smoke
+ * defaults (short runs, few rounds, small data), quiet waits take one sample, and the report goes
+ * to bench/.out/ instead of bench/ (smoke numbers are never the committed ones).
+ */
+export const SMOKE = Boolean(process.env.BENCH_SMOKE);
+
+/** The number in env var `name`, else the suite's default (its `smoke` default under BENCH_SMOKE). */
+export const setting = (name, full, smoke = full) => Number(process.env[name] ?? (SMOKE ? smoke : full));
 
 export const CLK_TCK = (() => {
   try {
@@ -209,7 +219,7 @@ export function foreignLoad(ours) {
 
 /** Waits (at most `maxMs`) for a 3 s window in which other processes use under `limit` cores. */
 export async function waitForQuiet(ours, { maxMs, limit }) {
-  const deadline = Date.now() + maxMs;
+  const deadline = Date.now() + (SMOKE ? 0 : maxMs);
   let cores = Number.NaN;
   do {
     const done = foreignLoad(ours);
@@ -228,4 +238,13 @@ export function formatMarkdown(file) {
     timeout: 60_000,
   });
   if (result.status !== 0) console.warn(`biome format ${file} failed:\n${result.stdout}${result.stderr}`);
+}
+
+/** a / b as "1.23×", or "n/a". */
+export const ratio = (a, b) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : "n/a");
+
+/** A Markdown table; `align` has one letter per column: l (left) or r (right). */
+export function table(header, align, rows) {
+  const line = (cells) => `| ${cells.join(" | ")} |`;
+  return [line(header), line([...align].map((a) => (a === "r" ? "---:" : "---"))), ...rows.map(line)].join("\n");
 }

@@ -1,7 +1,7 @@
 // Bench-only Worker (not deployed): runs src/passwords/hash.ts unchanged inside workerd.
 // GET /?k=<n>&mode=hash|verify performs n sequential password hashes (or verifications) and
 // answers when done, so the caller can time the request and read workerd's CPU counters.
-import { hashPassword, verifyPassword } from "../src/passwords/hash";
+import { hashPassword, verifyPassword } from "../../src/passwords/hash";
 
 type Env = { PASSWORD_PEPPER: string };
 

@@ -2,8 +2,8 @@
 // nothing from bench/). Wraps a Worker's bindings so `npm run bench` can count, per endpoint, the
 // storage and crypto work a request does: D1 round trips (a statement or a batch, on the binding or
 // on a `withSession` session) and statements, KV operations by method, Rate Limiting calls, and
-// WebCrypto calls. Our Worker (bench/bench-entry.ts) and the bare baseline
-// (bench/baseline-worker.ts) are wrapped by this same module, so the wrapping costs both the same.
+// WebCrypto calls. Our Worker (bench-entry.ts), the bare baseline (baseline-worker.ts) and the
+// floor (floor-worker.ts) are wrapped by this same module, so the wrapping costs each the same.
 //
 // `GET /__bench/ops` answers the counters; `POST /__bench/ops?record=1|0` resets them and turns
 // the recording of SQL texts on or off (only the counting pass records; load runs only count).

@@ -6,12 +6,13 @@
 // hashes and phone keys under HKDF subkeys, the HMAC-signed SMS webhook, and for password login
 // the same PBKDF2 through src/passwords/hash.ts), and answers the same JSON and headers. It skips
 // what a framework and a careful API add: routing tables, Zod schemas, libphonenumber, problem
-// documents for every error, OpenAPI. bench/run.mjs checks that both send the same SQL.
+// documents for every error, OpenAPI. The endpoints suite (bench/suites/endpoints.mjs) checks that both send the same SQL.
 //
 // Only the happy paths the bench drives are implemented; anything else is a bare 4xx.
-import { base64url, keyedHasher, randomDigits, randomToken, sha256Hex, timingSafeEqual } from "../src/crypto";
-import { hashPassword, verifyPassword } from "../src/passwords/hash";
+import { keyedHasher, randomDigits, randomToken, sha256Hex, timingSafeEqual } from "../../src/crypto";
+import { hashPassword, verifyPassword } from "../../src/passwords/hash";
 import { countingHandler } from "./counting";
+import { type Claims, postSmsWebhook, signAccessToken, verifyAccessToken } from "./handwritten";
 
 type Env = {
   DB: D1Database;
@@ -44,80 +45,6 @@ const PW_LOCK_MS = 900_000;
 const PW_MAX_STREAK = 100;
 const BONUS = 100;
 const INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-// ---- once per isolate: signing keys and the webhook key ----
-
-type Keys = { kid: string; sign: CryptoKey; verify: Map<string, CryptoKey>; webhook: CryptoKey };
-let keys: Promise<Keys> | undefined;
-
-function loadKeys(env: Env): Promise<Keys> {
-  keys ??= (async () => {
-    const set = JSON.parse(env.JWT_PRIVATE_KEYS) as { keys: (JsonWebKey & { kid: string })[] };
-    const first = set.keys[0] as JsonWebKey & { kid: string };
-    const curve = { name: "ECDSA", namedCurve: "P-256" };
-    const verify = new Map<string, CryptoKey>();
-    for (const jwk of set.keys) {
-      const { d: _private, ...publicJwk } = jwk;
-      verify.set(jwk.kid, await crypto.subtle.importKey("jwk", publicJwk, curve, false, ["verify"]));
-    }
-    return {
-      kid: first.kid,
-      sign: await crypto.subtle.importKey("jwk", first, curve, false, ["sign"]),
-      verify,
-      webhook: await crypto.subtle.importKey("raw", encoder.encode(env.SMS_WEBHOOK_SECRET), { name: "HMAC", hash: "SHA-256" }, false, [
-        "sign",
-      ]),
-    };
-  })();
-  return keys;
-}
-
-// ---- JWT (ES256, RFC 9068 `at+jwt`) with raw WebCrypto ----
-
-const b64json = (value: unknown) => base64url(encoder.encode(JSON.stringify(value)));
-const fromB64 = (text: string) => Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-const ecdsa = { name: "ECDSA", hash: "SHA-256" };
-
-async function signJwt(env: Env, claims: { sub: string; sid: string; role: string; authTimeMs: number }, now: number) {
-  const { kid, sign } = await loadKeys(env);
-  const iat = Math.floor(now / 1000);
-  const head = b64json({ alg: "ES256", typ: "at+jwt", kid });
-  const body = b64json({
-    sid: claims.sid,
-    role: claims.role,
-    auth_time: Math.floor(claims.authTimeMs / 1000),
-    iss: env.JWT_ISSUER,
-    aud: env.JWT_AUDIENCE,
-    sub: claims.sub,
-    iat,
-    exp: iat + ACCESS_TTL,
-    jti: randomToken(),
-  });
-  const signature = await crypto.subtle.sign(ecdsa, sign, encoder.encode(`${head}.${body}`));
-  return `${head}.${body}.${base64url(new Uint8Array(signature))}`;
-}
-
-type Claims = { sub: string; sid: string; role: string };
-
-async function verifyJwt(env: Env, request: Request, now: number): Promise<Claims | null> {
-  const token = /^Bearer +(\S+)$/i.exec(request.headers.get("Authorization") ?? "")?.[1];
-  if (!token || token.length > 4096) return null;
-  const [head, body, signature] = token.split(".");
-  if (!head || !body || !signature) return null;
-  try {
-    const header = JSON.parse(decoder.decode(fromB64(head))) as { alg?: string; typ?: string; kid?: string };
-    const key = header.alg === "ES256" && header.typ === "at+jwt" && header.kid ? (await loadKeys(env)).verify.get(header.kid) : undefined;
-    if (!key || !(await crypto.subtle.verify(ecdsa, key, fromB64(signature), encoder.encode(`${head}.${body}`)))) return null;
-    const claims = JSON.parse(decoder.decode(fromB64(body))) as Claims & { iss: string; aud: string; exp: number; jti: string };
-    if (claims.iss !== env.JWT_ISSUER || claims.aud !== env.JWT_AUDIENCE || !(claims.exp > now / 1000) || !claims.jti) return null;
-    return claims;
-  } catch {
-    return null;
-  }
-}
 
 // ---- small helpers ----
 
@@ -277,7 +204,12 @@ async function tokens(
 ) {
   ctx.headers.set("Cache-Control", "no-store");
   return json(ctx, {
-    access_token: await signJwt(ctx.env, { sub: grant.sub, sid: grant.sid, role: grant.role, authTimeMs: grant.authTime }, ctx.now),
+    access_token: await signAccessToken(
+      ctx.env,
+      { sub: grant.sub, sid: grant.sid, role: grant.role, authTimeMs: grant.authTime },
+      ctx.now,
+      ACCESS_TTL,
+    ),
     token_type: "Bearer",
     expires_in: ACCESS_TTL,
     refresh_token: refresh,
@@ -363,20 +295,8 @@ async function sendCode(ctx: Ctx, body: { phone?: unknown }) {
   await ctx.env.KV.put(`otp:${codeId}`, await keyedHasher(ctx.env.PASSWORD_PEPPER, "otp-code")(`${codeId}:${code}`), {
     expirationTtl: OTP_TTL,
   });
-  const raw = JSON.stringify({ to: phone, body: `Your ${ctx.env.APP_NAME} code is ${code}`, code, purpose: "login" });
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const signature = await crypto.subtle.sign("HMAC", (await loadKeys(ctx.env)).webhook, encoder.encode(`${timestamp}.${raw}`));
-  const delivered = await fetch(ctx.env.SMS_WEBHOOK_URL, {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/json",
-      "X-Webhook-Timestamp": timestamp,
-      "X-Webhook-Signature": `sha256=${[...new Uint8Array(signature)].map((b) => b.toString(16).padStart(2, "0")).join("")}`,
-    },
-    body: raw,
-    signal: AbortSignal.timeout(5000),
-  });
-  if (!delivered.ok) return refuse(ctx, 502, "sms_delivery_failed");
+  const delivered = await postSmsWebhook(ctx.env, { to: phone, body: `Your ${ctx.env.APP_NAME} code is ${code}`, code, purpose: "login" });
+  if (!delivered) return refuse(ctx, 502, "sms_delivery_failed");
   ctx.headers.set("Cache-Control", "no-store");
   return json(ctx, { phone, purpose: "login", expires_in: OTP_TTL, resend_in: OTP_RESEND, code_length: OTP_LENGTH });
 }
@@ -495,7 +415,7 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
 // ---- GET /v1/me ----
 
 async function me(ctx: Ctx) {
-  const claims = await verifyJwt(ctx.env, ctx.request, ctx.now);
+  const claims = await verifyAccessToken(ctx.env, ctx.request, ctx.now);
   if (!claims) return refuse(ctx, 401, "unauthorized");
   ctx.headers.set("RateLimit-Limit", "100");
   if (!(await ctx.env.ME_LIMITER.limit({ key: claims.sub })).success) return refuse(ctx, 429, "rate_limited");
@@ -567,7 +487,7 @@ const cycle = (inviter: string) => `EXISTS (WITH RECURSIVE chain(id, depth) AS (
     SELECT 1 FROM chain WHERE id = ?)`;
 
 async function activateInvite(ctx: Ctx, body: { invite_code?: unknown }) {
-  const claims = await verifyJwt(ctx.env, ctx.request, ctx.now);
+  const claims = await verifyAccessToken(ctx.env, ctx.request, ctx.now);
   if (!claims) return refuse(ctx, 401, "unauthorized");
   ctx.headers.set("RateLimit-Limit", "100");
   if (!(await ctx.env.ME_LIMITER.limit({ key: claims.sub })).success) return refuse(ctx, 429, "rate_limited");
@@ -722,7 +642,7 @@ async function passwordLogin(ctx: Ctx, body: { phone?: unknown; password?: unkno
 // ---- PUT /v1/me/password (bench setup only, not measured: gives the login users a password) ----
 
 async function setPassword(ctx: Ctx, body: { new_password?: unknown }) {
-  const claims = await verifyJwt(ctx.env, ctx.request, ctx.now);
+  const claims = await verifyAccessToken(ctx.env, ctx.request, ctx.now);
   if (!claims || typeof body.new_password !== "string") return refuse(ctx, 401, "unauthorized");
   const hash = await hashPassword(ctx.env.PASSWORD_PEPPER, body.new_password);
   const db = session(ctx, false);

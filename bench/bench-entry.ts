@@ -1,6 +1,0 @@
-// Bench-only entry (bench/run.mjs builds it with wrangler's own bundler; never deployed): the real
-// Worker from src/index.ts, unchanged, behind the counting bindings of bench/counting.ts.
-import worker from "../src/index";
-import { countingHandler } from "./counting";
-
-export default countingHandler((request, env, ctx) => worker.fetch(request, env, ctx));
