@@ -1,10 +1,12 @@
 import type { Context } from "hono";
 import { checkTurnstile } from "../abuse/turnstile";
+import { type ChannelChoice, channelAvailable } from "../delivery";
+import { pickLocale } from "../delivery/messages";
 import type { AppEnv } from "../http/context";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { clientInfo, clientIp } from "../http/middleware";
-import { ApiError, type Failure } from "../http/problem";
+import { ApiError, type Failure, fail } from "../http/problem";
 import { parsePhone, phoneFromInput } from "../phone";
 import { limitByIp } from "../ratelimit/ip";
 import { rateLimitHeaders } from "../ratelimit/kv-window";
@@ -23,6 +25,10 @@ export type CodeRequest = {
   /** The caller, for `change_phone`. */
   userId?: string;
   turnstileToken?: string;
+  /** Unset: DEFAULT_CHANNEL. The compatibility APIs send over `sms` only. */
+  channel?: ChannelChoice;
+  /** The `locale` field; unset falls back to Accept-Language, then DEFAULT_LOCALE. */
+  locale?: string;
   /** The compatibility APIs' old clients cannot show a captcha (contract: all rules but Turnstile). */
   captchaExempt?: boolean;
 };
@@ -39,6 +45,11 @@ export async function requestCode(c: Context<AppEnv>, input: CodeRequest) {
   }
   const phone = orThrow(parsed);
   const refuse = (failure: Failure) => refuseSend(services, { phone: phone.e164, purpose }, failure);
+  const channel = input.channel ?? config.DEFAULT_CHANNEL;
+  if (!channelAvailable(config, phone.country, channel)) {
+    throw new ApiError(refuse(fail("channel_unavailable", { detail: `No ${channel} delivery is configured for this number.` })));
+  }
+  const locale = pickLocale(config, input.locale, c.req.header("Accept-Language"));
   if (!input.captchaExempt) {
     const captcha = await checkTurnstile(config, input.turnstileToken, clientIp(c), (url, init) => fetch(url, init));
     if (captcha) throw new ApiError(refuse(captcha));
@@ -49,7 +60,7 @@ export async function requestCode(c: Context<AppEnv>, input: CodeRequest) {
     if (error instanceof ApiError) refuse(error.failure);
     throw error;
   }
-  const sent = await sendCode(services, { phone, purpose, userId: input.userId });
+  const sent = await sendCode(services, { phone, purpose, userId: input.userId, channel, locale });
   if (!("error" in sent)) return sent;
   // A refusal by a per-phone window names that window in `RateLimit-*` (0 left, resetting when
   // Retry-After says) instead of the IP windows it passed; a success keeps the IP windows' count.

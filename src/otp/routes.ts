@@ -49,6 +49,8 @@ export const otpRoutes = createRouter()
       purpose: body.purpose,
       userId,
       turnstileToken: body.turnstile_token,
+      channel: body.channel,
+      locale: body.locale,
     });
     c.header("Cache-Control", "no-store");
     return c.json(sent, 200);

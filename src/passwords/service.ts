@@ -1,12 +1,12 @@
 import { type SQL, sql } from "drizzle-orm";
 import { eventSql, userOfPhone } from "../audit/events";
 import { batch } from "../db/client";
+import { sendNotice } from "../delivery";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { consumeChallenge, consumedBy, refundAttempt } from "../otp/gate";
 import { consumeProved, proveCode } from "../otp/service";
 import type { Phone } from "../phone";
-import { sendNotice } from "../sms/sender";
 import { undoOnFault } from "../storage/guard";
 import type { AccessClaims } from "../tokens/jwt";
 import { type SessionGrant, tokenResponse } from "../tokens/response";
@@ -123,7 +123,12 @@ export async function resetPassword(deps: Deps, input: { phone: Phone; code: str
   if (!winner?.won) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
   const response = await tokensFor(deps, (results.at(-1) as SessionRow[])[0], signIn.refresh.token);
   if (!("error" in response))
-    await sendNotice(deps.config, deps.sms, phone, `Your ${config.APP_NAME} password was reset. If this was not you, contact support.`);
+    await sendNotice(
+      deps.config,
+      deps.delivery,
+      phone,
+      `Your ${config.APP_NAME} password was reset. If this was not you, contact support.`,
+    );
   return response;
 }
 
@@ -192,6 +197,11 @@ export async function changePassword(
     ),
   ]);
   if ((results.at(-3) ?? []).length === 0) return null;
-  await sendNotice(deps.config, deps.sms, caller.phone, `Your ${config.APP_NAME} password was changed. If this was not you, reset it now.`);
+  await sendNotice(
+    deps.config,
+    deps.delivery,
+    caller.phone,
+    `Your ${config.APP_NAME} password was changed. If this was not you, reset it now.`,
+  );
   return "changed";
 }

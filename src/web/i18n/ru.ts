@@ -156,7 +156,8 @@ export const ru: Messages = {
     captcha_failed: () => "Проверка не пройдена. Попробуйте ещё раз.",
     rate_limited: (f: Failure) => `Слишком много запросов. Попробуйте ${inTime(f.retry_after)}.`,
     resend_too_soon: (f: Failure) => `Код только что отправлен. Новый можно запросить ${inTime(f.retry_after)}.`,
-    sms_delivery_failed: () => "Не удалось отправить SMS. Попробуйте позже.",
+    sms_delivery_failed: () => "Не удалось отправить код. Попробуйте позже.",
+    channel_unavailable: () => "Этот способ отправки кода недоступен для этого номера.",
     invalid_code: (f: Failure) =>
       f.attempts_left
         ? `Неверный код. ${attemptsLeft(f.attempts_left)}.`
