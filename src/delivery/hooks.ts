@@ -1,0 +1,53 @@
+import { createRoute } from "@hono/zod-openapi";
+import { batch } from "../db/client";
+import { deps } from "../http/deps";
+import { createRouter, problemResponses, z } from "../http/openapi";
+import { ApiError, fail } from "../http/problem";
+import { providersIn } from "./routing";
+import { receiptSql } from "./store";
+import type { ProviderName } from "./types";
+
+const receiptRoute = createRoute({
+  method: "post",
+  path: "/v1/hooks/delivery/{provider}",
+  operationId: "receiveDeliveryReceipt",
+  tags: ["Delivery"],
+  summary: "A provider's delivery status callback",
+  description:
+    "Takes a provider's status callbacks (Twilio, Vonage, WhatsApp Cloud, Telegram Gateway), checked with that provider's own " +
+    "signature scheme (X-Twilio-Signature, Vonage's signed `sig`, X-Hub-Signature-256, X-Request-Signature). A missing or " +
+    "wrong signature answers 401 and records nothing; a good one updates each named attempt's status in one statement.",
+  security: [],
+  request: {
+    params: z.object({
+      provider: z.string().openapi({ description: "twilio, vonage, whatsapp_cloud or telegram_gateway", example: "twilio" }),
+    }),
+  },
+  responses: {
+    204: { description: "Receipt recorded (or carried no status we record)" },
+    ...problemResponses(401, 404, 413, 429, 503),
+  },
+});
+
+/** `POST /v1/hooks/delivery/{provider}`: signature first, then one UPDATE per status the callback carries. */
+export const deliveryHooks = createRouter().openapi(receiptRoute, async (c) => {
+  const { provider: name } = c.req.valid("param");
+  const services = deps(c);
+  const provider = services.delivery.provider(name);
+  // Only providers a route names take callbacks: the others have no credentials to check against.
+  if (!provider?.verifyReceipt || !providersIn(services.config.delivery.routes).has(name as ProviderName)) {
+    throw new ApiError(fail("not_found", { detail: "No delivery receipts are taken for this provider." }));
+  }
+  const body = await c.req.text();
+  // Providers sign the URL they called: PUBLIC_URL's, never one built from the request's Host.
+  const path = new URL(c.req.url);
+  const url = services.config.PUBLIC_URL ? `${services.config.PUBLIC_URL.replace(/\/$/, "")}${path.pathname}${path.search}` : c.req.url;
+  const receipts = await provider.verifyReceipt({ url, body, headers: c.req.raw.headers });
+  if (!receipts) throw new ApiError(fail("unauthorized", { detail: "The callback's signature is missing or wrong." }));
+  if (receipts.length > 0)
+    await batch(
+      services.db,
+      receipts.map((receipt) => receiptSql(name, receipt, services.now)),
+    );
+  return c.body(null, 204);
+});
