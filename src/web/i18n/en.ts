@@ -62,6 +62,13 @@ export const en: Messages = {
     resendReady: "Did not get it? You can ask for a new code.",
     resend: "Send a new code",
     resent: "A new code is on its way.",
+    otherChannels: "Didn't get it? Send it another way:",
+    sendBy: { whatsapp: "Send by WhatsApp", telegram: "Send by Telegram", voice: "Call me" },
+    resentBy: {
+      whatsapp: "A new code is on its way by WhatsApp.",
+      telegram: "A new code is on its way by Telegram.",
+      voice: "We are calling you with a new code.",
+    },
     sandboxTitle: "SMS simulation",
     sandboxText: "Development sandbox: no SMS is sent. Your code:",
   },

@@ -70,6 +70,13 @@ export const ru: Messages = {
     resendReady: "Код не пришёл? Можно запросить новый.",
     resend: "Отправить новый код",
     resent: "Новый код уже в пути.",
+    otherChannels: "Код не пришёл? Получите его иначе:",
+    sendBy: { whatsapp: "Прислать в WhatsApp", telegram: "Прислать в Telegram", voice: "Позвонить мне" },
+    resentBy: {
+      whatsapp: "Новый код отправлен в WhatsApp.",
+      telegram: "Новый код отправлен в Telegram.",
+      voice: "Мы звоним вам, чтобы продиктовать новый код.",
+    },
     sandboxTitle: "Имитация SMS",
     sandboxText: "Песочница разработки: SMS не отправляются. Ваш код:",
   },
