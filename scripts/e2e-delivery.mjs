@@ -13,21 +13,24 @@ import { generateDevSecrets } from "./secrets.mjs";
 
 const root = join(import.meta.dirname, "..");
 const started = Date.now();
+/** @param {string} message */
 const log = (message) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
 const SID = `AC${"e2".repeat(16)}`;
 const TOKEN = "e2e-twilio-auth-token-0123456789";
 const TELEGRAM_TOKEN = "e2e-telegram-gateway-token-0123";
 
+/** @param {string} message @returns {never} */
 function fail(message) {
   throw new Error(message);
 }
 
 /** A free port for the Worker, so PUBLIC_URL (which providers sign against) is known before it starts. */
+/** @returns {Promise<number>} */
 function freePort() {
   return new Promise((resolve) => {
     const server = createServer();
     server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
+      const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
       server.close(() => resolve(port));
     });
   });
@@ -35,6 +38,7 @@ function freePort() {
 
 /** The fake provider: Telegram Gateway (no Telegram account for anyone) and Twilio's Messages API. */
 function startFakeProvider() {
+  /** @type {{ method?: string, url?: string, headers: import("node:http").IncomingHttpHeaders, body: string }[]} */
   const seen = [];
   const server = createServer((request, response) => {
     let body = "";
@@ -42,6 +46,7 @@ function startFakeProvider() {
       body += chunk;
     });
     request.on("end", () => {
+      /** @param {number} status @param {unknown} json */
       const answer = (status, json) => {
         response.writeHead(status, { "Content-Type": "application/json" });
         response.end(JSON.stringify(json));
@@ -60,9 +65,14 @@ function startFakeProvider() {
       answer(404, { message: "not found" });
     });
   });
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () => resolve({ server, seen, url: `http://127.0.0.1:${server.address().port}` })),
+  /** @type {Promise<{ server: typeof server, seen: typeof seen, url: string }>} */
+  const listening = new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
+      resolve({ server, seen, url: `http://127.0.0.1:${port}` });
+    }),
   );
+  return listening;
 }
 
 async function main() {
@@ -83,8 +93,10 @@ async function main() {
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   const secrets = await generateDevSecrets();
-  const text = (value) => ({ type: "plain_text", value });
-  const secret = (value) => ({ type: "secret_text", value });
+  /** @param {string} value */
+  const text = (value) => ({ type: /** @type {const} */ ("plain_text"), value });
+  /** @param {string} value */
+  const secret = (value) => ({ type: /** @type {const} */ ("secret_text"), value });
   const worker = await unstable_startWorker({
     config: join(root, "wrangler.toml"),
     bindings: {
@@ -124,7 +136,8 @@ async function main() {
     const code = /\d{6}/.exec(sms.get("Body") ?? "")?.[0] ?? fail(`no code in "${sms.get("Body")}"`);
     log(`send: telegram unreachable → twilio sms "${sms.get("Body")}"`);
 
-    const callbackUrl = sms.get("StatusCallback") ?? fail("no StatusCallback");
+    const callbackUrl = /** @type {string} */ (sms.get("StatusCallback") ?? fail("no StatusCallback"));
+    /** @type {Record<string, string>} */
     const params = { AccountSid: SID, MessageSid: `SM${"0".repeat(31)}1`, MessageStatus: "delivered", To: phone };
     const signed =
       callbackUrl +
@@ -166,6 +179,7 @@ async function main() {
       ],
       { cwd: root, env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" }, encoding: "utf8", timeout: 60_000 },
     );
+    /** @type {{ attempt: number, channel: string, provider: string, status: string }[]} */
     const rows = JSON.parse(query.stdout || "[]")[0]?.results ?? [];
     const summary = rows.map((row) => `${row.attempt}:${row.channel}:${row.provider}:${row.status}`).join(" ");
     if (summary !== "1:telegram:telegram_gateway:failed 2:sms:twilio:delivered") fail(`attempts in D1: ${summary || query.stderr}`);
