@@ -19,6 +19,7 @@ export const creds = {
   WHATSAPP_PHONE_NUMBER_ID: "106540352242922",
   WHATSAPP_TEMPLATE: "auth_code",
   WHATSAPP_APP_SECRET: "whatsapp-app-secret-0123",
+  WHATSAPP_VERIFY_TOKEN: "meta-verify-token-42",
   TELEGRAM_GATEWAY_TOKEN: "AAGCGW-telegram-gateway-token",
   PUBLIC_URL: "https://auth.example.com",
 };

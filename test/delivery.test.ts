@@ -308,6 +308,20 @@ describe("routing and failover", () => {
     expect(seen).toHaveLength(0);
   });
 
+  it("the compatibility APIs send over sms only, whatever DEFAULT_CHANNEL says", async () => {
+    const seen = fakeProviders();
+    const request = new Request("http://api.test/api/auth/send-otp/", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+      body: JSON.stringify({ phone_number: freshPhone() }),
+    });
+    const ctx = createExecutionContext();
+    const response = await worker.fetch(request, { ...routed, DEFAULT_CHANNEL: "auto" } as unknown as typeof env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(response.status).toBe(200);
+    expect(seen.map((s) => s.url)).toEqual([`https://api.twilio.com/2010-04-01/Accounts/${creds.TWILIO_ACCOUNT_SID}/Messages.json`]);
+  });
+
   it("test phones reach no provider on any channel and accept their fixed code", async () => {
     const seen = fakeProviders();
     for (const channel of ["sms", "whatsapp", "telegram", "voice", "auto"]) {
@@ -435,6 +449,21 @@ describe("delivery receipts", () => {
     expect(await statusOf(phone)).toBe("sent");
     expect((await postReceipt("vonage", new URLSearchParams({ ...params, sig }).toString(), formType)).status).toBe(204);
     expect(await attemptsOf(phone)).toMatchObject([{ provider: "twilio" }, { provider: "vonage", status: "undelivered", error_code: "5" }]);
+  });
+
+  it("whatsapp_cloud: Meta's GET handshake echoes the challenge only for the right verify token", async () => {
+    const subscribe = (token: string) =>
+      worker.fetch(
+        new Request(
+          `http://api.test/v1/hooks/delivery/whatsapp_cloud?hub.mode=subscribe&hub.verify_token=${token}&hub.challenge=1158201444`,
+        ),
+        routed as unknown as typeof env,
+        createExecutionContext(),
+      );
+    const good = await subscribe(creds.WHATSAPP_VERIFY_TOKEN);
+    expect(good.status).toBe(200);
+    expect(await good.text()).toBe("1158201444");
+    await expectProblem(await subscribe("guess"), 401, "unauthorized");
   });
 
   it("answers 404 for a provider that takes no receipts or is not routed", async () => {

@@ -57,6 +57,8 @@ export const deliveryVars = {
     .optional(),
   WHATSAPP_TEMPLATE: z.string().min(1).optional(),
   WHATSAPP_APP_SECRET: secret,
+  /** The token Meta echoes when subscribing the webhook (GET /v1/hooks/delivery/whatsapp_cloud). */
+  WHATSAPP_VERIFY_TOKEN: z.string().min(8).optional(),
   TELEGRAM_GATEWAY_TOKEN: z.string().min(16).optional(),
 };
 

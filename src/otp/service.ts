@@ -147,6 +147,7 @@ async function deliverCode(
   if (outcome.channel) return outcome.channel;
   await withdrawChallenge(deps.db, input);
   const tried = [...new Set(outcome.attempts.map((attempt) => attempt.channel))].join(", ") || input.channel;
+  console.error(`sms delivery failed: every route entry failed (tried: ${tried})`);
   return refuseSend(
     deps,
     { phone, purpose },
