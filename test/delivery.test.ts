@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { creds, fakeProviders, type Seen } from "./delivery-fakes";
 import { expectProblem, freshIp, freshPhone, row } from "./helpers";
+import { WebClient } from "./web-helpers";
 
 // Delivery through the real Worker: channels, routes, failover, receipts. Every provider is a fake
 // of its real HTTP API (test/delivery-fakes.ts); nothing of ours is mocked.
@@ -469,5 +470,34 @@ describe("delivery receipts", () => {
   it("answers 404 for a provider that takes no receipts or is not routed", async () => {
     await expectProblem(await postReceipt("smsru", "a=b", { "Content-Type": "application/x-www-form-urlencoded" }), 404, "not_found");
     await expectProblem(await postReceipt("pigeon", "{}", { "Content-Type": "application/json" }), 404, "not_found");
+  });
+});
+
+describe("the code page's other channels", () => {
+  it("offers only the channels the number's route has, and a choice posts through the resend form to that channel", async () => {
+    const seen = fakeProviders();
+    const belarus = new WebClient("https://web.test", {}, routed as unknown as typeof env);
+    await belarus.get("/");
+    expect((await belarus.follow(await belarus.post("/", { phone: freshPhone() }))).status).toBe(200);
+    expect([...belarus.html.matchAll(/data-channel="(\w+)"/g)].map((m) => m[1])).toEqual(["telegram", "whatsapp", "voice"]);
+
+    // Russia's route is SMS only: nothing else is offered.
+    const russia = new WebClient("https://web.test", {}, routed as unknown as typeof env);
+    await russia.get("/");
+    expect((await russia.follow(await russia.post("/", { phone: russianPhone() }))).status).toBe(200);
+    expect(russia.html).not.toContain("data-channel=");
+
+    // The same limits as a resend: inside the cooldown the choice is refused and nothing is sent.
+    const before = seen.length;
+    expect((await belarus.post("/resend", { channel: "voice" })).status).toBe(429);
+    expect(seen.length).toBe(before);
+    vi.setSystemTime(Date.now() + 61_000);
+    try {
+      const resent = await belarus.post("/resend", { channel: "voice" });
+      expect(resent.headers.get("Location")).toBe("/verify?resent=voice");
+      expect(seen.at(-1)?.url).toMatch(/\/Calls\.json$/);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
