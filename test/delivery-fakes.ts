@@ -70,11 +70,14 @@ function vonage(request: Seen, mode: Mode): Response {
 }
 
 function kavenegar(request: Seen, mode: Mode): Response {
-  if (request.url !== `https://api.kavenegar.com/v1/${creds.KAVENEGAR_API_KEY}/sms/send.json` || request.method !== "POST") {
+  const path = new URL(request.url).pathname;
+  const lookup = path === `/v1/${creds.KAVENEGAR_API_KEY}/verify/lookup.json`;
+  if ((!lookup && path !== `/v1/${creds.KAVENEGAR_API_KEY}/sms/send.json`) || request.method !== "POST") {
     return json({ return: { status: 403, message: "کد شناسائی API-Key معتبر نمیباشد" } }, 403);
   }
   const form = new URLSearchParams(request.body);
-  if (!isForm(request.headers) || !form.get("receptor") || !form.get("message")) {
+  const content = lookup ? form.get("token") && form.get("template") : form.get("message");
+  if (!isForm(request.headers) || !form.get("receptor") || !content) {
     return json({ return: { status: 411, message: "گیرنده نامعتبر است" } }, 411);
   }
   if (mode === "fail") return json({ return: { status: 418, message: "اعتبار حساب شما کافی نیست" } }, 418);

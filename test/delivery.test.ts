@@ -212,6 +212,15 @@ describe("each SMS provider's own API", () => {
     expect(await attemptsOf(phone)).toMatchObject([{ provider: "kavenegar", status: "sent", segments: 1 }]);
   });
 
+  it("Kavenegar with KAVENEGAR_TEMPLATE: the code goes through verify/lookup.json as the template's token", async () => {
+    const seen = fakeProviders();
+    const phone = iranianPhone();
+    expect((await send({ ...routed, KAVENEGAR_TEMPLATE: "login-code" }, { phone })).status).toBe(200);
+    const [call] = seen as [Seen];
+    expect(call.url).toBe(`https://api.kavenegar.com/v1/${creds.KAVENEGAR_API_KEY}/verify/lookup.json`);
+    expect(Object.fromEntries(form(call))).toEqual({ receptor: phone, token: expect.stringMatching(/^\d{6}$/), template: "login-code" });
+  });
+
   it("SMS.ru and Kavenegar answer errors inside a 200 (or their own status): those pass the message on", async () => {
     const seen = fakeProviders({ smsru: "fail" });
     const phone = russianPhone();

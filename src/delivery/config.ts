@@ -48,6 +48,8 @@ export const deliveryVars = {
   VONAGE_FROM: z.string().min(1).optional(),
   /** Vonage's signature secret: delivery receipts are accepted only when signed with it. */
   VONAGE_SIGNATURE_SECRET: secret,
+  /** A Kavenegar verify template: codes go through verify/lookup.json with it (notices stay on sms/send.json). */
+  KAVENEGAR_TEMPLATE: z.string().min(1).optional(),
   SMSRU_API_ID: secret,
   SMSRU_FROM: z.string().min(1).optional(),
   WHATSAPP_TOKEN: z.string().min(16).optional(),
