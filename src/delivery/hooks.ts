@@ -76,7 +76,7 @@ export const deliveryHooks = createRouter()
       throw new ApiError(fail("not_found", { detail: "No delivery receipts are taken for this provider." }));
     }
     const body = await c.req.text();
-    // Providers sign the URL they called: PUBLIC_URL's, never one built from the request's Host.
+    // Providers sign the URL they called: the one built from PUBLIC_URL (which they were given) when set.
     const path = new URL(c.req.url);
     const url = services.config.PUBLIC_URL ? `${services.config.PUBLIC_URL.replace(/\/$/, "")}${path.pathname}${path.search}` : c.req.url;
     const receipts = await provider.verifyReceipt({ url, body, headers: c.req.raw.headers });
