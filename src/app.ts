@@ -3,6 +3,7 @@ import { cors } from "hono/cors";
 import { version } from "../package.json";
 import { adminRoutes } from "./admin/routes";
 import { compatRoutes } from "./compat";
+import { deliveryHooks } from "./delivery/hooks";
 import type { AppEnv } from "./http/context";
 import { handleError } from "./http/errors";
 import { d1Session, jsonBody, limitBody, requestId, requireConfig, securityHeaders } from "./http/middleware";
@@ -38,7 +39,8 @@ export function createApp() {
     .route("/", passwordRoutes)
     .route("/", adminRoutes)
     .route("/", webhookRoutes)
-    .route("/", compatRoutes);
+    .route("/", compatRoutes)
+    .route("/", deliveryHooks);
   // The web pages (src/web): mounted outside the chain so the typed API client does not see them.
   routed.route("/", webRoutes);
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { checkDelivery, type DeliveryPlan, deliveryVars } from "./delivery/config";
 
 /** A whole number above zero (a duration, count or limit) with its default. */
 const positive = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -88,8 +89,7 @@ const configSchema = z.object({
   ADMIN_PHONES: list,
   REFERRAL_BONUS_POINTS: z.coerce.number().int().min(0).default(100),
   AUDIT_RETENTION_DAYS: positive(90),
-  SMS_PROVIDER: z.enum(["console", "twilio", "kavenegar", "webhook"]).optional(),
-  SMS_TEMPLATE: z.string().min(1).default("Your {app} code is {code}"),
+  ...deliveryVars,
   SMS_TIMEOUT_MS: positive(5000),
   SMS_DAILY_LIMIT: z.coerce.number().int().positive().optional(),
   SMS_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
@@ -151,8 +151,9 @@ const configSchema = z.object({
 type RawConfig = z.output<typeof configSchema>;
 
 /** The validated settings every module reads instead of `env` strings. */
-export type Config = Omit<RawConfig, "SMS_PROVIDER" | "TEST_PHONES"> & {
-  SMS_PROVIDER: NonNullable<RawConfig["SMS_PROVIDER"]>;
+export type Config = Omit<RawConfig, "TEST_PHONES"> & {
+  /** DELIVERY_ROUTES (or SMS_PROVIDER) and DELIVERY_PRICES, parsed (src/delivery/config.ts). */
+  delivery: DeliveryPlan;
   /** Sandbox: `dev_code` in responses. Only ever true when ENVIRONMENT=development. */
   sandbox: boolean;
   /** E.164 test phone → its fixed code. */
@@ -187,19 +188,8 @@ function parseConfig(env: Record<string, unknown>): ConfigResult {
   const values = parsed.data;
   const sandbox = values.ENVIRONMENT === "development";
   const problems: string[] = [];
-  const provider = values.SMS_PROVIDER ?? (sandbox ? "console" : undefined);
-  if (!provider) problems.push("SMS_PROVIDER is required in production");
-  if (!sandbox && provider === "console") problems.push("SMS_PROVIDER is the development console provider, refused in production");
-  if (provider === "webhook") {
-    if (!values.SMS_WEBHOOK_URL) problems.push("SMS_WEBHOOK_URL is required with SMS_PROVIDER=webhook");
-    if (!values.SMS_WEBHOOK_SECRET) problems.push("SMS_WEBHOOK_SECRET is required with SMS_PROVIDER=webhook");
-  }
-  if (provider === "twilio") {
-    for (const name of ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"] as const) {
-      if (!values[name]) problems.push(`${name} is required with SMS_PROVIDER=twilio`);
-    }
-  }
-  if (provider === "kavenegar" && !values.KAVENEGAR_API_KEY) problems.push("KAVENEGAR_API_KEY is required with SMS_PROVIDER=kavenegar");
+  const delivery = checkDelivery(values, sandbox);
+  problems.push(...delivery.problems);
   const testPhones = new Map<string, string>();
   for (const entry of values.TEST_PHONES) {
     const [phone, code] = entry.split(":");
@@ -214,6 +204,6 @@ function parseConfig(env: Record<string, unknown>): ConfigResult {
   if (!sandbox && values.ADMIN_PHONES.some((phone) => testPhones.has(phone))) {
     problems.push("ADMIN_PHONES lists a TEST_PHONES number, refused in production");
   }
-  if (problems.length > 0 || !provider) return { ok: false, problems };
-  return { ok: true, config: { ...values, SMS_PROVIDER: provider, sandbox, TEST_PHONES: testPhones } };
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, config: { ...values, delivery: delivery.plan, sandbox, TEST_PHONES: testPhones } };
 }

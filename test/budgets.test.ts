@@ -9,7 +9,15 @@ import { freshIp, freshPhone } from "./helpers";
 // the bindings are wrapped so every D1 round trip (a statement or a batch) and KV call is seen.
 
 const counts = { d1: 0, kv: 0 };
+let deferredWrites = 0;
 const realStatement = new WeakMap<object, D1PreparedStatement>();
+const queryOf = new WeakMap<object, string>();
+// The delivery attempts of a send are written after the answer (waitUntil). That write is counted
+// apart, and held until the test releases it: the answer arriving while it is held proves the
+// request path does not wait for it.
+const ATTEMPTS_WRITE = /^\s*INSERT INTO delivery_attempts/;
+let releaseDeferred: () => void = () => {};
+let deferredGate = Promise.resolve();
 
 /** Counts one D1 round trip, then makes it. */
 function roundTrip<T>(run: () => T): T {
@@ -17,22 +25,28 @@ function roundTrip<T>(run: () => T): T {
   return run();
 }
 
-function countedStatement(statement: D1PreparedStatement): D1PreparedStatement {
+function countedStatement(statement: D1PreparedStatement, query: string): D1PreparedStatement {
   const counted = {
-    bind: (...values: unknown[]) => countedStatement(statement.bind(...values)),
+    bind: (...values: unknown[]) => countedStatement(statement.bind(...values), query),
     all: () => roundTrip(() => statement.all()),
     run: () => roundTrip(() => statement.run()),
     first: (column?: string) => roundTrip(() => (column ? statement.first(column) : statement.first())),
     raw: (options?: { columnNames?: boolean }) => roundTrip(() => statement.raw(options as { columnNames: true })),
   } as unknown as D1PreparedStatement;
   realStatement.set(counted, statement);
+  queryOf.set(counted, query);
   return counted;
 }
 
 const countedDb: D1Database = {
-  prepare: (query: string) => countedStatement(env.DB.prepare(query)),
-  batch: (statements: D1PreparedStatement[]) => {
-    counts.d1++;
+  prepare: (query: string) => countedStatement(env.DB.prepare(query), query),
+  batch: async (statements: D1PreparedStatement[]) => {
+    if (statements.every((s) => ATTEMPTS_WRITE.test(queryOf.get(s) ?? ""))) {
+      deferredWrites++;
+      await deferredGate;
+    } else {
+      counts.d1++;
+    }
     return env.DB.batch(statements.map((s) => realStatement.get(s) ?? s));
   },
   exec: (query: string) => roundTrip(() => env.DB.exec(query)),
@@ -68,12 +82,28 @@ async function call(method: string, path: string, body?: unknown, token?: string
 beforeEach(() => {
   counts.d1 = 0;
   counts.kv = 0;
+  deferredWrites = 0;
 });
 
 describe("storage round-trip budgets", () => {
-  it("send code: 1 D1 round trip (the IP windows, the phone gate, the code and its audit in one batch) and 3 KV operations", async () => {
-    const response = await call("POST", "/v1/auth/otp", { phone: freshPhone() });
+  it("send code: 1 D1 round trip (IP windows, phone gate, code, audit in one batch) and 3 KV operations; the attempts are written after the answer, in 1 more", async () => {
+    deferredGate = new Promise((resolve) => {
+      releaseDeferred = resolve;
+    });
+    const ctx = createExecutionContext();
+    const phone = freshPhone();
+    const request = new Request("http://api.test/v1/auth/otp", {
+      method: "POST",
+      headers: { "CF-Connecting-IP": freshIp(), "Content-Type": "application/json" },
+      body: JSON.stringify({ phone }),
+    });
+    const response = await worker.fetch(request, countedEnv, ctx);
     expect(response.status).toBe(200);
+    expect(counts.d1).toBeLessThanOrEqual(1);
+    expect(counts.kv).toBeLessThanOrEqual(3);
+    releaseDeferred();
+    await waitOnExecutionContext(ctx);
+    expect(deferredWrites).toBe(1);
     // KV: one bulk read of the edge marks, the code's own key, then the latest-code key after the answer.
     expect(counts).toEqual({ d1: 1, kv: 3 });
   });

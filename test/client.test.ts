@@ -47,11 +47,19 @@ describe("typed client: route shapes (checked by npm run typecheck)", () => {
 
   it("send takes the phone and an optional purpose, and answers the send summary", () => {
     expectTypeOf<InferRequestType<typeof client.v1.auth.otp.$post>>().toEqualTypeOf<{
-      json: { phone: string; purpose?: Purpose; region?: string; turnstile_token?: string };
+      json: {
+        phone: string;
+        purpose?: Purpose;
+        region?: string;
+        channel?: "sms" | "whatsapp" | "telegram" | "voice" | "auto";
+        locale?: string;
+        turnstile_token?: string;
+      };
     }>();
     expectTypeOf<InferResponseType<typeof client.v1.auth.otp.$post, 200>>().toEqualTypeOf<{
       phone: string;
       purpose: Purpose;
+      channel: "sms" | "whatsapp" | "telegram" | "voice";
       expires_in: number;
       resend_in: number;
       code_length: number;

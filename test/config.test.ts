@@ -97,6 +97,26 @@ const unsafe: { name: string; variant: object; names: string; value?: string }[]
     variant: { ...production, SMS_WEBHOOK_SECRET: undefined },
     names: "SMS_WEBHOOK_SECRET",
   },
+  {
+    name: "DELIVERY_ROUTES naming the console provider in production",
+    variant: { ...production, DELIVERY_ROUTES: "BY:telegram:console;*:sms:webhook" },
+    names: "DELIVERY_ROUTES",
+  },
+  {
+    name: "DELIVERY_ROUTES naming whatsapp_cloud without its token",
+    variant: { ...production, DELIVERY_ROUTES: "*:whatsapp:whatsapp_cloud,sms:webhook", WHATSAPP_PHONE_NUMBER_ID: "106540352242922" },
+    names: "WHATSAPP_TOKEN",
+  },
+  {
+    name: "DELIVERY_ROUTES pairing a provider with a channel it cannot carry",
+    variant: { ...production, DELIVERY_ROUTES: "*:voice:smsru" },
+    names: "DELIVERY_ROUTES",
+  },
+  {
+    name: "SMS_PROVIDER=vonage without its key",
+    variant: { ...production, SMS_PROVIDER: "vonage", VONAGE_API_SECRET: "vonage-secret-123", VONAGE_FROM: "Acme" },
+    names: "VONAGE_API_KEY",
+  },
 ];
 
 type Probe = { method: string; path: string; body?: string; token?: boolean };

@@ -119,6 +119,8 @@ export type FieldKind =
   | "email"
   | "name"
   | "session"
+  | "channel"
+  | "locale"
   | "text";
 
 const plausible: Record<FieldKind, fc.Arbitrary<unknown>> = {
@@ -143,6 +145,8 @@ const plausible: Record<FieldKind, fc.Arbitrary<unknown>> = {
   email: fc.oneof(fc.emailAddress(), fc.constantFrom("a@b", "@", "x@y.z\u0000", `${"a".repeat(250)}@b.co`)),
   name: fc.string({ unit: "grapheme", maxLength: 70 }),
   session: fc.oneof(ref("registerSession"), base64ish(43)),
+  channel: fc.constantFrom("sms", "whatsapp", "telegram", "voice", "auto", "SMS", "pigeon", ""),
+  locale: fc.constantFrom("en", "ru", "fa", "fa-IR", "ru_RU", "de", "x", "english"),
   text: fc.string({ maxLength: 130 }),
 };
 

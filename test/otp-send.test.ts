@@ -27,7 +27,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-const SENT_KEYS = ["code_length", "dev_code", "expires_in", "phone", "purpose", "resend_in"];
+const SENT_KEYS = ["channel", "code_length", "dev_code", "expires_in", "phone", "purpose", "resend_in"];
 const webhook = { SMS_PROVIDER: "webhook", SMS_WEBHOOK_URL: WEBHOOK_URL, SMS_WEBHOOK_SECRET: WEBHOOK_SECRET };
 
 // Config is cached per env object: each variant is built once.
@@ -68,7 +68,7 @@ describe("sending a code", () => {
     expect(response.headers.get("X-Request-Id")).toBeTruthy();
     const body = await json(response);
     expect(Object.keys(body).sort()).toEqual(SENT_KEYS);
-    expect(body).toMatchObject({ phone, purpose: "login", expires_in: 300, resend_in: 60, code_length: 6 });
+    expect(body).toMatchObject({ phone, purpose: "login", channel: "sms", expires_in: 300, resend_in: 60, code_length: 6 });
     expect(body.dev_code).toMatch(/^\d{6}$/);
   });
 
@@ -111,7 +111,7 @@ describe("sending a code", () => {
     expect(shapes[0]).toEqual({
       status: 200,
       keys: SENT_KEYS,
-      body: { phone: "*", purpose: "login", expires_in: 300, resend_in: 60, code_length: 6, dev_code: "*" },
+      body: { phone: "*", purpose: "login", channel: "sms", expires_in: 300, resend_in: 60, code_length: 6, dev_code: "*" },
     });
     expect(shapes[1]).toEqual(shapes[0]);
   });
@@ -452,7 +452,7 @@ describe("reset_password", () => {
       type: expect.stringMatching(/^application\/json/),
       cache: "no-store",
       keys: SENT_KEYS,
-      shape: { phone: "*", purpose: "reset_password", expires_in: 300, resend_in: 60, code_length: 6, dev_code: true },
+      shape: { phone: "*", purpose: "reset_password", channel: "sms", expires_in: 300, resend_in: 60, code_length: 6, dev_code: true },
     });
     expect(answers[1]).toEqual(answers[0]);
     expect(answers[2]).toEqual(answers[0]);
@@ -541,7 +541,7 @@ describe("change_phone", () => {
 });
 
 describe("SMS delivery through the webhook provider", () => {
-  it("POSTs { to, body, code, purpose } with X-Webhook-Timestamp and an HMAC-SHA-256 signature of timestamp.rawBody", async () => {
+  it("POSTs { to, body, code, purpose, channel } with X-Webhook-Timestamp and an HMAC-SHA-256 signature of timestamp.rawBody", async () => {
     const phone = freshPhone();
     const t0 = freezeClock();
     const { calls } = interceptWebhook();
@@ -559,6 +559,7 @@ describe("SMS delivery through the webhook provider", () => {
       body: `Your ${env.APP_NAME} code is ${sent.dev_code}`,
       code: sent.dev_code,
       purpose: "login",
+      channel: "sms",
     });
     const timestamp = delivery.headers.get("X-Webhook-Timestamp");
     expect(timestamp).toBe(String(Math.floor(t0 / 1000)));

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../src/config";
 import { database } from "../src/db/client";
+import { createDelivery } from "../src/delivery";
 import { signInWithCode } from "../src/otp/signin";
 import { call, expectProblem, freshPhone, row, sendCode, signIn, type TokenBody, wrongCode } from "./helpers";
 
@@ -39,7 +40,7 @@ describe("invite codes", () => {
         db: database(env.DB),
         kv: env.KV,
         assets: env.ASSETS,
-        sms: { send: async () => {} },
+        delivery: createDelivery(loaded.config, () => Promise.reject(new Error("no outbound calls here"))),
         now: Date.now(),
         request: { requestId: "test", ip: "unknown", country: null, defer: () => {} },
       },

@@ -49,7 +49,7 @@ const authUser = (user: Pick<User, "id" | "phone" | "first_name" | "last_name" |
 const authRoute: CompatRoute = { dialect: "drf", fields: { phone: "phone_number", code: "otp_code" } };
 
 const authSend = compatHandler(authRoute, PhoneNumberBody, async (c, input) => {
-  const sent = await requestCode(c, { phone: input.phone_number, purpose: "login", captchaExempt: true });
+  const sent = await requestCode(c, { phone: input.phone_number, purpose: "login", captchaExempt: true, channel: "sms" });
   c.header("Cache-Control", "no-store");
   return c.json({
     message: "OTP sent successfully",
@@ -100,7 +100,7 @@ function usrRegion(config: { DEFAULT_REGION?: string }, phone: string): string |
 
 const usrSend = compatHandler(usrRoute, PhoneNumberBody, async (c, input) => {
   const region = usrRegion(c.get("config"), input.phone_number);
-  const sent = await requestCode(c, { phone: input.phone_number, region, purpose: "login", captchaExempt: true });
+  const sent = await requestCode(c, { phone: input.phone_number, region, purpose: "login", captchaExempt: true, channel: "sms" });
   c.header("Cache-Control", "no-store");
   return c.json({
     phone_number: sent.phone,

@@ -92,7 +92,7 @@ const register = compatHandler(
       await saveFlow(c, id, { phone: phone.e164, step: "password" });
       return c.json({ next_step: "password", session_id: id });
     }
-    const sent = await requestCode(c, { phone: phone.e164, purpose: "login", captchaExempt: true });
+    const sent = await requestCode(c, { phone: phone.e164, purpose: "login", captchaExempt: true, channel: "sms" });
     await saveFlow(c, id, { phone: phone.e164, step: "otp" });
     c.header("Cache-Control", "no-store");
     return c.json({

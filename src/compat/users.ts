@@ -36,7 +36,7 @@ const route: CompatRoute = { dialect: "users", fields: { phone: "phone_number", 
 const PROFILE_REFERRALS = 100;
 
 const sendCode = compatHandler(route, PhoneNumberBody, async (c, input) => {
-  const sent = await requestCode(c, { phone: input.phone_number, purpose: "login", captchaExempt: true });
+  const sent = await requestCode(c, { phone: input.phone_number, purpose: "login", captchaExempt: true, channel: "sms" });
   c.header("Cache-Control", "no-store");
   return c.json({
     message: "Verification code sent successfully",

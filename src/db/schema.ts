@@ -1,4 +1,4 @@
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 // Times are integer milliseconds since the epoch, always supplied by the Worker's clock (never
 // SQLite's), so one injected clock drives every expiry. See src/db/STORAGE.md.
@@ -265,5 +265,38 @@ export const webhookDeliveries = sqliteTable(
     uniqueIndex("webhook_deliveries_event_endpoint").on(table.eventId, table.endpointId),
     index("webhook_deliveries_endpoint").on(table.endpointId, table.createdAt, table.id),
     index("webhook_deliveries_due").on(table.status, table.nextAttemptAt),
+  ],
+);
+
+/**
+ * Every delivery attempt of a code, one row per provider tried (src/delivery). Written after the
+ * answer, in one statement for all attempts of a send; a receipt updates one row by the provider's
+ * message id. No phone: the country and the prefix (E.164 without its last 4 digits) are what the
+ * analytics and fraud guard group by.
+ */
+export const deliveryAttempts = sqliteTable(
+  "delivery_attempts",
+  {
+    codeId: text("code_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    channel: text("channel").notNull(),
+    provider: text("provider").notNull(),
+    country: text("country"),
+    prefix: text("prefix").notNull(),
+    /** sent | delivered | failed | undelivered */
+    status: text("status").notNull(),
+    providerMessageId: text("provider_message_id"),
+    errorCode: text("error_code"),
+    /** SMS parts (GSM-7 / UCS-2); null for other channels. */
+    segments: integer("segments"),
+    /** DELIVERY_PRICES at send time, in the operator's currency unit; 0 for a failed attempt. */
+    cost: real("cost").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.codeId, table.attempt] }),
+    index("delivery_attempts_message_idx").on(table.provider, table.providerMessageId),
+    index("delivery_attempts_time_idx").on(table.createdAt),
   ],
 );

@@ -1,23 +1,23 @@
 import type { Context } from "hono";
 import type { Config } from "../config";
 import { database } from "../db/client";
+import { createDelivery, type Delivery } from "../delivery";
 import type { Deps } from "../deps";
-import { createSmsSender, type SmsSender } from "../sms/sender";
 import { guardedKv, type Kv } from "../storage/guard";
 import { enqueueWebhooks } from "../webhooks/queue";
 import type { AppEnv } from "./context";
 import { clientInfo, clientIp } from "./middleware";
 
-const senders = new WeakMap<Config, SmsSender>();
+const deliveries = new WeakMap<Config, Delivery>();
 
-/** The services' view of the outside world for this request: storage, SMS, the clock, who asks. */
+/** The services' view of the outside world for this request: storage, delivery, the clock, who asks. */
 export function deps(c: Context<AppEnv>): Deps {
   const config = c.get("config");
-  let sms = senders.get(config);
-  if (!sms) {
+  let delivery = deliveries.get(config);
+  if (!delivery) {
     // Late-bound so tests that replace globalThis.fetch reach the provider.
-    sms = createSmsSender(config, (input, init) => fetch(input, init));
-    senders.set(config, sms);
+    delivery = createDelivery(config, (input, init) => fetch(input, init));
+    deliveries.set(config, delivery);
   }
   const request = {
     requestId: c.get("requestId"),
@@ -35,7 +35,7 @@ export function deps(c: Context<AppEnv>): Deps {
   const base = c.get("db") ?? database(c.env.DB, config.STORAGE_TIMEOUT_MS);
   // Outbox rows a batch wrote go to the Queue after the answer; a failed send leaves them for the cron.
   const db = { ...base, onOutbox: (eventIds: string[]) => request.defer(enqueueWebhooks(c.env.WEBHOOK_QUEUE, eventIds)) };
-  return { config, db, kv: kvOf(c), assets: c.env.ASSETS, sms, now: Date.now(), request };
+  return { config, db, kv: kvOf(c), assets: c.env.ASSETS, delivery, now: Date.now(), request };
 }
 
 /** This request's KV, every call bounded by STORAGE_TIMEOUT_MS. */

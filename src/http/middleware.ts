@@ -74,6 +74,8 @@ const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
  */
 export const jsonBody: MiddlewareHandler<AppEnv> = async function jsonBody(c, next) {
   if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") return next();
+  // Providers' delivery callbacks come form-encoded or as JSON, and are read raw for their signatures.
+  if (c.req.path.startsWith("/v1/hooks/")) return next();
   const type = (c.req.header("Content-Type") ?? "").split(";")[0]?.trim() ?? "";
   const hasBody = c.req.raw.body !== null && c.req.header("Content-Length") !== "0";
   if (!hasBody && !type) return next();

@@ -13,6 +13,7 @@ const catalogue = {
   rate_limited: [429, "Too many requests"],
   resend_too_soon: [429, "Resend too soon"],
   sms_delivery_failed: [502, "SMS delivery failed"],
+  channel_unavailable: [400, "Channel unavailable"],
   invalid_code: [400, "Invalid code"],
   code_expired: [400, "Code expired"],
   too_many_attempts: [429, "Too many attempts"],

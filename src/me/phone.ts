@@ -1,11 +1,11 @@
 import { type SQL, sql } from "drizzle-orm";
 import { eventSql } from "../audit/events";
+import { sendNotice } from "../delivery";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { checkCode } from "../otp/service";
 import { type Caller, reauthenticate } from "../passwords/service";
 import { maskPhone, type Phone } from "../phone";
-import { sendNotice } from "../sms/sender";
 import type { AccessClaims } from "../tokens/jwt";
 import { type ProfileRow, profileColumns } from "../users/profile";
 import { webhookSql } from "../webhooks/outbox";
@@ -50,7 +50,7 @@ export async function changePhone(
   if (row.phone !== phone) return fail("phone_taken", { detail: "This phone number belongs to another account." });
   await sendNotice(
     config,
-    deps.sms,
+    deps.delivery,
     caller.phone,
     `Your ${config.APP_NAME} account was moved to another phone number. If this was not you, contact support.`,
   );

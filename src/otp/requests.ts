@@ -1,10 +1,12 @@
 import type { Context } from "hono";
 import { checkTurnstile } from "../abuse/turnstile";
+import { type ChannelChoice, channelAvailable } from "../delivery";
+import { pickLocale } from "../delivery/messages";
 import type { AppEnv } from "../http/context";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
 import { clientInfo, clientIp } from "../http/middleware";
-import { ApiError, type Failure } from "../http/problem";
+import { ApiError, type Failure, fail } from "../http/problem";
 import { parsePhone, phoneFromInput } from "../phone";
 import { type PurposeSchema, requireCodeLength } from "./schemas";
 import { refuseSend, sendCode } from "./service";
@@ -21,6 +23,10 @@ export type CodeRequest = {
   /** The caller, for `change_phone`. */
   userId?: string;
   turnstileToken?: string;
+  /** Unset: DEFAULT_CHANNEL. The compatibility APIs send over `sms` only. */
+  channel?: ChannelChoice;
+  /** The `locale` field; unset falls back to Accept-Language, then DEFAULT_LOCALE. */
+  locale?: string;
   /** The compatibility APIs' old clients cannot show a captcha (contract: all rules but Turnstile). */
   captchaExempt?: boolean;
 };
@@ -37,11 +43,16 @@ export async function requestCode(c: Context<AppEnv>, input: CodeRequest) {
   }
   const phone = orThrow(parsed);
   const refuse = (failure: Failure) => refuseSend(services, { phone: phone.e164, purpose }, failure);
+  const channel = input.channel ?? config.DEFAULT_CHANNEL;
+  if (!channelAvailable(config, phone.country, channel)) {
+    throw new ApiError(refuse(fail("channel_unavailable", { detail: `No ${channel} delivery is configured for this number.` })));
+  }
+  const locale = pickLocale(config, input.locale, c.req.header("Accept-Language"));
   if (!input.captchaExempt) {
     const captcha = await checkTurnstile(config, input.turnstileToken, clientIp(c), (url, init) => fetch(url, init));
     if (captcha) throw new ApiError(refuse(captcha));
   }
-  const sent = orThrow(await sendCode(services, { phone, purpose, userId: input.userId }));
+  const sent = orThrow(await sendCode(services, { phone, purpose, userId: input.userId, channel, locale }));
   return withLimitHeaders(c, sent);
 }
 

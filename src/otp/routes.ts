@@ -11,7 +11,7 @@ const sendCodeRoute = createRoute({
   method: "post",
   path: "/v1/auth/otp",
   tags: ["Sign-in"],
-  summary: "Send a one-time code by SMS",
+  summary: "Send a one-time code (SMS, WhatsApp, Telegram or a call)",
   request: { body: { content: { "application/json": { schema: SendCodeRequest } }, required: true } },
   responses: {
     200: { description: "Code sent", content: { "application/json": { schema: SendCodeResponse } } },
@@ -49,6 +49,8 @@ export const otpRoutes = createRouter()
       purpose: body.purpose,
       userId,
       turnstileToken: body.turnstile_token,
+      channel: body.channel,
+      locale: body.locale,
     });
     c.header("Cache-Control", "no-store");
     return c.json(sent, 200);

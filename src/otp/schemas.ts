@@ -15,11 +15,27 @@ const regionField = z
 
 export const PurposeSchema = z.enum(["login", "reset_password", "change_phone"]);
 
+const channelField = z.enum(["sms", "whatsapp", "telegram", "voice", "auto"]).optional().openapi({
+  description:
+    "How to send the code: one channel, or `auto` (the country's route in order, falling over to the next entry). Defaults to DEFAULT_CHANNEL.",
+  example: "auto",
+});
+const localeField = z
+  .string()
+  .regex(/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$/, "must be a language tag such as ru or fa-IR")
+  .optional()
+  .openapi({
+    description: "Language of the message (`en`, `ru`, `fa` ship). Defaults to Accept-Language, then DEFAULT_LOCALE.",
+    example: "ru",
+  });
+
 export const SendCodeRequest = z
   .object({
     phone: phoneField,
     purpose: PurposeSchema.default("login"),
     region: regionField,
+    channel: channelField,
+    locale: localeField,
     turnstile_token: z.string().max(2048).optional(),
   })
   .openapi("SendCodeRequest");
@@ -28,6 +44,9 @@ export const SendCodeResponse = z
   .object({
     phone: z.string().openapi({ example: "+375291234567" }),
     purpose: PurposeSchema,
+    channel: z
+      .enum(["sms", "whatsapp", "telegram", "voice"])
+      .openapi({ description: "The channel that carried the code.", example: "sms" }),
     expires_in: z.number().int().openapi({ example: 300 }),
     resend_in: z.number().int().openapi({ example: 60 }),
     code_length: z.number().int().openapi({ example: 6 }),

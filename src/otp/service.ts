@@ -3,13 +3,14 @@ import { eventSql, recordEvent, userOfPhone } from "../audit/events";
 import type { Config } from "../config";
 import { keyedHasher, randomDigits, randomToken, timingSafeEqual } from "../crypto";
 import { batch } from "../db/client";
+import { type Channel, type ChannelChoice, firstChannel } from "../delivery";
+import { attemptsSql } from "../delivery/store";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { edgeIpKey, edgePhoneKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
 import { ipRefusal } from "../limits/ip";
 import { rateLimitHeaders, type WindowState, windowState } from "../limits/sliding";
 import type { Phone } from "../phone";
-import { renderSms } from "../sms/sender";
 import {
   type Audience,
   type GuessState,
@@ -34,6 +35,7 @@ export type SendRefused = Failure;
 export type CodeSent = {
   phone: string;
   purpose: Purpose;
+  channel: Channel;
   expires_in: number;
   resend_in: number;
   code_length: number;
@@ -63,7 +65,10 @@ const fullWindowHeaders = (limit: number, reset: number) => rateLimitHeaders({ l
  * the SMS goes out. A failed SMS leaves no live code. `reset_password` answers the same whether
  * or not the phone has a password account: one without gets a decoy challenge and no SMS.
  */
-export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpose; userId?: string }): Promise<CodeSent | SendRefused> {
+export async function sendCode(
+  deps: Deps,
+  input: { phone: Phone; purpose: Purpose; userId?: string; channel: ChannelChoice; locale: string },
+): Promise<CodeSent | SendRefused> {
   const { config, db, kv, now, request } = deps;
   const { phone, purpose } = input;
   const limits = sendLimits(config, phone.e164, request.ip);
@@ -125,8 +130,9 @@ export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpo
       })
       .catch((error) => console.warn(`latest-code key skipped: ${error instanceof Error ? error.message : "unknown"}`)),
   );
+  let channel = firstChannel(config, phone.country, input.channel);
   if (state.issued && !state.decoy && !testCode) {
-    const delivery = deliverCode(deps, { phone: phone.e164, purpose, code, codeId, marker });
+    const delivery = deliverCode(deps, { ...input, phone: phone.e164, country: phone.country, code, codeId, marker });
     if (purpose === "reset_password") {
       // Only password holders get this SMS: waiting for the provider (or answering its failure
       // with a 502) would set them apart from every other phone by time, so it goes out after the
@@ -137,13 +143,15 @@ export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpo
         ),
       );
     } else {
-      const failure = await delivery;
-      if (failure) return failure;
+      const delivered = await delivery;
+      if (typeof delivered !== "string") return delivered;
+      channel = delivered;
     }
   }
   return {
     phone: phone.e164,
     purpose,
+    channel,
     expires_in: config.OTP_TTL_SECONDS,
     resend_in: config.OTP_RESEND_SECONDS,
     code_length: config.OTP_LENGTH,
@@ -154,24 +162,44 @@ export async function sendCode(deps: Deps, input: { phone: Phone; purpose: Purpo
   };
 }
 
-/** Sends the code; a failed SMS withdraws it (no live code, no cooldown) and answers `sms_delivery_failed`. */
+/**
+ * Sends the code along the route (failover within one deadline). When every entry fails the code
+ * is withdrawn (no live code, no cooldown) and the answer is `sms_delivery_failed`, naming the
+ * channels tried. The attempts are recorded after the answer, in one statement, so the send's
+ * request path keeps its one D1 round trip.
+ */
 async function deliverCode(
   deps: Deps,
-  input: { phone: string; purpose: Purpose; code: string; codeId: string; marker: string },
-): Promise<Failure | null> {
-  const { phone, purpose, code } = input;
-  try {
-    await deps.sms.send({ to: phone, body: renderSms(deps.config, code), code, purpose });
-    return null;
-  } catch (error) {
-    console.error(`sms delivery failed: ${error instanceof Error ? error.message : "unknown error"}`);
-    await withdrawChallenge(deps.db, input);
-    return refuseSend(
-      deps,
-      { phone, purpose },
-      fail("sms_delivery_failed", { detail: "The SMS could not be delivered. Try again later." }),
+  input: {
+    phone: string;
+    country?: string;
+    purpose: Purpose;
+    code: string;
+    codeId: string;
+    marker: string;
+    channel: ChannelChoice;
+    locale: string;
+  },
+): Promise<Failure | Channel> {
+  const { phone, purpose } = input;
+  const outcome = await deps.delivery.sendCode({ ...input, to: phone });
+  const record = attemptsSql(input.codeId, phone, input.country, outcome.attempts);
+  if (record) {
+    deps.request.defer(
+      batch(deps.db, [record]).catch((error) =>
+        console.error(`delivery attempts not recorded: ${error instanceof Error ? error.message : "unknown error"}`),
+      ),
     );
   }
+  if (outcome.channel) return outcome.channel;
+  await withdrawChallenge(deps.db, input);
+  const tried = [...new Set(outcome.attempts.map((attempt) => attempt.channel))].join(", ") || input.channel;
+  console.error(`sms delivery failed: every route entry failed (tried: ${tried})`);
+  return refuseSend(
+    deps,
+    { phone, purpose },
+    fail("sms_delivery_failed", { detail: `The code could not be delivered (tried: ${tried}). Try again later.` }),
+  );
 }
 
 /** Records why a send was refused (`code_refused`, after the response) and returns the failure. */

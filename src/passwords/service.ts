@@ -1,12 +1,12 @@
 import { type SQL, sql } from "drizzle-orm";
 import { eventSql, userOfPhone } from "../audit/events";
 import { batch } from "../db/client";
+import { sendNotice } from "../delivery";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { clearSql, passwordFailLimit } from "../limits/sliding";
 import { checkCode } from "../otp/service";
 import type { Phone } from "../phone";
-import { sendNotice } from "../sms/sender";
 import { undoOnFault } from "../storage/guard";
 import type { AccessClaims } from "../tokens/jwt";
 import { type SessionGrant, tokenResponse } from "../tokens/response";
@@ -140,7 +140,7 @@ export async function resetPassword(deps: Deps, input: { phone: Phone; code: str
   if (checked.outcome !== "won" || !signIn) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
   const response = await tokensFor(deps, (checked.results.at(-1) as SessionRow[])[0], signIn.refresh.token);
   if ("error" in response) return response;
-  await sendNotice(deps.config, deps.sms, phone, `Your ${config.APP_NAME} password was reset. If this was not you, contact support.`);
+  await sendNotice(deps.config, deps.delivery, phone, `Your ${config.APP_NAME} password was reset. If this was not you, contact support.`);
   return { ...response, headers: checked.headers };
 }
 
@@ -215,6 +215,11 @@ export async function changePassword(
     }),
   ]);
   if ((results[proven.refund.length] ?? []).length === 0) return null;
-  await sendNotice(deps.config, deps.sms, caller.phone, `Your ${config.APP_NAME} password was changed. If this was not you, reset it now.`);
+  await sendNotice(
+    deps.config,
+    deps.delivery,
+    caller.phone,
+    `Your ${config.APP_NAME} password was changed. If this was not you, reset it now.`,
+  );
   return "changed";
 }

@@ -55,6 +55,8 @@ button:disabled{opacity:.55;cursor:not-allowed}
 .sandbox strong{display:block;font-size:1.6rem;letter-spacing:.25em;font-variant-numeric:tabular-nums}
 .card-foot{border-top:1px solid var(--line);margin-top:1.5rem;padding-top:1rem}
 .card-foot .meta{margin-top:0}
+.card-foot .other-channels{display:flex;flex-wrap:wrap;gap:.5rem .75rem;align-items:center;margin-top:1.25rem}
+.other-channels p{flex-basis:100%;margin:0}
 details{margin:0 0 1.1rem}
 summary{cursor:pointer;color:var(--accent);margin-bottom:.6rem}
 .copy{display:flex;gap:.5rem;align-items:stretch}

@@ -2,9 +2,11 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type CountryCode, getCountryCallingCode } from "libphonenumber-js/mobile";
+import { channelsFor } from "../delivery/routing";
 import { requestCode, signInRequest } from "../otp/requests";
 import { codeField } from "../otp/schemas";
 import { passwordLoginRequest } from "../passwords/requests";
+import { parsePhone } from "../phone";
 import { asApi, type WebEnv } from "./context";
 import { clearCookie, readCookie, writeLangCookie } from "./cookies";
 import { readFlow, writeFlow } from "./flow";
@@ -74,9 +76,19 @@ function renderVerify(
       resendErrors={input.resendErrors}
       notice={input.notice}
       turnstileSiteKey={siteKey(c)}
+      otherChannels={otherChannels(c, flow.phone)}
     />,
     status,
   );
+}
+
+const OTHER_CHANNELS = ["whatsapp", "telegram", "voice"] as const;
+type OtherChannel = (typeof OTHER_CHANNELS)[number];
+const isOtherChannel = (value: string): value is OtherChannel => (OTHER_CHANNELS as readonly string[]).includes(value);
+
+/** The channels besides SMS that this number's route offers. */
+function otherChannels(c: Context<WebEnv>, phone: string): OtherChannel[] {
+  return channelsFor(c.get("config").delivery.routes, parsePhone(phone)?.country).filter(isOtherChannel);
 }
 
 function renderPassword(c: Context<WebEnv>, input: { phone: string; errors?: FormErrors }, status: ContentfulStatusCode = 200) {
@@ -102,13 +114,17 @@ export const signInPages = new Hono<WebEnv>()
     const phone = field("phone").trim();
     if (!phone) return renderPhone(c, { phone, errors: fieldErrors(["phone"], { phone: c.get("t").form.required }) }, 422);
     const sent = await attempt(() =>
-      requestCode(asApi(c), { phone, purpose: "login", turnstileToken: field(TURNSTILE_FIELD) || undefined }),
+      requestCode(asApi(c), { phone, purpose: "login", locale: c.get("lang"), turnstileToken: field(TURNSTILE_FIELD) || undefined }),
     );
     if (!sent.ok) return renderPhone(c, { phone, errors: formErrors(c, sent.failure, ["phone"]) }, pageStatus(c, sent.failure));
     writeFlow(c, { phone: sent.value.phone, sentAt: Date.now(), codeLength: sent.value.code_length, devCode: sent.value.dev_code });
     return c.redirect("/verify", 303);
   })
-  .get("/verify", (c) => renderVerify(c, { notice: c.req.query("resent") === "1" ? c.get("t").verify.resent : undefined }))
+  .get("/verify", (c) => {
+    const resent = c.req.query("resent") ?? "";
+    const t = c.get("t").verify;
+    return renderVerify(c, { notice: isOtherChannel(resent) ? t.resentBy[resent] : resent ? t.resent : undefined });
+  })
   .post("/verify", async (c) => {
     const flow = readFlow(c);
     if (!flow) return c.redirect("/", 303);
@@ -131,12 +147,21 @@ export const signInPages = new Hono<WebEnv>()
     const flow = readFlow(c);
     if (!flow) return c.redirect("/", 303);
     const field = await readForm(c);
+    // "Send by WhatsApp / Telegram / call me" post the channel; the plain resend button posts none.
+    const asked = field("channel");
+    const channel = isOtherChannel(asked) && otherChannels(c, flow.phone).includes(asked) ? asked : undefined;
     const sent = await attempt(() =>
-      requestCode(asApi(c), { phone: flow.phone, purpose: "login", turnstileToken: field(TURNSTILE_FIELD) || undefined }),
+      requestCode(asApi(c), {
+        phone: flow.phone,
+        purpose: "login",
+        channel,
+        locale: c.get("lang"),
+        turnstileToken: field(TURNSTILE_FIELD) || undefined,
+      }),
     );
     if (!sent.ok) return renderVerify(c, { resendErrors: formErrors(c, sent.failure, []) }, pageStatus(c, sent.failure));
     writeFlow(c, { phone: sent.value.phone, sentAt: Date.now(), codeLength: sent.value.code_length, devCode: sent.value.dev_code });
-    return c.redirect("/verify?resent=1", 303);
+    return c.redirect(`/verify?resent=${sent.value.channel === "sms" ? "1" : sent.value.channel}`, 303);
   })
   .get("/password", (c) => {
     if (readCookie(c, "session")) return c.redirect("/profile", 303);

@@ -204,3 +204,46 @@ it("refuses a cross-site form post and changes nothing", async () => {
     await context.close();
   }
 });
+
+describe.each([
+  { js: true, label: "JavaScript on" },
+  { js: false, label: "JavaScript off" },
+])("another channel for the code, with $label", ({ js }) => {
+  it("offers WhatsApp, Telegram and a call on /verify, within the resend cooldown's limits, and signs in with the new code", async () => {
+    const { context, page } = await newPage(js);
+    try {
+      await page.goto(`${worker.url}/`);
+      await page.getByLabel("Mobile number").fill(freshPhone());
+      await page.getByRole("button", { name: "Send code" }).click();
+      await page.waitForURL("**/verify");
+      const first = (await page.locator("[data-dev-code]").textContent())?.trim() ?? "";
+      // Development has no DELIVERY_ROUTES: console stands in for every channel, so all three are offered.
+      expect(await page.getByText("Didn't get it? Send it another way:").isVisible()).toBe(true);
+      for (const name of ["Send by WhatsApp", "Send by Telegram", "Call me"]) {
+        expect(await page.getByRole("button", { name }).isVisible()).toBe(true);
+      }
+
+      // The same limits as a resend: inside the cooldown the page says to wait.
+      const [refused] = await Promise.all([
+        page.waitForResponse((response) => response.url().endsWith("/resend")),
+        page.getByRole("button", { name: "Send by Telegram" }).click(),
+      ]);
+      expect(refused.status()).toBe(429);
+
+      // The browser suite's cooldown is OTP_RESEND_SECONDS=3 (test/browser/worker.ts).
+      await page.waitForTimeout(3_200);
+      await page.getByRole("button", { name: "Send by Telegram" }).click();
+      await page.waitForURL("**/verify?resent=telegram");
+      expect(await page.getByText("A new code is on its way by Telegram.").isVisible()).toBe(true);
+      const second = (await page.locator("[data-dev-code]").textContent())?.trim() ?? "";
+      expect(second).toMatch(/^\d{6}$/);
+      expect(second).not.toBe(first);
+      await shot(page, `verify-channel${js ? "" : "-nojs"}`);
+      await page.getByLabel("Code from the SMS").fill(second);
+      await page.getByRole("button", { name: "Continue" }).click();
+      await page.waitForURL("**/profile");
+    } finally {
+      await context.close();
+    }
+  });
+});

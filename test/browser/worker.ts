@@ -55,6 +55,8 @@ export async function startLocalWorker(): Promise<LocalWorker> {
       OTP_IP_PER_MINUTE: text("100"),
       VERIFY_IP_PER_MINUTE: text("100"),
       PASSWORD_IP_PER_MINUTE: text("100"),
+      // Short enough that the channel-choice test can wait out one cooldown.
+      OTP_RESEND_SECONDS: text("3"),
       JWT_PRIVATE_KEYS: { type: "secret_text", value: secrets.JWT_PRIVATE_KEYS },
       PASSWORD_PEPPER: { type: "secret_text", value: secrets.PASSWORD_PEPPER },
     },

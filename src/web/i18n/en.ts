@@ -62,6 +62,13 @@ export const en: Messages = {
     resendReady: "Did not get it? You can ask for a new code.",
     resend: "Send a new code",
     resent: "A new code is on its way.",
+    otherChannels: "Didn't get it? Send it another way:",
+    sendBy: { whatsapp: "Send by WhatsApp", telegram: "Send by Telegram", voice: "Call me" },
+    resentBy: {
+      whatsapp: "A new code is on its way by WhatsApp.",
+      telegram: "A new code is on its way by Telegram.",
+      voice: "We are calling you with a new code.",
+    },
     sandboxTitle: "SMS simulation",
     sandboxText: "Development sandbox: no SMS is sent. Your code:",
   },
@@ -147,7 +154,8 @@ export const en: Messages = {
     captcha_failed: () => "The check did not pass. Try again.",
     rate_limited: (f: Failure) => `Too many requests. Try again ${inTime(f.retry_after)}.`,
     resend_too_soon: (f: Failure) => `A code was sent a moment ago. You can ask for a new one ${inTime(f.retry_after)}.`,
-    sms_delivery_failed: () => "We could not send the SMS just now. Try again later.",
+    sms_delivery_failed: () => "We could not send the code just now. Try again later.",
+    channel_unavailable: () => "That way of sending the code is not available for this number.",
     invalid_code: (f: Failure) =>
       f.attempts_left ? `Wrong code. ${attempts(f.attempts_left)} left.` : "Wrong code, and that was the last attempt. Ask for a new code.",
     code_expired: () => "This code has expired or was already used. Ask for a new one.",

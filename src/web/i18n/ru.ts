@@ -70,6 +70,13 @@ export const ru: Messages = {
     resendReady: "Код не пришёл? Можно запросить новый.",
     resend: "Отправить новый код",
     resent: "Новый код уже в пути.",
+    otherChannels: "Код не пришёл? Получите его иначе:",
+    sendBy: { whatsapp: "Прислать в WhatsApp", telegram: "Прислать в Telegram", voice: "Позвонить мне" },
+    resentBy: {
+      whatsapp: "Новый код отправлен в WhatsApp.",
+      telegram: "Новый код отправлен в Telegram.",
+      voice: "Мы звоним вам, чтобы продиктовать новый код.",
+    },
     sandboxTitle: "Имитация SMS",
     sandboxText: "Песочница разработки: SMS не отправляются. Ваш код:",
   },
@@ -156,7 +163,8 @@ export const ru: Messages = {
     captcha_failed: () => "Проверка не пройдена. Попробуйте ещё раз.",
     rate_limited: (f: Failure) => `Слишком много запросов. Попробуйте ${inTime(f.retry_after)}.`,
     resend_too_soon: (f: Failure) => `Код только что отправлен. Новый можно запросить ${inTime(f.retry_after)}.`,
-    sms_delivery_failed: () => "Не удалось отправить SMS. Попробуйте позже.",
+    sms_delivery_failed: () => "Не удалось отправить код. Попробуйте позже.",
+    channel_unavailable: () => "Этот способ отправки кода недоступен для этого номера.",
     invalid_code: (f: Failure) =>
       f.attempts_left
         ? `Неверный код. ${attemptsLeft(f.attempts_left)}.`

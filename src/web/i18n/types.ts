@@ -40,6 +40,10 @@ export type Messages = {
     resendReady: string;
     resend: string;
     resent: string;
+    /** "Didn't get it? Send by": before the other channels' buttons. */
+    otherChannels: string;
+    sendBy: { whatsapp: string; telegram: string; voice: string };
+    resentBy: { whatsapp: string; telegram: string; voice: string };
     sandboxTitle: string;
     sandboxText: string;
   };

@@ -120,6 +120,8 @@ export function VerifyPage(props: {
   resendErrors?: FormErrors;
   notice?: string;
   turnstileSiteKey?: string;
+  /** The other channels this number's route can use (only configured ones are offered). */
+  otherChannels: ("whatsapp" | "telegram" | "voice")[];
 }) {
   const { page } = props;
   const { t } = page;
@@ -195,6 +197,17 @@ export function VerifyPage(props: {
           <button type="submit" class="secondary" id="resend-button">
             {t.verify.resend}
           </button>
+          {props.otherChannels.length > 0 ? (
+            <div class="meta other-channels">
+              <p>{t.verify.otherChannels}</p>
+              {/* Plain submit buttons of the same form: the same CSRF token, captcha and limits, no script needed. */}
+              {props.otherChannels.map((channel) => (
+                <button type="submit" class="secondary" name="channel" value={channel} data-channel={channel}>
+                  {t.verify.sendBy[channel]}
+                </button>
+              ))}
+            </div>
+          ) : null}
         </form>
       </section>
     </Layout>
