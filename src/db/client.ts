@@ -1,5 +1,4 @@
 import { Name, SQL, StringChunk } from "drizzle-orm";
-import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { guarded } from "../storage/guard";
 import { OUTBOX_STATEMENTS } from "../webhooks/outbox";
 
@@ -21,7 +20,6 @@ export type Db = {
 const clients = new WeakMap<D1Database, Db>();
 // STORAGE_TIMEOUT_MS's default, for callers without config at hand.
 const DEFAULT_TIMEOUT_MS = 3000;
-const dialect = new SQLiteAsyncDialect();
 
 /** The database on a plain binding (cron jobs, health checks): one per binding per isolate. */
 export function database(d1: D1Database, timeoutMs = DEFAULT_TIMEOUT_MS): Db {
@@ -68,7 +66,8 @@ type Query = { sql: string; params: unknown[] };
  */
 export function compile(statement: SQL): Query {
   const query: Query = { sql: "", params: [] };
-  return appendTemplate(query, statement) ? query : dialect.sqlToQuery(statement);
+  if (!appendTemplate(query, statement)) throw new Error("compile: only plain sql templates (text, nested templates, identifiers, values) are supported");
+  return query;
 }
 
 function appendTemplate(query: Query, template: SQL): boolean {
