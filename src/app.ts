@@ -10,6 +10,7 @@ import { createRouter } from "./http/openapi";
 import { fail, problem } from "./http/problem";
 import { meRoutes } from "./me/routes";
 import { otpRoutes } from "./otp/routes";
+import { passkeyRoutes } from "./passkeys/routes";
 import { passwordRoutes } from "./passwords/routes";
 import { referralRoutes } from "./referrals/routes";
 import { serviceRoutes } from "./service/routes";
@@ -35,6 +36,7 @@ export function createApp() {
     .route("/", meRoutes)
     .route("/", referralRoutes)
     .route("/", passwordRoutes)
+    .route("/", passkeyRoutes)
     .route("/", adminRoutes)
     .route("/", compatRoutes);
   // The web pages (src/web): mounted outside the chain so the typed API client does not see them.

@@ -21,6 +21,10 @@ export const EVENT_TYPES = [
   "phone_changed",
   "account_deleted",
   "admin_changed_user",
+  "passkey_added",
+  "passkey_removed",
+  "passkey_login",
+  "passkey_login_failed",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
