@@ -8,8 +8,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-/** The performance budget for the gzip-compressed upload, in KiB (issue #8; `npm run bench` checks it too). */
-const BUDGET_KIB = 180;
+/** The performance budget for the gzip-compressed upload, in KiB (issue #8, raised from 180 for issue #20's passkeys; `npm run bench` checks it too). */
+const BUDGET_KIB = 200;
 const TOP_INPUTS = 10;
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
