@@ -77,6 +77,7 @@ th{color:var(--muted);font-weight:600}
 .profile-head{display:flex;flex-wrap:wrap;justify-content:space-between;gap:1rem;align-items:flex-end;margin-top:1.5rem}
 .danger-zone{border-color:var(--error)}
 .inline{display:inline}
+.inline-form{display:flex;gap:.5rem;align-items:stretch;max-width:28rem}
 .nowrap{white-space:nowrap}
 @media (max-width:30rem){.card{padding:1.1rem}h1{font-size:1.5rem}.sessions li{flex-direction:column;align-items:flex-start}}
 `;

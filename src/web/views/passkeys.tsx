@@ -65,17 +65,18 @@ export function PasskeysCard(props: {
                   {passkey.last_used_at ? t.passkey.lastUsed(date(passkey.last_used_at)) : t.passkey.neverUsed}
                 </span>
                 {passkey.flagged_at ? <p class="error">{t.passkey.flagged}</p> : null}
-                <form method="post" action="/profile/passkeys/rename" class="actions">
-                  <CsrfField page={page} />
-                  <input type="hidden" name="id" value={passkey.id} />
-                  <label class="optional" for={`passkey-name-${passkey.id}`}>
-                    {t.passkey.name}
-                  </label>
-                  <input id={`passkey-name-${passkey.id}`} type="text" name="name" value={passkey.name} maxlength={64} required />
-                  <button type="submit" class="secondary">
-                    {t.passkey.rename}
-                  </button>
-                </form>
+                {/* Tucked away: renaming is rare. A <details> opens without JavaScript too. */}
+                <details>
+                  <summary>{t.passkey.rename}</summary>
+                  <form method="post" action="/profile/passkeys/rename" class="inline-form">
+                    <CsrfField page={page} />
+                    <input type="hidden" name="id" value={passkey.id} />
+                    <input type="text" name="name" value={passkey.name} maxlength={64} required aria-label={t.passkey.name} />
+                    <button type="submit" class="secondary">
+                      {t.passkey.rename}
+                    </button>
+                  </form>
+                </details>
               </div>
               <form method="post" action="/profile/passkeys/remove">
                 <CsrfField page={page} />
