@@ -1,5 +1,8 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseEcdsaSignature } from "../src/build/webauthn-asn1";
+import worker from "../src/index";
 import { call, expectProblem, freshPhone, row, signIn, type TokenBody } from "./helpers";
 import { callWith, variantEnv } from "./otp-helpers";
 import { b64url, derSignature, SoftAuthenticator } from "./passkey-authenticator";
@@ -269,6 +272,38 @@ describe("passkey sign-in", () => {
     const { tokens, authenticator, userHandle } = await userWithPasskey();
     await row("UPDATE users SET is_active = 0 WHERE id = ? RETURNING id", tokens.user.id);
     await expectProblem(await verify(await authenticator.assert(await signInOptions(), userHandle)), 403, "account_disabled");
+  });
+});
+
+describe("passkey configuration", () => {
+  it.each([
+    ["only some of the three set", { WEBAUTHN_RP_ID: undefined }],
+    ["an origin off the RP ID", { WEBAUTHN_ORIGINS: "https://auth.test,https://elsewhere.test" }],
+    ["an RP ID that is not a host name", { WEBAUTHN_RP_ID: "https://auth.test" }],
+    ["plain http in production", { ENVIRONMENT: "production", SMS_PROVIDER: "twilio", WEBAUTHN_ORIGINS: "http://auth.test" }],
+  ])("refuses to serve with %s (503, every route; the log names the variable)", async (_name, overrides) => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    const response = await callWith(variantEnv(overrides), "GET", "/health");
+    await expectProblem(response, 503, "service_unavailable");
+    expect(logged.mock.calls.flat().join("\n")).toMatch(/WEBAUTHN_/);
+    logged.mockRestore();
+  });
+
+  it("the retention job drops challenges a day past their expiry, and only those", async () => {
+    const now = Date.now();
+    const insert = (challenge: string, expiresAt: number) =>
+      env.DB.prepare("INSERT INTO passkey_challenges (challenge, purpose, expires_at) VALUES (?, 'authentication', ?)")
+        .bind(challenge, expiresAt)
+        .run();
+    const old = `old-${crypto.randomUUID()}`;
+    const live = `live-${crypto.randomUUID()}`;
+    await insert(old, now - 2 * 86_400 * SECOND);
+    await insert(live, now + 300 * SECOND);
+    const ctx = createExecutionContext();
+    await worker.scheduled({ cron: "17 3 * * *", scheduledTime: now, noRetry() {} } as unknown as ScheduledController, env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await row("SELECT challenge FROM passkey_challenges WHERE challenge = ?", old)).toBeNull();
+    expect(await row("SELECT challenge FROM passkey_challenges WHERE challenge = ?", live)).not.toBeNull();
   });
 });
 

@@ -22,7 +22,7 @@ async function drain(db: Db, statements: (limit: number) => SQL[]): Promise<numb
 /**
  * The Cron Trigger's job: drop what is past retention — audit events (AUDIT_RETENTION_DAYS),
  * sessions revoked or expired over 30 days ago with their refresh tokens, dead one-time-code
- * rows, and old SMS budget days. Per-phone guards are kept (they carry lockouts).
+ * rows, passkey challenges a day past expiry, and old SMS budget days. Per-phone guards are kept (they carry lockouts).
  */
 export async function runRetention(db: Db, config: Config, now: number) {
   const eventsBefore = now - config.AUDIT_RETENTION_DAYS * DAY;
@@ -41,9 +41,13 @@ export async function runRetention(db: Db, config: Config, now: number) {
     sql`DELETE FROM otp_challenges WHERE rowid IN (SELECT rowid FROM otp_challenges
       WHERE consumed_at < ${now - DAY} OR expires_at < ${now - DAY} LIMIT ${limit}) RETURNING phone`,
   ]);
+  const passkeyChallenges = await drain(db, (limit) => [
+    sql`DELETE FROM passkey_challenges WHERE challenge IN (SELECT challenge FROM passkey_challenges
+      WHERE expires_at < ${now - DAY} LIMIT ${limit}) RETURNING challenge`,
+  ]);
   const budgetDays = await drain(db, (limit) => [
     sql`DELETE FROM sms_budget WHERE rowid IN (SELECT rowid FROM sms_budget
       WHERE day < ${new Date(now - 7 * DAY).toISOString().slice(0, 10)} LIMIT ${limit}) RETURNING day`,
   ]);
-  return { events, sessions, codes, budgetDays };
+  return { events, sessions, codes, passkeyChallenges, budgetDays };
 }
