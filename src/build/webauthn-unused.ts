@@ -22,3 +22,14 @@ export const MetadataService = { getStatement: async () => undefined };
 
 /** No root certificates: nothing certificate-based can verify. */
 export const SettingsService = { getRootCertificates: (): string[] => [] };
+
+// The certificate helpers of `packed` attestation with an `x5c` chain (full attestation).
+const noCertificates = (): never => {
+  throw new Error(
+    'certificate attestation is not bundled in this Worker: passkeys ask for attestation "none" (src/build/webauthn-unused.ts)',
+  );
+};
+export const getCertificateInfo = noCertificates;
+export const validateCertificatePath = noCertificates;
+export const validateExtFIDOGenCEAAGUID = noCertificates;
+export const convertX509PublicKeyToCOSE = noCertificates;
