@@ -132,7 +132,7 @@ const signInOptionsRoute = createRoute({
     "is asked for). The challenge is single-use and lives PASSKEY_CHALLENGE_SECONDS.",
   security: [],
   middleware: [noStore, requirePasskeys, limitPasskeyIp],
-  responses: { 200: json(RequestOptions, "Request options"), ...problemResponses(404, 429, 503) },
+  responses: { 200: json(RequestOptions, "Request options"), ...problemResponses(400, 404, 413, 415, 429, 503) },
 });
 
 const signInRoute = createRoute({
