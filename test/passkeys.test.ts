@@ -181,6 +181,10 @@ describe("passkey sign-in", () => {
     await expectProblem(await verify(forged), 401, "invalid_credentials");
     const stranger = await SoftAuthenticator.create(RP_ID, ORIGIN);
     await expectProblem(await verify(await stranger.assert(options, userHandle)), 401, "invalid_credentials");
+    // A user handle that is not the passkey owner's (WebAuthn §7.2 step 6).
+    const otherUser = structuredClone(assertion);
+    otherUser.response.userHandle = b64url(new TextEncoder().encode(crypto.randomUUID()));
+    await expectProblem(await verify(otherUser), 401, "invalid_credentials");
     await verifyOk(assertion);
   });
 

@@ -168,7 +168,6 @@ export const passkeyRoutes = createRouter()
     const caller = orThrow(await readCaller(services, claims));
     const proven = orThrow(await reauthenticate(services, claims, caller, body.current_password));
     const added = await addPasskey(services, rp, {
-      claims,
       caller,
       callerGuard: callerSql(services.config, claims, services.now),
       response: asRegistrationResponse(body.response),

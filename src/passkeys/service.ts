@@ -15,7 +15,6 @@ import { batch } from "../db/client";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import type { Caller } from "../passwords/service";
-import type { AccessClaims } from "../tokens/jwt";
 import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements, sessionOpenedSql } from "../tokens/sessions";
 import { type ProfileRow, profileColumns, toUser } from "../users/profile";
@@ -116,12 +115,17 @@ export async function registrationOptions(deps: Deps, rp: WebAuthnConfig, caller
 export async function addPasskey(
   deps: Deps,
   rp: WebAuthnConfig,
-  input: { claims: AccessClaims; caller: Caller; callerGuard: SQL; response: RegistrationResponseJSON; name?: string; refund: SQL[] },
+  input: { caller: Caller; callerGuard: SQL; response: RegistrationResponseJSON; name?: string; refund: SQL[] },
 ): Promise<PasskeyView | Failure> {
   const { db, now } = deps;
   const { caller } = input;
+  // A right current_password's reservation is given back on every way out (reauthenticate).
+  const refused = async (message: string) => {
+    if (input.refund.length > 0) await batch(db, input.refund);
+    return invalidResponse(message);
+  };
   const challenge = challengeOf(input.response.response?.clientDataJSON);
-  if (!challenge) return invalidResponse("the client data carries no challenge");
+  if (!challenge) return refused("the client data carries no challenge");
   let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
   try {
     verified = await verifyRegistrationResponse({
@@ -133,10 +137,10 @@ export async function addPasskey(
       requireUserVerification: false,
     });
   } catch (error) {
-    return invalidResponse(error instanceof Error ? error.message.slice(0, 200) : "the passkey could not be verified");
+    return refused(error instanceof Error ? error.message.slice(0, 200) : "the passkey could not be verified");
   }
   const info = verified.registrationInfo;
-  if (!verified.verified || !info) return invalidResponse("the passkey could not be verified");
+  if (!verified.verified || !info) return refused("the passkey could not be verified");
   const id = crypto.randomUUID();
   const marker = randomToken();
   const won = challengeWonSql(challenge, marker);
@@ -245,6 +249,10 @@ export async function signInWithPasskey(
   const passkey = await passkeyByCredential(db, input.response.id);
   if (!passkey) return refuse("unknown_credential");
   if (passkey.flagged_at !== null) return refuse("flagged_credential", passkey);
+  // WebAuthn §7.2 step 6: with a discoverable credential the user handle names the owner.
+  if (input.response.response.userHandle !== base64url(new TextEncoder().encode(passkey.user_id))) {
+    return refuse("user_handle_mismatch", passkey);
+  }
   let newCounter: number;
   let backedUp: boolean;
   try {

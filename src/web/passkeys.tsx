@@ -127,7 +127,6 @@ export const passkeyProfilePages = new Hono<WebEnv>()
       const proven = await reauthenticate(services, claims, caller, parsed.data.current_password);
       if ("error" in proven) return proven;
       return addPasskey(services, rp, {
-        claims,
         caller,
         callerGuard: callerSql(services.config, claims, services.now),
         response: asRegistrationResponse(parsed.data.response),
