@@ -11,6 +11,7 @@ import { TokenResponse } from "../otp/schemas";
 import { reauthenticate } from "../passwords/service";
 import { limitByIp } from "../ratelimit/ip";
 import { limitPerUser } from "../ratelimit/user";
+import { relyingParty } from "./ceremony";
 import {
   AddPasskeyRequest,
   asAuthenticationResponse,
@@ -23,17 +24,8 @@ import {
   RenamePasskeyRequest,
   RequestOptions,
 } from "./schemas";
-import {
-  addPasskey,
-  authenticationOptions,
-  listPasskeys,
-  registrationOptions,
-  relyingParty,
-  removePasskey,
-  renamePasskey,
-  signInWithPasskey,
-  toPasskey,
-} from "./service";
+import { addPasskey, listPasskeys, registrationOptions, removePasskey, renamePasskey, toPasskey } from "./service";
+import { authenticationOptions, signInWithPasskey } from "./signin";
 
 /** Without WEBAUTHN_RP_ID, _RP_NAME and _ORIGINS the passkey routes do not exist (404, before anything else). */
 const requirePasskeys: MiddlewareHandler<AppEnv> = async function requirePasskeys(c, next) {

@@ -11,14 +11,8 @@ import {
   PasskeySignInRequest,
   RenamePasskeyRequest,
 } from "../passkeys/schemas";
-import {
-  addPasskey,
-  authenticationOptions,
-  registrationOptions,
-  removePasskey,
-  renamePasskey,
-  signInWithPasskey,
-} from "../passkeys/service";
+import { addPasskey, registrationOptions, removePasskey, renamePasskey } from "../passkeys/service";
+import { authenticationOptions, signInWithPasskey } from "../passkeys/signin";
 import { reauthenticate } from "../passwords/service";
 import { limitByIp } from "../ratelimit/ip";
 import { asApi, type WebEnv } from "./context";
