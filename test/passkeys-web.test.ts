@@ -1,8 +1,13 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { freshPhone, row } from "./helpers";
 import { variantEnv } from "./otp-helpers";
 import { SoftAuthenticator } from "./passkey-authenticator";
+import { advance, SECOND } from "./token-helpers";
 import { WebClient } from "./web-helpers";
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 // The pages' passkey forms, driven like the page script drives them: options from the page's
 // JSON endpoint, the credential posted back in the form's hidden `response` field.
@@ -84,6 +89,19 @@ describe("passkeys on the pages", () => {
     const replay = await again.post("/passkey", { response: JSON.stringify(assertion) });
     expect(replay.status).toBe(422);
     expect(again.html).toContain("The passkey did not work");
+  });
+
+  it("after 300 s the add form asks for a new sign-in (no password) instead of starting a ceremony that would be refused", async () => {
+    const browser = new WebClient(ORIGIN);
+    await browser.signIn(freshPhone());
+    expect(browser.html).toContain(`action="/profile/passkeys" data-passkey-add`);
+    advance(301 * SECOND);
+    await browser.get("/profile");
+    expect(browser.html).toContain("data-passkey-reauth");
+    expect(browser.html).not.toContain(`action="/profile/passkeys" data-passkey-add`);
+    const options = await browser.post("/profile/passkeys/options", {});
+    expect(options.status).toBe(403);
+    expect(await options.json()).toMatchObject({ code: "reauthentication_required" });
   });
 
   it("refuses a cross-site post to /passkey before anything runs", async () => {
