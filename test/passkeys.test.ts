@@ -129,6 +129,19 @@ describe("passkey registration", () => {
   });
 });
 
+describe("passkey management after the session ends", () => {
+  it("answers 401 on every /v1/me/passkeys route once the session is revoked", async () => {
+    const { tokens, passkey } = await userWithPasskey();
+    expect((await call("POST", "/v1/auth/logout", { token: tokens.access_token, body: { all: true } })).status).toBe(204);
+    const token = tokens.access_token;
+    await expectProblem(await call("GET", "/v1/me/passkeys", { token }), 401, "unauthorized");
+    await expectProblem(await call("PATCH", `/v1/me/passkeys/${passkey.id}`, { token, body: { name: "x" } }), 401, "unauthorized");
+    await expectProblem(await call("DELETE", `/v1/me/passkeys/${passkey.id}`, { token }), 401, "unauthorized");
+    await expectProblem(await call("POST", "/v1/me/passkeys/options", { token }), 401, "unauthorized");
+    expect((await row<{ name: string }>("SELECT name FROM passkeys WHERE id = ?", passkey.id))?.name).toBe("Test key");
+  });
+});
+
 describe("passkey sign-in", () => {
   it("signs in with a discoverable credential: the usual token response, a session, auth_time now", async () => {
     const { tokens, authenticator, passkey, userHandle } = await userWithPasskey();

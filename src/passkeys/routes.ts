@@ -185,8 +185,8 @@ export const passkeyRoutes = createRouter()
       id: c.req.valid("param").id,
       name: c.req.valid("json").name,
     });
-    if (!renamed) throw notFound();
-    return c.json(renamed, 200);
+    if ("error" in renamed && renamed.error === "unauthorized") throw unauthorized();
+    return c.json(orThrow(renamed), 200);
   })
   .openapi(removeRoute, async (c) => {
     const services = deps(c);

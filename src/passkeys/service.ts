@@ -134,15 +134,19 @@ export async function listPasskeys(deps: Deps, callerGuard: SQL, userId: string)
   return callers.length > 0 ? rows : null;
 }
 
-/** `PATCH /v1/me/passkeys/{id}`: renames one of the caller's passkeys; null when it is not theirs. */
-export async function renamePasskey(deps: Deps, input: { callerGuard: SQL; userId: string; id: string; name: string }) {
-  const rows = await lastRows<PasskeyRow>(deps.db, [
-    sql`UPDATE passkeys SET name = ${input.name}
-      WHERE id = ${input.id} AND user_id = ${input.userId} AND EXISTS (SELECT 1 FROM users u WHERE ${input.callerGuard})`,
-    sql`SELECT ${passkeyColumns} FROM passkeys p WHERE p.id = ${input.id} AND p.user_id = ${input.userId}
-      AND EXISTS (SELECT 1 FROM users u WHERE ${input.callerGuard})`,
+/** `PATCH /v1/me/passkeys/{id}`: renames one of the caller's passkeys (`not_found` when it is not theirs). */
+export async function renamePasskey(
+  deps: Deps,
+  input: { callerGuard: SQL; userId: string; id: string; name: string },
+): Promise<PasskeyView | Failure> {
+  const live = sql`EXISTS (SELECT 1 FROM users u WHERE ${input.callerGuard})`;
+  const [, callers, rows] = await batch<[unknown[], unknown[], PasskeyRow[]]>(deps.db, [
+    sql`UPDATE passkeys SET name = ${input.name} WHERE id = ${input.id} AND user_id = ${input.userId} AND ${live}`,
+    sql`SELECT 1 WHERE ${live}`,
+    sql`SELECT ${passkeyColumns} FROM passkeys p WHERE p.id = ${input.id} AND p.user_id = ${input.userId}`,
   ]);
-  return rows[0] ? toPasskey(rows[0]) : null;
+  if (callers.length === 0) return fail("unauthorized", { detail: "A valid access token is required." });
+  return rows[0] ? toPasskey(rows[0]) : fail("not_found", { detail: "No such passkey." });
 }
 
 /** `DELETE /v1/me/passkeys/{id}`: true when one of the caller's passkeys was removed. */

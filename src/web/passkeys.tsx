@@ -146,7 +146,7 @@ export const passkeyProfilePages = new Hono<WebEnv>()
     const claims = c.get("auth");
     const callerGuard = callerSql(services.config, claims, services.now);
     const renamed = await renamePasskey(services, { callerGuard, userId: claims.sub, id, name: parsed.data.name });
-    if (!renamed) return refuse(c, "passkeys", { fields: {}, form: t.errors.not_found({ error: "not_found" }, 0) });
+    if ("error" in renamed) return refuse(c, "passkeys", { fields: {}, form: t.errors.not_found({ error: "not_found" }, 0) });
     return done(c, "passkey_renamed");
   })
   .post("/profile/passkeys/remove", async (c) => {
