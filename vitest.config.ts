@@ -17,6 +17,10 @@ export default defineConfig(async () => {
             ENVIRONMENT: "development",
             SMS_PROVIDER: "console",
             DEFAULT_REGION: "BY",
+            // Passkeys on (test/passkeys.test.ts; a variant env without them proves the 404).
+            WEBAUTHN_RP_ID: "auth.test",
+            WEBAUTHN_RP_NAME: "phone-auth-edge tests",
+            WEBAUTHN_ORIGINS: "https://auth.test",
             TEST_MIGRATIONS: migrations,
           },
         },

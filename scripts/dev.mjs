@@ -33,6 +33,10 @@ async function writeDevVars(path) {
     "ENVIRONMENT=development",
     "SMS_PROVIDER=console",
     "# DEFAULT_REGION=BY",
+    "# Passkeys: open http://localhost:8787/ (browsers refuse WebAuthn on 127.0.0.1).",
+    "WEBAUTHN_RP_ID=localhost",
+    "WEBAUTHN_RP_NAME=phone-auth-edge (development)",
+    "WEBAUTHN_ORIGINS=http://localhost:8787",
     // Single quotes: dotenv takes the JSON literally (no escapes, no `$` expansion needed).
     `JWT_PRIVATE_KEYS='${JWT_PRIVATE_KEYS}'`,
     `PASSWORD_PEPPER=${PASSWORD_PEPPER}`,

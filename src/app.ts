@@ -11,6 +11,7 @@ import { createRouter } from "./http/openapi";
 import { fail, problem } from "./http/problem";
 import { meRoutes } from "./me/routes";
 import { otpRoutes } from "./otp/routes";
+import { passkeyRoutes } from "./passkeys/routes";
 import { passwordRoutes } from "./passwords/routes";
 import { referralRoutes } from "./referrals/routes";
 import { serviceRoutes } from "./service/routes";
@@ -37,6 +38,7 @@ export function createApp() {
     .route("/", meRoutes)
     .route("/", referralRoutes)
     .route("/", passwordRoutes)
+    .route("/", passkeyRoutes)
     .route("/", adminRoutes)
     .route("/", webhookRoutes)
     .route("/", compatRoutes)

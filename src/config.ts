@@ -139,6 +139,20 @@ const configSchema = z.object({
     .pipe(z.array(z.enum(COMPAT_API_NAMES, { error: `entries must be among ${COMPAT_API_NAMES.join(", ")} or none` }))),
   /** Lifetime of the `users` API's token: those clients never refresh (still revocable). */
   COMPAT_TOKEN_TTL_SECONDS: positive(86_400),
+  /** Passkeys (src/passkeys): the WebAuthn relying party. Without all three the routes answer 404. */
+  WEBAUTHN_RP_ID: z
+    .string()
+    .regex(
+      /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/,
+      "must be a lowercase host name",
+    )
+    .optional(),
+  WEBAUTHN_RP_NAME: z.string().min(1).max(64).optional(),
+  /** The page origins a passkey ceremony may run on (`https://auth.example.com,https://example.com`). */
+  WEBAUTHN_ORIGINS: list.pipe(z.array(z.url({ protocol: /^https?$/, error: "entries must be http(s) origins" }))),
+  PASSKEY_CHALLENGE_SECONDS: positive(300),
+  /** Passkey sign-in requests (options and verify) per client IP per minute. */
+  PASSKEY_IP_PER_MINUTE: positive(30),
   /** Lifetime of the `register` session_id in KV: KV refuses TTLs under 60 s, and set-password needs a sign-in within 300 s. */
   COMPAT_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(300).default(120),
   /** Webhook deliveries: attempts before a delivery is kept as dead, and each attempt's deadline. */
@@ -154,11 +168,15 @@ type RawConfig = z.output<typeof configSchema>;
 export type Config = Omit<RawConfig, "TEST_PHONES"> & {
   /** DELIVERY_ROUTES (or SMS_PROVIDER) and DELIVERY_PRICES, parsed (src/delivery/config.ts). */
   delivery: DeliveryPlan;
+  /** The WebAuthn relying party, or null when passkeys are off (their routes answer 404). */
+  webauthn: WebAuthnConfig | null;
   /** Sandbox: `dev_code` in responses. Only ever true when ENVIRONMENT=development. */
   sandbox: boolean;
   /** E.164 test phone → its fixed code. */
   TEST_PHONES: Map<string, string>;
 };
+
+export type WebAuthnConfig = { rpId: string; rpName: string; origins: string[] };
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
@@ -204,6 +222,25 @@ function parseConfig(env: Record<string, unknown>): ConfigResult {
   if (!sandbox && values.ADMIN_PHONES.some((phone) => testPhones.has(phone))) {
     problems.push("ADMIN_PHONES lists a TEST_PHONES number, refused in production");
   }
+  const webauthn = webauthnConfig(values, problems);
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, config: { ...values, delivery: delivery.plan, sandbox, TEST_PHONES: testPhones } };
+  return { ok: true, config: { ...values, delivery: delivery.plan, sandbox, TEST_PHONES: testPhones, webauthn } };
+}
+
+/** Passkeys are on when the RP ID, name and origins are all set; each origin must sit on the RP ID (WebAuthn §5.1.4.1). */
+function webauthnConfig(values: RawConfig, problems: string[]): WebAuthnConfig | null {
+  const { WEBAUTHN_RP_ID: rpId, WEBAUTHN_RP_NAME: rpName, WEBAUTHN_ORIGINS: entries } = values;
+  if (!rpId && !rpName && entries.length === 0) return null;
+  if (!rpId || !rpName || entries.length === 0) {
+    problems.push("WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME and WEBAUTHN_ORIGINS are set together or not at all");
+    return null;
+  }
+  const origins = entries.map((entry) => new URL(entry));
+  if (origins.some((url) => url.hostname !== rpId && !url.hostname.endsWith(`.${rpId}`))) {
+    problems.push("WEBAUTHN_ORIGINS has an origin that is not the WEBAUTHN_RP_ID host or one of its subdomains");
+  }
+  if (values.ENVIRONMENT !== "development" && origins.some((url) => url.protocol !== "https:")) {
+    problems.push("WEBAUTHN_ORIGINS has a plain-http origin, refused in production");
+  }
+  return { rpId, rpName, origins: origins.map((url) => url.origin) };
 }

@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../src/index";
 import { callWorker, sharedAdmin } from "./admin-helpers";
 import { freshIp, freshPhone } from "./helpers";
+import { SoftAuthenticator } from "./passkey-authenticator";
 
 // Storage round trips are the latency of an edge API. These budgets are counted, not timed:
 // the bindings are wrapped so every D1 round trip (a statement or a batch) and KV call is seen.
@@ -202,5 +203,28 @@ describe("storage round-trip budgets", () => {
     const response = await call("POST", "/v1/auth/token", { refresh_token: tokens.refresh_token });
     expect(response.status).toBe(200);
     expect(counts).toEqual({ d1: 1, kv: 0 });
+  });
+
+  it("passkey sign-in: options 1 D1 round trip, verify 2 (read the credential; consume, counter, session), 2 KV each", async () => {
+    const phone = freshPhone();
+    const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
+    const tokens = (await (await call("POST", "/v1/auth/otp/verify", { phone, code: sent.dev_code })).json()) as { access_token: string };
+    const authenticator = await SoftAuthenticator.create("auth.test", "https://auth.test");
+    const creation = (await (await call("POST", "/v1/me/passkeys/options", undefined, tokens.access_token)).json()) as {
+      challenge: string;
+      user: { id: string };
+    };
+    const added = await call("POST", "/v1/me/passkeys", { response: await authenticator.register(creation) }, tokens.access_token);
+    expect(added.status).toBe(201);
+
+    counts.d1 = 0;
+    counts.kv = 0;
+    const options = (await (await call("POST", "/v1/auth/passkey/options")).json()) as { challenge: string };
+    expect(counts).toEqual({ d1: 1, kv: 2 });
+    counts.d1 = 0;
+    counts.kv = 0;
+    const response = await call("POST", "/v1/auth/passkey/verify", { response: await authenticator.assert(options, creation.user.id) });
+    expect(response.status).toBe(200);
+    expect(counts).toEqual({ d1: 2, kv: 2 });
   });
 });

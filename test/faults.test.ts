@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { call, freshIp, freshPhone, row, sendCode, signIn, type TokenBody } from "./helpers";
 import { advance } from "./otp-helpers";
+import { SoftAuthenticator } from "./passkey-authenticator";
 
 // Fault injection (issue #10): the D1 and KV bindings are wrapped so that one chosen call throws
 // or never answers. Every route must then answer 503 service_unavailable with Retry-After (or,
@@ -319,6 +320,35 @@ const scenarios: Scenario[] = [
             phone,
           );
           expect(Boolean(user)).toBe(challenge?.consumed_at != null);
+        },
+      };
+    },
+  },
+  {
+    name: "POST /v1/auth/passkey/verify",
+    async setup() {
+      const tokens = await signIn();
+      const authenticator = await SoftAuthenticator.create("auth.test", "https://auth.test");
+      const creation = (await (await call("POST", "/v1/me/passkeys/options", { token: tokens.access_token })).json()) as {
+        challenge: string;
+        user: { id: string };
+      };
+      const response = await authenticator.register(creation);
+      expect((await call("POST", "/v1/me/passkeys", { token: tokens.access_token, body: { response } })).status).toBe(201);
+      const options = (await (await call("POST", "/v1/auth/passkey/options")).json()) as { challenge: string };
+      const assertion = await authenticator.assert(options, creation.user.id);
+      return {
+        request: { method: "POST", path: "/v1/auth/passkey/verify", body: { response: assertion }, ip: freshIp() },
+        ok: 200,
+        async invariant(succeeded) {
+          const challenge = await row<{ consumed_at: number | null }>(
+            "SELECT consumed_at FROM passkey_challenges WHERE challenge = ?",
+            options.challenge,
+          );
+          const sessions = await row<{ n: number }>("SELECT COUNT(*) AS n FROM sessions WHERE user_id = ?", tokens.user.id);
+          // All or nothing: the challenge is spent exactly when the passkey's session exists.
+          expect(challenge?.consumed_at != null).toBe(succeeded);
+          expect(sessions?.n).toBe(succeeded ? 2 : 1);
         },
       };
     },

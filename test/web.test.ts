@@ -292,9 +292,10 @@ describe("security headers", () => {
     const first = await browser.get(path);
     expect(first.status).toBe(200);
     const one = nonces(first, browser.html);
+    // connect-src 'self': passkeys are on in the test config, and their script fetches its options.
     expect(one.policy).toBe(
       `default-src 'none'; script-src 'nonce-${one.script}'; style-src 'nonce-${one.script}'; img-src 'self' data:; ` +
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     expect(one.script).toMatch(/^[A-Za-z0-9_-]{22,}$/);
     expect(one.tags.length).toBeGreaterThanOrEqual(2);

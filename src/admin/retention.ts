@@ -23,7 +23,7 @@ async function drain(db: Db, statements: (limit: number) => SQL[]): Promise<numb
 /**
  * The Cron Trigger's job: drop what is past retention — audit events (AUDIT_RETENTION_DAYS),
  * sessions revoked or expired over 30 days ago with their refresh tokens, dead one-time-code
- * rows, and old SMS budget days. Per-phone guards are kept (they carry lockouts).
+ * rows, passkey challenges a day past expiry, and old SMS budget days. Per-phone guards are kept (they carry lockouts).
  */
 export async function runRetention(db: Db, config: Config, now: number) {
   const eventsBefore = now - config.AUDIT_RETENTION_DAYS * DAY;
@@ -42,6 +42,10 @@ export async function runRetention(db: Db, config: Config, now: number) {
     sql`DELETE FROM otp_challenges WHERE rowid IN (SELECT rowid FROM otp_challenges
       WHERE consumed_at < ${now - DAY} OR expires_at < ${now - DAY} LIMIT ${limit}) RETURNING phone`,
   ]);
+  const passkeyChallenges = await drain(db, (limit) => [
+    sql`DELETE FROM passkey_challenges WHERE challenge IN (SELECT challenge FROM passkey_challenges
+      WHERE expires_at < ${now - DAY} LIMIT ${limit}) RETURNING challenge`,
+  ]);
   // Rate events are dead once they left the longest window they can count in.
   const windowMs = Math.max(LONGEST_WINDOW_MS, config.OTP_LOCKOUT_SECONDS * 1000, config.PASSWORD_LOCKOUT_SECONDS * 1000);
   const rateEvents = await drain(db, (limit) => [
@@ -51,5 +55,5 @@ export async function runRetention(db: Db, config: Config, now: number) {
     sql`DELETE FROM sms_budget WHERE rowid IN (SELECT rowid FROM sms_budget
       WHERE day < ${new Date(now - 7 * DAY).toISOString().slice(0, 10)} LIMIT ${limit}) RETURNING day`,
   ]);
-  return { events, sessions, codes, budgetDays, rateEvents };
+  return { events, sessions, codes, passkeyChallenges, budgetDays, rateEvents };
 }

@@ -24,6 +24,10 @@ export const EVENT_TYPES = [
   "admin_changed_user",
   "admin_viewed",
   "webhook_changed",
+  "passkey_added",
+  "passkey_removed",
+  "passkey_login",
+  "passkey_login_failed",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -66,7 +66,8 @@ type Query = { sql: string; params: unknown[] };
  */
 export function compile(statement: SQL): Query {
   const query: Query = { sql: "", params: [] };
-  if (!appendTemplate(query, statement)) throw new Error("compile: only plain sql templates (text, nested templates, identifiers, values) are supported");
+  if (!appendTemplate(query, statement))
+    throw new Error("compile: only plain sql templates (text, nested templates, identifiers, values) are supported");
   return query;
 }
 

@@ -300,3 +300,49 @@ export const deliveryAttempts = sqliteTable(
     index("delivery_attempts_time_idx").on(table.createdAt),
   ],
 );
+
+/** A user's passkey (WebAuthn credential). `id` is ours (the API's); `credential_id` is the authenticator's. */
+export const passkeys = sqliteTable(
+  "passkeys",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** base64url credential id, as the authenticator reports it. */
+    credentialId: text("credential_id").notNull().unique(),
+    /** base64url COSE public key. */
+    publicKey: text("public_key").notNull(),
+    /** The authenticator's signature counter (0 for authenticators that do not keep one). */
+    counter: integer("counter").notNull().default(0),
+    /** JSON array of transports the browser reported (hints for later ceremonies). */
+    transports: text("transports"),
+    name: text("name").notNull(),
+    backedUp: integer("backed_up", { mode: "boolean" }).notNull().default(false),
+    createdAt: integer("created_at").notNull(),
+    lastUsedAt: integer("last_used_at"),
+    /** Set when the signature counter went backwards (a cloned authenticator?): the passkey is refused from then on. */
+    flaggedAt: integer("flagged_at"),
+    /** Random per sign-in: marks the row as used by that request within its batch. */
+    useMarker: text("use_marker"),
+  },
+  (table) => [index("passkeys_user_idx").on(table.userId, table.createdAt)],
+);
+
+/**
+ * WebAuthn challenges, single-use: consumed by one conditional UPDATE in the batch that acts on
+ * them (KV cannot promise single use). A registration challenge is bound to its user.
+ */
+export const passkeyChallenges = sqliteTable(
+  "passkey_challenges",
+  {
+    /** base64url, as it comes back in the client data. */
+    challenge: text("challenge").primaryKey(),
+    purpose: text("purpose", { enum: ["registration", "authentication"] }).notNull(),
+    userId: text("user_id"),
+    expiresAt: integer("expires_at").notNull(),
+    consumedAt: integer("consumed_at"),
+    consumeMarker: text("consume_marker"),
+  },
+  (table) => [index("passkey_challenges_expiry_idx").on(table.expiresAt)],
+);

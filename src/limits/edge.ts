@@ -8,7 +8,7 @@ import type { Kv } from "../storage/guard";
 // KV refuses TTLs under 60 s, so the real end is kept in the value.
 
 /** What an edge mark stops: a per-IP window of one route, or a phone's lock or send windows. */
-export type EdgeMark = "send_ip" | "verify_ip" | "password_ip" | "code_lock" | "send_phone";
+export type EdgeMark = "send_ip" | "verify_ip" | "password_ip" | "passkey_ip" | "code_lock" | "send_phone";
 
 /** One KV value per IP and per phone: each mark's end (ms) and the limit of the window that filled. */
 export type EdgeMarks = Partial<Record<EdgeMark, EdgeWindow>>;

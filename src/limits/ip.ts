@@ -1,9 +1,13 @@
 import { sql } from "drizzle-orm";
+import type { Context } from "hono";
 import { batch } from "../db/client";
 import type { Deps } from "../deps";
+import type { AppEnv } from "../http/context";
+import { deps } from "../http/deps";
+import { orThrow } from "../http/errors";
 import { type Failure, fail } from "../http/problem";
 import { type EdgeMark, edgeIpKey, edgeRefuses, markEdge, readEdge } from "./edge";
-import { countedSql, countSql, type Limit, rateLimitHeaders, stateColumnsSql, windowState } from "./sliding";
+import { countedSql, countSql, type Limit, passkeyIpLimit, rateLimitHeaders, stateColumnsSql, windowState } from "./sliding";
 
 /** A refusal by a per-IP window, with its `RateLimit-*` headers (0 left, reset = Retry-After). */
 export function ipRefusal(limit: number, reset: number, code: "rate_limited" | "too_many_attempts" = "rate_limited"): Failure {
@@ -32,4 +36,11 @@ export async function spendIpWindow(deps: Deps, limit: Limit, mark: EdgeMark): P
   const window = windowState(limit, state, "ip", now);
   if (window.full) markEdge(deps, edgeIpKey(request.ip), edge.ip, mark, { until: window.freeAt, limit: window.limit });
   return state.counted ? rateLimitHeaders(window) : ipRefusal(window.limit, window.reset);
+}
+
+/** The per-IP passkey window for a request (API or page): sets its `RateLimit-*` headers, throws a 429 when full. */
+export async function limitPasskeyIp(c: Context<AppEnv>): Promise<void> {
+  const services = deps(c);
+  const headers = orThrow(await spendIpWindow(services, passkeyIpLimit(services.config, services.request.ip), "passkey_ip"));
+  for (const [name, value] of Object.entries(headers)) c.header(name, value);
 }

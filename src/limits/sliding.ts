@@ -19,7 +19,7 @@ export type SlidingWindow = { limit: number; ms: number };
 /** What one request counts against: a scope (what is counted), a key (an IP or a phone), its windows. */
 export type Limit = { scope: Scope; key: string; windows: SlidingWindow[] };
 
-export type Scope = "send_ip" | "verify_ip" | "password_ip" | "send_phone" | "code_fail" | "password_fail";
+export type Scope = "send_ip" | "verify_ip" | "password_ip" | "passkey_ip" | "send_phone" | "code_fail" | "password_fail";
 
 /** Per-IP sends (`OTP_IP_PER_MINUTE`, `OTP_IP_PER_DAY`): every send request that reaches the gate. */
 export const sendIpLimit = (config: Config, ip: string): Limit => ({
@@ -43,6 +43,13 @@ export const passwordIpLimit = (config: Config, ip: string): Limit => ({
   scope: "password_ip",
   key: ip,
   windows: [{ limit: config.PASSWORD_IP_PER_MINUTE, ms: MINUTE }],
+});
+
+/** Per-IP passkey sign-in steps (options and verify, API and pages): bounds challenge rows and signature checks. */
+export const passkeyIpLimit = (config: Config, ip: string): Limit => ({
+  scope: "passkey_ip",
+  key: ip,
+  windows: [{ limit: config.PASSKEY_IP_PER_MINUTE, ms: MINUTE }],
 });
 
 /** Accepted sends per phone (`OTP_HOURLY_LIMIT`, `OTP_DAILY_LIMIT`); a failed delivery still counts. */

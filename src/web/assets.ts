@@ -79,6 +79,7 @@ th{color:var(--muted);font-weight:600}
 .profile-head{display:flex;flex-wrap:wrap;justify-content:space-between;gap:1rem;align-items:flex-end;margin-top:1.5rem}
 .danger-zone{border-color:var(--error)}
 .inline{display:inline}
+.inline-form{display:flex;gap:.5rem;align-items:stretch;max-width:28rem}
 .nowrap{white-space:nowrap}
 @media (max-width:30rem){.card{padding:1.1rem}h1{font-size:1.5rem}.sessions li{flex-direction:column;align-items:flex-start}}
 `;
@@ -96,3 +97,31 @@ d.querySelectorAll("[data-countdown]").forEach(function(n){var left=+n.dataset.c
 var c=d.querySelector("input[autocomplete=one-time-code]");
 if(c&&"OTPCredential" in window){var a=new AbortController();c.form.addEventListener("submit",function(){a.abort()});
 navigator.credentials.get({otp:{transport:["sms"]},signal:a.signal}).then(function(o){if(o&&o.code){c.value=o.code;c.form.requestSubmit()}}).catch(function(){})}})();`;
+
+// Passkeys (WebAuthn needs JavaScript; everything else on the pages works without it). Loaded only
+// when WEBAUTHN_* are set. Options come from the page's own endpoints (CSRF token in the body);
+// the credential goes back in a hidden field of an ordinary form post, so the server answers with
+// the same redirect or refused page as every other form.
+// - `form[data-passkey-signin]` on `/`: the button, and conditional mediation (passkeys offered in
+//   the phone field's autofill) where the browser has it;
+// - `form[data-passkey-add]` on `/profile`: creates a passkey, then posts it with its name.
+// The parse*FromJSON / toJSON fallbacks are for browsers older than WebAuthn Level 3.
+export const PASSKEY_SCRIPT = `(function(){var d=document,P=window.PublicKeyCredential;if(!P||!window.fetch)return;
+function buf(s){return Uint8Array.from(atob(s.replace(/-/g,"+").replace(/_/g,"/")),function(c){return c.charCodeAt(0)}).buffer}
+function b64(b){var a=new Uint8Array(b),s="";for(var i=0;i<a.length;i++)s+=String.fromCharCode(a[i]);return btoa(s).replace(/\\+/g,"-").replace(/\\//g,"_").replace(/=+$/,"")}
+function ids(l){(l||[]).forEach(function(c){c.id=buf(c.id)})}
+function req(o){if(P.parseRequestOptionsFromJSON)return P.parseRequestOptionsFromJSON(o);o.challenge=buf(o.challenge);ids(o.allowCredentials);return o}
+function cre(o){if(P.parseCreationOptionsFromJSON)return P.parseCreationOptionsFromJSON(o);o.challenge=buf(o.challenge);o.user.id=buf(o.user.id);ids(o.excludeCredentials);return o}
+function json(c){if(c.toJSON)try{return c.toJSON()}catch(e){}var r=c.response,j={id:c.id,rawId:b64(c.rawId),type:c.type,authenticatorAttachment:c.authenticatorAttachment,clientExtensionResults:c.getClientExtensionResults(),response:{clientDataJSON:b64(r.clientDataJSON)}};
+if(r.attestationObject){j.response.attestationObject=b64(r.attestationObject);j.response.transports=r.getTransports?r.getTransports():[]}else{j.response.authenticatorData=b64(r.authenticatorData);j.response.signature=b64(r.signature);if(r.userHandle)j.response.userHandle=b64(r.userHandle)}return j}
+function say(f,m){var s=f.querySelector("[data-passkey-status]");if(s)s.textContent=m}
+function options(url,f){var b=new URLSearchParams(),p=f.elements.current_password;b.set("csrf",f.elements.csrf.value);if(p&&p.value)b.set("current_password",p.value);
+return fetch(url,{method:"POST",body:b,credentials:"same-origin"}).then(function(r){return r.json().then(function(j){if(!r.ok)throw new Error(j.message||"");return j})})}
+function send(f,c){f.elements.response.value=JSON.stringify(json(c));f.submit()}
+d.querySelectorAll("[data-passkey-js]").forEach(function(n){n.hidden=false});d.querySelectorAll("[data-passkey-nojs]").forEach(function(n){n.hidden=true});
+var s=d.querySelector("form[data-passkey-signin]");if(s){var ac;
+function get(m){if(ac)ac.abort();ac=new AbortController();var g=ac.signal;return options("/passkey/options",s).then(function(o){var a={publicKey:req(o),signal:g};if(m)a.mediation=m;return navigator.credentials.get(a)}).then(function(c){if(c)send(s,c)})}
+s.querySelector("button").addEventListener("click",function(){say(s,"");get().catch(function(e){if(e.name!=="AbortError")say(s,e.message||s.dataset.failed)})});
+if(P.isConditionalMediationAvailable)P.isConditionalMediationAvailable().then(function(ok){if(ok)get("conditional").catch(function(){})})}
+var a=d.querySelector("form[data-passkey-add]");if(a){var create=function(e){if(e)e.preventDefault();say(a,"");options("/profile/passkeys/options",a).then(function(o){return navigator.credentials.create({publicKey:cre(o)})}).then(function(c){send(a,c)}).catch(function(e){say(a,e.name==="NotAllowedError"||!e.message?a.dataset.failed:e.message)})};
+a.addEventListener("submit",create)}})();`;

@@ -17,12 +17,15 @@ export const pageHeaders: MiddlewareHandler<WebEnv> = async function pageHeaders
   c.set("nonce", nonce);
   await next();
   const turnstile = c.get("config")?.TURNSTILE_SECRET_KEY ? ` ${TURNSTILE}` : "";
+  // Passkey ceremonies fetch their options from this origin (src/web/passkeys.tsx).
+  const self = c.get("config")?.webauthn ? " 'self'" : "";
   const policy = [
     "default-src 'none'",
     `script-src 'nonce-${nonce}'${turnstile}`,
     `style-src 'nonce-${nonce}'`,
     "img-src 'self' data:",
-    ...(turnstile ? [`frame-src${turnstile}`, `connect-src${turnstile}`] : []),
+    ...(turnstile ? [`frame-src${turnstile}`] : []),
+    ...(turnstile || self ? [`connect-src${self}${turnstile}`] : []),
     "form-action 'self'",
     "frame-ancestors 'none'",
     "base-uri 'none'",
@@ -78,6 +81,8 @@ export type PageContext = {
   appName: string;
   signedIn: boolean;
   passwordMinLength: number;
+  /** Passkeys are configured: the pages offer them and load their script. */
+  passkeys: boolean;
 };
 
 /**
@@ -95,5 +100,6 @@ export function pageContext(c: Context<WebEnv>, path: string, signedIn: boolean)
     appName: config?.APP_NAME ?? "",
     signedIn,
     passwordMinLength: config?.PASSWORD_MIN_LENGTH ?? 15,
+    passkeys: Boolean(config?.webauthn),
   };
 }

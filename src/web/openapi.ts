@@ -51,6 +51,23 @@ const PAGES: ["get" | "post", string, string, Fields?][] = [
   ["post", "/profile/sessions/revoke", "Revoke a session (this one: sign out)", { session: "The session id." }],
   ["post", "/profile/delete", "Delete the account", { confirm: "`yes`.", ...currentPassword }],
   ["post", "/logout", "Log out; 303 to /"],
+  // Passkeys (when WEBAUTHN_* are set; else 404). The `options` posts answer JSON for the page's script.
+  ["post", "/passkey/options", "Passkey sign-in options (JSON `PublicKeyCredentialRequestOptionsJSON`)"],
+  [
+    "post",
+    "/passkey",
+    "Sign in with a passkey; session cookies, 303 to /profile",
+    { response: "The assertion: `PublicKeyCredential.toJSON()` as JSON text." },
+  ],
+  ["post", "/profile/passkeys/options", "Passkey creation options (JSON `PublicKeyCredentialCreationOptionsJSON`)", currentPassword],
+  [
+    "post",
+    "/profile/passkeys",
+    "Add a passkey",
+    { response: "The new credential: `PublicKeyCredential.toJSON()` as JSON text.", "name?": "A label.", ...currentPassword },
+  ],
+  ["post", "/profile/passkeys/rename", "Rename a passkey", { id: "The passkey id.", name: "The new label." }],
+  ["post", "/profile/passkeys/remove", "Remove a passkey", { id: "The passkey id." }],
 ];
 
 /** The session cookie the profile pages need (without it: 303 to /). */

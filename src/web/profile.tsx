@@ -4,7 +4,8 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { cursorParam } from "../db/cursor";
 import { deps } from "../http/deps";
 import { callerSql, deleteAccount, listSessions, readCaller, readProfile, revokeOwnSession, updateProfile } from "../me/service";
-import { changePassword, reauthenticate } from "../passwords/service";
+import { listPasskeys } from "../passkeys/service";
+import { changePassword, REAUTH_SECONDS, reauthenticate } from "../passwords/service";
 import { parsePhone } from "../phone";
 import { limitUser } from "../ratelimit/user";
 import { listReferrals } from "../referrals/list";
@@ -25,23 +26,32 @@ import { type ProfileForm, ProfilePage, type ProfileView } from "./views/profile
 
 const REFERRALS_PER_PAGE = 20;
 
-const NOTES = ["details", "invite", "password", "session"] as const;
+const NOTES = ["details", "invite", "password", "session", "passkey_added", "passkey_renamed", "passkey_removed"] as const;
 type Note = (typeof NOTES)[number];
 
 function noteText(c: Context<WebEnv>, note: string | undefined): string | undefined {
-  const t = c.get("t").profile;
-  const texts: Record<Note, string> = { details: t.saved, invite: t.activated, password: t.passwordSaved, session: t.revoked };
+  const { profile: t, passkey } = c.get("t");
+  const texts: Record<Note, string> = {
+    details: t.saved,
+    invite: t.activated,
+    password: t.passwordSaved,
+    session: t.revoked,
+    passkey_added: passkey.added,
+    passkey_renamed: passkey.renamed,
+    passkey_removed: passkey.removed,
+  };
   return (NOTES as readonly string[]).includes(note ?? "") ? texts[note as Note] : undefined;
 }
 
 /** Reads everything the page shows; a dead session (revoked elsewhere) signs this browser out. */
 async function renderProfile(c: Context<WebEnv>, refused?: ProfileView["refused"], status: ContentfulStatusCode = 200) {
-  const { config, db, now } = deps(asApi(c));
+  const services = deps(asApi(c));
+  const { config, db, now } = services;
   const claims = c.get("auth");
   const after = c.req.query("after");
   const cursor = after ? cursorParam(after) : undefined;
   const validCursor = cursor && !("error" in cursor) ? cursor : undefined;
-  const [row, referrals, sessions] = await Promise.all([
+  const [row, referrals, sessions, passkeys] = await Promise.all([
     readProfile(db, config, claims, now),
     listReferrals(db, {
       callerId: claims.sub,
@@ -50,6 +60,7 @@ async function renderProfile(c: Context<WebEnv>, refused?: ProfileView["refused"
       cursor: validCursor,
     }),
     listSessions(db, config, claims, now),
+    config.webauthn ? listPasskeys(services, callerSql(config, claims, now), claims.sub) : null,
   ]);
   if (!row || !referrals || !sessions) return signedOut(c, "ended");
   const view: ProfileView = {
@@ -57,15 +68,19 @@ async function renderProfile(c: Context<WebEnv>, refused?: ProfileView["refused"
     referrals,
     after: validCursor ? after : undefined,
     sessions: sessions.map((session) => ({ ...session, current: session.id === claims.sid })),
+    passkeys,
+    needsReauth: now / 1000 - claims.auth_time > REAUTH_SECONDS,
     notice: refused ? undefined : noteText(c, c.req.query("done")),
     refused,
   };
   return c.html(<ProfilePage page={pageContext(c, "/profile", true)} view={view} />, status);
 }
 
-const done = (c: Context<WebEnv>, note: Note) => c.redirect(`/profile?done=${note}`, 303);
+/** POST/redirect/GET: back to the profile with a note. */
+export const done = (c: Context<WebEnv>, note: Note) => c.redirect(`/profile?done=${note}`, 303);
 
-function refuse(
+/** The profile again, with `form` refused (what was typed kept in `values`). */
+export function refuse(
   c: Context<WebEnv>,
   form: ProfileForm,
   errors: FormErrors,

@@ -7,6 +7,7 @@ import { asApi, type WebEnv } from "./context";
 import { csrfProtection } from "./csrf";
 import { pageContext, pageDatabase, pageHeaders, pageSetup } from "./middleware";
 import { documentPages } from "./openapi";
+import { passkeyProfilePages, passkeySignInPages } from "./passkeys";
 import { logoutPage, profilePages } from "./profile";
 import { requireWebSession } from "./session";
 import { signInPages } from "./signin";
@@ -15,7 +16,7 @@ import { ErrorPage } from "./views/error";
 // The server-rendered pages (Hono JSX). Mounted at "/", so middleware is registered per page
 // path: a `use("*")` here would run for the JSON API too. "/profile/*" also matches "/profile".
 
-const PAGES = ["/", "/password", "/verify", "/resend", "/lang", "/logout", "/profile/*"];
+const PAGES = ["/", "/password", "/verify", "/resend", "/lang", "/logout", "/passkey", "/passkey/*", "/profile/*"];
 
 /** A cross-site or token-less form post: 403, before anything ran. */
 function refusedPost(c: Context<WebEnv>) {
@@ -44,6 +45,11 @@ function pageError(error: Error, c: Context<WebEnv>) {
 export const webRoutes = new OpenAPIHono<WebEnv>();
 for (const path of PAGES) webRoutes.use(path, pageHeaders, pageSetup, csrfProtection(refusedPost), pageDatabase);
 webRoutes.use("/profile/*", requireWebSession);
-webRoutes.route("/", signInPages).route("/", profilePages).route("/", logoutPage);
+webRoutes
+  .route("/", signInPages)
+  .route("/", profilePages)
+  .route("/", passkeySignInPages)
+  .route("/", passkeyProfilePages)
+  .route("/", logoutPage);
 webRoutes.onError(pageError);
 documentPages(webRoutes.openAPIRegistry);

@@ -47,9 +47,10 @@ const NOTES: Record<SignedOutNote, (t: WebEnv["Variables"]["t"]) => string> = {
   deleted: (t) => t.profile.deleted,
 };
 
-function renderPhone(
+/** The phone page; `passkeyErrors` is a refused passkey sign-in (src/web/passkeys.tsx). */
+export function renderPhone(
   c: Context<WebEnv>,
-  input: { phone: string; errors?: FormErrors; notice?: string },
+  input: { phone: string; errors?: FormErrors; notice?: string; passkeyErrors?: FormErrors },
   status: ContentfulStatusCode = 200,
 ) {
   return c.html(<PhonePage page={pageContext(c, "/", false)} hint={phoneHint(c)} turnstileSiteKey={siteKey(c)} {...input} />, status);
@@ -96,7 +97,7 @@ function renderPassword(c: Context<WebEnv>, input: { phone: string; errors?: For
 }
 
 /** After a sign-in: the session into the cookies, the flow out, on to the profile. */
-function signedIn(c: Context<WebEnv>, tokens: Parameters<typeof storeSession>[1]) {
+export function signedIn(c: Context<WebEnv>, tokens: Parameters<typeof storeSession>[1]) {
   storeSession(c, tokens);
   clearCookie(c, "flow");
   return c.redirect("/profile", 303);

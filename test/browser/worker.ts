@@ -29,9 +29,10 @@ export type LocalWorker = { url: string; dispose: () => Promise<void> };
 /**
  * The Worker as `npm run dev` runs it, on a free port: a fresh local D1 (migrated with the same
  * wrangler command), fresh dev secrets, the development sandbox and the console SMS provider.
- * The IP windows are widened so one machine can run every flow inside a minute.
+ * The IP windows are widened so one machine can run every flow inside a minute. `vars` adds
+ * variables (passkeys need WEBAUTHN_*, whose origin names the port: hence `port`).
  */
-export async function startLocalWorker(): Promise<LocalWorker> {
+export async function startLocalWorker(options: { vars?: Record<string, string>; port?: number } = {}): Promise<LocalWorker> {
   const persist = mkdtempSync(join(tmpdir(), "phone-auth-edge-browser-"));
   const migrated = spawnSync(
     join(root, "node_modules", ".bin", "wrangler"),
@@ -59,8 +60,9 @@ export async function startLocalWorker(): Promise<LocalWorker> {
       OTP_RESEND_SECONDS: text("3"),
       JWT_PRIVATE_KEYS: { type: "secret_text", value: secrets.JWT_PRIVATE_KEYS },
       PASSWORD_PEPPER: { type: "secret_text", value: secrets.PASSWORD_PEPPER },
+      ...Object.fromEntries(Object.entries(options.vars ?? {}).map(([name, value]) => [name, text(value)])),
     },
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, watch: false, logLevel: "warn" },
+    dev: { server: { hostname: "127.0.0.1", port: options.port ?? 0 }, inspector: false, persist, watch: false, logLevel: "warn" },
   });
   try {
     await within(90_000, "starting the Worker", worker.ready);

@@ -108,6 +108,34 @@ export type Messages = {
     delete: string;
     deleted: string;
   };
+  /** Passkeys (src/web/passkeys.tsx): sign-in on `/`, add, rename and remove on `/profile`. */
+  passkey: {
+    or: string;
+    signIn: string;
+    signInLead: string;
+    needsJs: string;
+    failed: string;
+    title: string;
+    lead: string;
+    empty: string;
+    created: (date: string) => string;
+    lastUsed: (date: string) => string;
+    neverUsed: string;
+    synced: string;
+    flagged: string;
+    name: string;
+    nameHint: string;
+    add: string;
+    addNeedsJs: string;
+    addFailed: string;
+    reauth: string;
+    reauthPassword: string;
+    rename: string;
+    remove: string;
+    added: string;
+    renamed: string;
+    removed: string;
+  };
   errorPage: {
     title: string;
     csrfTitle: string;

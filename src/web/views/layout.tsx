@@ -1,6 +1,6 @@
 import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
-import { SCRIPT, STYLE } from "../assets";
+import { PASSKEY_SCRIPT, SCRIPT, STYLE } from "../assets";
 import { LANGUAGES, type Lang } from "../i18n";
 import type { PageContext } from "../middleware";
 import { CsrfField } from "./fields";
@@ -60,6 +60,7 @@ export function Layout(props: { page: PageContext; title: string; children: Chil
           </header>
           <main id="main">{props.children}</main>
           <script nonce={page.nonce}>{raw(SCRIPT)}</script>
+          {page.passkeys ? <script nonce={page.nonce}>{raw(PASSKEY_SCRIPT)}</script> : null}
         </body>
       </html>
     </>

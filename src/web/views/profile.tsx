@@ -6,8 +6,9 @@ import type { PageContext } from "../middleware";
 import { CsrfField, Field, FormAlert, Notice } from "./fields";
 import { formatPhone } from "./format";
 import { Layout } from "./layout";
+import { type PasskeyItem, PasskeysCard } from "./passkeys";
 
-export type ProfileForm = "details" | "invite" | "password" | "sessions" | "delete";
+export type ProfileForm = "details" | "invite" | "password" | "sessions" | "delete" | "passkeys";
 
 /** The profile page's data, and the one form that was just refused (with what was typed). */
 export type ProfileView = {
@@ -16,6 +17,10 @@ export type ProfileView = {
   /** The referral page shown (a cursor), when not the newest. */
   after?: string;
   sessions: (SessionRow & { current: boolean })[];
+  /** Null when passkeys are not configured. */
+  passkeys: PasskeyItem[] | null;
+  /** The last sign-in is older than the reauthentication window (300 s). */
+  needsReauth: boolean;
   notice?: string;
   refused?: { form: ProfileForm; errors: FormErrors; values: Record<string, string> };
 };
@@ -246,6 +251,18 @@ export function ProfilePage(props: { page: PageContext; view: ProfileView }) {
           </ul>
         </section>
       </div>
+
+      {view.passkeys ? (
+        <PasskeysCard
+          page={page}
+          passkeys={view.passkeys}
+          hasPassword={user.has_password}
+          needsReauth={view.needsReauth}
+          date={date}
+          errors={refused("passkeys")?.errors}
+          values={refused("passkeys")?.values}
+        />
+      ) : null}
 
       <DeleteCard page={page} hasPassword={user.has_password} errors={refused("delete")?.errors} />
     </Layout>

@@ -4,6 +4,7 @@ import type { PageContext } from "../middleware";
 import { CsrfField, Field, FormAlert, Notice } from "./fields";
 import { formatPhone } from "./format";
 import { Layout } from "./layout";
+import { PasskeySignIn } from "./passkeys";
 
 const TURNSTILE_SCRIPT = "https://challenges.cloudflare.com/turnstile/v0/api.js";
 
@@ -28,6 +29,7 @@ export function PhonePage(props: {
   errors?: FormErrors;
   notice?: string;
   turnstileSiteKey?: string;
+  passkeyErrors?: FormErrors;
 }) {
   const { page } = props;
   const { t } = page;
@@ -47,7 +49,8 @@ export function PhonePage(props: {
             label={t.phone.label}
             hint={props.hint}
             value={props.phone}
-            autocomplete="tel"
+            // `webauthn`: the browser may offer passkeys in this field's autofill (conditional mediation).
+            autocomplete={page.passkeys ? "username webauthn" : "tel"}
             inputmode="tel"
             required
             maxlength={64}
@@ -59,6 +62,7 @@ export function PhonePage(props: {
             <a href="/password">{t.phone.passwordLink}</a>
           </div>
         </form>
+        <PasskeySignIn page={page} errors={props.passkeyErrors} />
       </section>
     </Layout>
   );
