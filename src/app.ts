@@ -13,6 +13,7 @@ import { meRoutes } from "./me/routes";
 import { otpRoutes } from "./otp/routes";
 import { passkeyRoutes } from "./passkeys/routes";
 import { passwordRoutes } from "./passwords/routes";
+import { loadPhoneMetadata } from "./phone";
 import { referralRoutes } from "./referrals/routes";
 import { serviceRoutes } from "./service/routes";
 import { tokenRoutes } from "./tokens/routes";
@@ -22,7 +23,7 @@ import { webhookRoutes } from "./webhooks/routes";
 /** Builds the Worker's app: middleware in contract order, then the feature routers. */
 export function createApp() {
   const app = createRouter();
-  app.use("*", requestId, securityHeaders, requireConfig);
+  app.use("*", requestId, securityHeaders, requireConfig, phonePlans);
   // CORS for everything a script on another origin may call: the JSON API, the service routes and
   // the compatibility APIs (old web clients called them cross-origin). Never credentials, and
   // never the web pages, whose forms are same-origin only (src/web/csrf.ts).
@@ -65,6 +66,15 @@ export function createApp() {
   routed.onError(handleError);
   return routed;
 }
+
+// Routes that never read a phone need not wait for the numbering plans (src/phone.ts).
+const WITHOUT_PHONES = /^\/(health$|\.well-known\/|openapi\.json$|docs)/;
+
+/** Reads the numbering plans (once per isolate) before a route that may parse a phone. */
+const phonePlans: MiddlewareHandler<AppEnv> = async function phonePlans(c, next) {
+  if (!WITHOUT_PHONES.test(c.req.path)) await loadPhoneMetadata(c.env.ASSETS, c.get("config").STORAGE_TIMEOUT_MS);
+  await next();
+};
 
 const CORS_PATHS = ["/v1/*", "/health", "/openapi.json", "/.well-known/*", "/api/*", "/users/*"];
 

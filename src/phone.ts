@@ -1,7 +1,40 @@
-import { type CountryCode, parsePhoneNumberFromString } from "libphonenumber-js/mobile";
+import { type CountryCode, getCountryCallingCode, type MetadataJson, parsePhoneNumberFromString } from "libphonenumber-js/core";
 import type { Config } from "./config";
 import { keyedHasher } from "./crypto";
 import { type Failure, fail } from "./http/problem";
+import { guarded } from "./storage/guard";
+
+// The numbering plans (libphonenumber-js's `mobile` metadata, ~95 KiB, a fifth of the bundle) are
+// static data behind the ASSETS binding (assets/phone/metadata.mobile.json, `npm run data:phone`,
+// never public: run_worker_first), read once per isolate before the first request that needs
+// them (`loadPhoneMetadata`, app middleware), like the common-password list.
+const METADATA_URL = "https://assets.local/phone/metadata.mobile.json";
+let metadata: MetadataJson | undefined;
+let loading: Promise<void> | undefined;
+
+/** Reads the numbering plans once per isolate (again after a failure, which is a 503). */
+export function loadPhoneMetadata(assets: Fetcher, timeoutMs: number): Promise<void> {
+  if (metadata) return Promise.resolve();
+  loading ??= guarded("assets", timeoutMs, async () => {
+    const response = await assets.fetch(METADATA_URL);
+    if (!response.ok) throw new Error(`phone metadata answered ${response.status}`);
+    metadata = (await response.json()) as MetadataJson;
+  }).catch((error: unknown) => {
+    loading = undefined;
+    throw error;
+  });
+  return loading;
+}
+
+/** Sets the numbering plans directly (Node tools such as the importer, which read the package's JSON). */
+export function usePhoneMetadata(json: MetadataJson): void {
+  metadata = json;
+}
+
+function plans(): MetadataJson {
+  if (!metadata) throw new Error("phone metadata not loaded: call loadPhoneMetadata first");
+  return metadata;
+}
 
 export type Phone = {
   /** E.164, the key of every lookup and limit. */
@@ -26,7 +59,7 @@ export function parsePhone(input: string, region?: string): Phone | null {
   let compact = input.replace(formatting, "");
   if (compact.startsWith("00")) compact = `+${compact.slice(2)}`;
   if (!plausible.test(compact)) return null;
-  const parsed = parsePhoneNumberFromString(compact, region as CountryCode | undefined);
+  const parsed = parsePhoneNumberFromString(compact, { defaultCountry: region as CountryCode | undefined }, plans());
   if (!parsed?.country || !parsed.isValid()) return null;
   return { e164: parsed.number, country: parsed.country, national: parsed.nationalNumber };
 }
@@ -36,7 +69,7 @@ export function parsePhone(input: string, region?: string): Phone | null {
  * digit, last two digits (`+37529*****67`).
  */
 export function maskPhone(e164: string): string {
-  const parsed = parsePhoneNumberFromString(e164);
+  const parsed = parsePhoneNumberFromString(e164, plans());
   const countryCode = parsed ? parsed.countryCallingCode : "";
   const national = parsed ? parsed.nationalNumber : e164.slice(1);
   const hidden = Math.max(national.length - 4, 0);
@@ -63,4 +96,14 @@ export function phoneFromInput(
 /** Keyed hash of a phone: lets referrals and the audit trail recognise a number without storing it. */
 export function phoneKey(config: Pick<Config, "PASSWORD_PEPPER">, phone: string): Promise<string> {
   return keyedHasher(config.PASSWORD_PEPPER, "phone")(phone);
+}
+
+/** A number for reading: `+375 29 123-45-67` (E.164 if it will not parse). */
+export function formatPhone(e164: string): string {
+  return parsePhoneNumberFromString(e164, plans())?.formatInternational() ?? e164;
+}
+
+/** The calling code of a region (`BY` → `375`); throws for an unknown region. */
+export function callingCode(region: string): string {
+  return getCountryCallingCode(region as CountryCode, plans());
 }

@@ -1,10 +1,14 @@
 // The user importer of issue #9 (`npm run import`, docs/IMPORT.md). Not imported by the Worker:
 // it runs in Node through scripts/import.mjs and in workerd under the tests.
-import { phoneKey } from "../phone";
+import mobilePlans from "libphonenumber-js/metadata.mobile.json";
+import { phoneKey, usePhoneMetadata } from "../phone";
 import { readCsvRows } from "./csv";
 import { planImport, type RegeneratedCode, type SkippedLink } from "./plan";
 import { checkStatements, importStatements, statementText } from "./sql";
 import { type ImportConfig, type SkippedRow, validateRow } from "./validate";
+
+// The importer runs outside the Worker (Node, tests): it takes the numbering plans from the package.
+usePhoneMetadata(mobilePlans);
 
 export { CsvFileError } from "./csv";
 export { formatReport } from "./report";

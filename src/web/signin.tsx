@@ -1,12 +1,11 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type CountryCode, getCountryCallingCode } from "libphonenumber-js/mobile";
 import { channelsFor } from "../delivery/routing";
 import { requestCode, signInRequest } from "../otp/requests";
 import { codeField } from "../otp/schemas";
 import { passwordLoginRequest } from "../passwords/requests";
-import { parsePhone } from "../phone";
+import { callingCode, parsePhone } from "../phone";
 import { asApi, type WebEnv } from "./context";
 import { clearCookie, readCookie, writeLangCookie } from "./cookies";
 import { readFlow, writeFlow } from "./flow";
@@ -29,7 +28,7 @@ function phoneHint(c: Context<WebEnv>): string {
   if (!region) return t.phone.hintAny;
   try {
     const country = new Intl.DisplayNames([t.dates], { type: "region" }).of(region) ?? region;
-    return t.phone.hintRegion(country, getCountryCallingCode(region as CountryCode));
+    return t.phone.hintRegion(country, callingCode(region));
   } catch {
     return t.phone.hintAny;
   }

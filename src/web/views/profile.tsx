@@ -1,10 +1,10 @@
 import type { SessionRow } from "../../me/service";
+import { formatPhone } from "../../phone";
 import type { ReferralItem } from "../../referrals/list";
 import type { User } from "../../users/profile";
 import type { FormErrors } from "../forms";
 import type { PageContext } from "../middleware";
 import { CsrfField, Field, FormAlert, Notice } from "./fields";
-import { formatPhone } from "./format";
 import { Layout } from "./layout";
 import { type PasskeyItem, PasskeysCard } from "./passkeys";
 

@@ -1,8 +1,8 @@
 import { raw } from "hono/html";
+import { formatPhone } from "../../phone";
 import type { FormErrors } from "../forms";
 import type { PageContext } from "../middleware";
 import { CsrfField, Field, FormAlert, Notice } from "./fields";
-import { formatPhone } from "./format";
 import { Layout } from "./layout";
 import { PasskeySignIn } from "./passkeys";
 
