@@ -12,6 +12,7 @@ import worker from "../src/index";
 import { ADMIN_ENV, callWorker, sharedAdmin } from "./admin-helpers";
 import { expectProblem, freshPhone, row, sendCode, type TokenBody, wrongCode } from "./helpers";
 import { advance, freezeClock, SECOND, variantEnv } from "./otp-helpers";
+import { SoftAuthenticator } from "./passkey-authenticator";
 
 // Webhooks through the real Worker and Miniflare's Queue: the outbox row is written in the batch
 // of the change, the producer hands it to the Queue after the answer, the consumer (this Worker's
@@ -154,6 +155,24 @@ describe("events and their delivery", () => {
       level_2_inviter_id: null,
       points: 100,
     });
+  });
+
+  it("passkey.added fires once, in the batch that stores the passkey", async () => {
+    const admin = await sharedAdmin();
+    await createEndpoint(admin, { event_types: ["passkey.added"] });
+    const user = await signUp();
+    const authenticator = await SoftAuthenticator.create("auth.test", "https://auth.test");
+    const options = await callWorker("POST", "/v1/me/passkeys/options", { token: user.access_token });
+    const creation = (await options.json()) as { challenge: string; user: { id: string } };
+    const added = await callWorker("POST", "/v1/me/passkeys", {
+      token: user.access_token,
+      body: { response: await authenticator.register(creation) },
+    });
+    expect(added.status).toBe(201);
+    const { id } = (await added.json()) as { id: string };
+    const events = await eventsOf("passkey.added", user.user.id);
+    expect(events).toHaveLength(1);
+    expect(JSON.parse(events[0]?.payload ?? "{}").data).toEqual({ user_id: user.user.id, phone: user.user.phone, passkey_id: id });
   });
 
   it("writes no outbox row while no endpoint subscribes to the type", async () => {

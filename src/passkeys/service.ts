@@ -14,6 +14,7 @@ import { type Failure, fail } from "../http/problem";
 import type { Caller } from "../passwords/service";
 import { CEREMONY_TIMEOUT_MS, challengeOf, newChallenge } from "./ceremony";
 import { challengeWonSql, consumeChallengeSql, lastRows, type PasskeyRow, passkeyColumns, passkeysOfUserSql } from "./storage";
+import { webhookSql } from "../webhooks/outbox";
 
 // Registration (WebAuthn Level 3 §7.1) through @simplewebauthn/server, and the owner's list,
 // rename and remove. Sign-in is in ./signin.ts; what both share in ./ceremony.ts.
@@ -112,6 +113,7 @@ export async function addPasskey(
         AND (SELECT count(*) FROM passkeys WHERE user_id = u.id) < ${MAX_PASSKEYS}
       ON CONFLICT (credential_id) DO NOTHING`,
     await eventSql(deps, { type: "passkey_added", phone: caller.phone, userId: caller.id, detail: { passkey_id: id } }, inserted),
+    ...webhookSql({ type: "passkey.added", data: { user_id: caller.id, phone: caller.phone, passkey_id: id }, now, when: inserted }),
     sql`SELECT ${won} AS won, (SELECT count(*) FROM passkeys WHERE user_id = ${caller.id}) AS owned,
       EXISTS (SELECT 1 FROM passkeys WHERE credential_id = ${info.credential.id}) AS taken`,
     sql`SELECT ${passkeyColumns} FROM passkeys p WHERE p.id = ${id}`,
