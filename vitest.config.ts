@@ -1,10 +1,13 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { configDefaults, defineConfig } from "vitest/config";
+import { copyDocsAssets } from "./scripts/docs-assets.mjs";
 import { generateDevSecrets } from "./scripts/secrets.mjs";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  // /docs serves Swagger UI from assets/docs/ (not committed): the pool reads [assets] from wrangler.toml.
+  copyDocsAssets();
   // Fresh keys and pepper per run: nothing secret is committed, and no test can depend on a fixed key.
   const secrets = await generateDevSecrets();
   return {

@@ -12,6 +12,7 @@ import { meRoutes } from "./me/routes";
 import { otpRoutes } from "./otp/routes";
 import { passwordRoutes } from "./passwords/routes";
 import { referralRoutes } from "./referrals/routes";
+import { docsRoutes } from "./service/docs";
 import { serviceRoutes } from "./service/routes";
 import { tokenRoutes } from "./tokens/routes";
 import { webRoutes } from "./web/routes";
@@ -37,8 +38,8 @@ export function createApp() {
     .route("/", passwordRoutes)
     .route("/", adminRoutes)
     .route("/", compatRoutes);
-  // The web pages (src/web): mounted outside the chain so the typed API client does not see them.
-  routed.route("/", webRoutes);
+  // The web pages (src/web) and /docs: mounted outside the chain so the typed API client does not see them.
+  routed.route("/", webRoutes).route("/", docsRoutes);
 
   routed.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",

@@ -46,7 +46,7 @@ export const otpRoutes = createRouter()
     const sent = await requestCode(c, {
       phone: body.phone,
       region: body.region,
-      purpose: body.purpose,
+      purpose: body.purpose ?? "login",
       userId,
       turnstileToken: body.turnstile_token,
     });

@@ -18,7 +18,9 @@ export const PurposeSchema = z.enum(["login", "reset_password", "change_phone"])
 export const SendCodeRequest = z
   .object({
     phone: phoneField,
-    purpose: PurposeSchema.default("login"),
+    // Optional, defaulted in the handler: with `.default()` the generated schema would carry
+    // `default`, which openapi-typescript (default options) turns into a required field.
+    purpose: PurposeSchema.optional().openapi({ description: "What the code is for. Default: `login`." }),
     region: regionField,
     turnstile_token: z.string().max(2048).optional(),
   })

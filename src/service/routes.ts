@@ -1,4 +1,3 @@
-import { swaggerUI } from "@hono/swagger-ui";
 import { createRoute } from "@hono/zod-openapi";
 import { version } from "../../package.json";
 import { kvOf } from "../http/deps";
@@ -79,5 +78,4 @@ export const serviceRoutes = createRouter()
   .openapi(jwks, async (c) => {
     c.header("Cache-Control", "public, max-age=300");
     return c.json(await publicJwks(c.get("config")), 200);
-  })
-  .get("/docs", swaggerUI({ url: "/openapi.json", title: "phone-auth-edge API" }));
+  });
