@@ -1,9 +1,9 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
-import { version } from "../package.json";
 import { adminRoutes } from "./admin/routes";
 import { compatRoutes } from "./compat";
 import type { AppEnv } from "./http/context";
+import { documentInfo, finishDocument, registerHeaders } from "./http/document";
 import { handleError } from "./http/errors";
 import { d1Session, jsonBody, limitBody, requestId, requireConfig, securityHeaders } from "./http/middleware";
 import { createRouter } from "./http/openapi";
@@ -12,7 +12,7 @@ import { meRoutes } from "./me/routes";
 import { otpRoutes } from "./otp/routes";
 import { passwordRoutes } from "./passwords/routes";
 import { referralRoutes } from "./referrals/routes";
-import { docsRoutes } from "./service/docs";
+import { docsRoutes, documentService } from "./service/docs";
 import { serviceRoutes } from "./service/routes";
 import { tokenRoutes } from "./tokens/routes";
 import { webRoutes } from "./web/routes";
@@ -41,12 +41,10 @@ export function createApp() {
   // The web pages (src/web) and /docs: mounted outside the chain so the typed API client does not see them.
   routed.route("/", webRoutes).route("/", docsRoutes);
 
-  routed.doc31("/openapi.json", (c) => ({
-    openapi: "3.1.0",
-    info: { title: "phone-auth-edge", version, description: "Phone-number sign-in with SMS one-time codes, JWTs and sessions." },
-    servers: [{ url: new URL(c.req.url).origin }],
-  }));
+  routed.get("/openapi.json", (c) => c.json(finishDocument(routed.getOpenAPI31Document(documentInfo(c.get("config"))))));
   routed.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+  registerHeaders(routed.openAPIRegistry);
+  documentService(routed.openAPIRegistry);
 
   const allowed = allowedMethods(routed.routes);
   routed.notFound((c: Context<AppEnv>) => {

@@ -71,6 +71,8 @@ const configSchema = z.object({
   PASSWORD_LOCKOUT_FAILURES: positive(5),
   PASSWORD_IP_PER_MINUTE: positive(10),
   CORS_ORIGINS: list,
+  /** The public origin, for `servers` in /openapi.json; unset, the document names none (tools use its own origin). */
+  PUBLIC_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
   DEFAULT_REGION: z
     .string()
     .regex(/^[A-Za-z]{2}$/, "must be an ISO 3166-1 alpha-2 code")

@@ -73,7 +73,7 @@ describe("Postman collection", () => {
   it("turns path and query parameters into Postman variables and switched-off query entries", async () => {
     const collection = await postmanCollection(await openapi());
     const revoke = request(collection, "Sessions", "DELETE", "{{baseUrl}}/v1/me/sessions/:id");
-    expect(revoke?.request.url.variable).toEqual([{ key: "id", value: "<id>" }]);
+    expect(revoke?.request.url.variable).toEqual([{ key: "id", value: "<id>", description: expect.stringContaining("session") }]);
     const referrals = request(collection, "Referrals", "GET", "{{baseUrl}}/v1/me/referrals");
     expect(referrals?.request.url.query).toEqual([
       { key: "limit", value: "20", disabled: true },

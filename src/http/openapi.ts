@@ -41,6 +41,15 @@ export function createRouter() {
   });
 }
 
+/**
+ * An `operationId` for routes documented from a table rather than one by one:
+ * `("compat", "post", "/api/users/send-code/")` → `compatPostApiUsersSendCode`.
+ */
+export function operationIdOf(prefix: string, method: string, path: string) {
+  const words = [prefix, method, ...path.split(/[/{}.-]/).filter(Boolean)];
+  return words.map((word, index) => (index === 0 ? word : `${word[0]?.toUpperCase()}${word.slice(1)}`)).join("");
+}
+
 export const bearerSecurity = [{ bearerAuth: [] as string[] }];
 
 export { z };

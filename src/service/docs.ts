@@ -1,3 +1,4 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Hono } from "hono";
 import { html, raw } from "hono/html";
 import { randomToken } from "../crypto";
@@ -67,3 +68,26 @@ export const docsRoutes = new Hono<AppEnv>()
       headers: { "Content-Type": type, "Cache-Control": "public, max-age=3600", "X-Frame-Options": "DENY" },
     });
   });
+
+/** `/openapi.json` and `/docs` in the document itself (both are plain routes, outside the typed chain). */
+export function documentService(registry: OpenAPIHono["openAPIRegistry"]) {
+  registry.registerPath({
+    method: "get",
+    path: "/openapi.json",
+    operationId: "getOpenApiDocument",
+    tags: ["Service"],
+    summary: "This OpenAPI 3.1 document",
+    description:
+      "Generated from the same Zod schemas that validate requests. `servers` comes from `PUBLIC_URL` (none when unset, so tools use the document's own origin).",
+    responses: { 200: { description: "The document", content: { "application/json": { schema: { type: "object" } } } } },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/docs",
+    operationId: "getApiReference",
+    tags: ["Service"],
+    summary: "Interactive API reference (Swagger UI)",
+    description: "Swagger UI on /openapi.json, served from the Worker's own assets (no CDN) under a nonce CSP; it cannot be framed.",
+    responses: { 200: { description: "The page", content: { "text/html": { schema: { type: "string" } } } } },
+  });
+}

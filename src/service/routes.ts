@@ -13,6 +13,9 @@ const health = createRoute({
   path: "/health",
   tags: ["Service"],
   summary: "Liveness with a real D1 query and KV read",
+  operationId: "getHealth",
+  description:
+    "Runs a real D1 query and KV read. 200 when both answer; 503 `service_unavailable` with the same `checks` when one fails. Never cached.",
   responses: {
     200: {
       description: "Healthy",
@@ -27,6 +30,8 @@ const meta = createRoute({
   path: "/v1",
   tags: ["Service"],
   summary: "API metadata",
+  operationId: "getApiMetadata",
+  description: "The service name and version, and where the reference (`/docs`) and this document (`/openapi.json`) are.",
   responses: {
     200: {
       description: "Metadata",
@@ -42,6 +47,9 @@ const jwks = createRoute({
   path: "/.well-known/jwks.json",
   tags: ["Service"],
   summary: "Public keys that verify access tokens",
+  operationId: "getJwks",
+  description:
+    "The public keys (JWK Set) that verify access tokens (ES256, `kid` in the token header). Several keys may be listed during a rotation. Cacheable for 5 minutes.",
   responses: {
     200: {
       description: "JWK Set",
