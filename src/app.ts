@@ -5,7 +5,7 @@ import { compatRoutes } from "./compat";
 import type { AppEnv } from "./http/context";
 import { documentInfo, finishDocument, registerHeaders } from "./http/document";
 import { handleError } from "./http/errors";
-import { d1Session, jsonBody, limitBody, requestId, requireConfig, securityHeaders } from "./http/middleware";
+import { d1Session, jsonBody, limitBody, noStore, requestId, requireConfig, securityHeaders } from "./http/middleware";
 import { createRouter } from "./http/openapi";
 import { fail, problem } from "./http/problem";
 import { meRoutes } from "./me/routes";
@@ -27,7 +27,7 @@ export function createApp() {
   for (const path of CORS_PATHS) app.use(path, corsFromConfig);
   app.use("*", limitBody);
   // The JSON API only: the compatibility APIs also take form posts, and the web pages post forms.
-  app.use("/v1/*", jsonBody, d1Session);
+  app.use("/v1/*", noStore, jsonBody, d1Session);
 
   const routed = app
     .route("/", serviceRoutes)

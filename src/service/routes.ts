@@ -6,6 +6,8 @@ import { problem } from "../http/problem";
 import { guarded } from "../storage/guard";
 import { publicJwks } from "../tokens/jwt";
 
+const cacheControl = { $ref: "#/components/headers/Cache-Control" };
+
 const Checks = z.object({ db: z.enum(["ok", "fail"]), kv: z.enum(["ok", "fail"]) });
 
 const health = createRoute({
@@ -19,6 +21,7 @@ const health = createRoute({
   responses: {
     200: {
       description: "Healthy",
+      headers: { "Cache-Control": cacheControl },
       content: { "application/json": { schema: z.object({ status: z.literal("ok"), checks: Checks, version: z.string() }) } },
     },
     ...problemResponses(503),
@@ -53,6 +56,7 @@ const jwks = createRoute({
   responses: {
     200: {
       description: "JWK Set",
+      headers: { "Cache-Control": cacheControl },
       content: { "application/json": { schema: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }) } },
     },
   },
