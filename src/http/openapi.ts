@@ -26,6 +26,11 @@ export function problemResponses(...statuses: number[]) {
   >;
 }
 
+// A field that is absent says so ("phone: is required"), not Zod's "Invalid input: expected
+// string, received undefined". Global, so the compatibility bodies and the config read the same;
+// a schema's own message still wins.
+z.config({ customError: (issue) => (issue.code === "invalid_type" && issue.input === undefined ? "is required" : undefined) });
+
 /**
  * A router whose validation failures all become `validation_failed` problems: the single wrap
  * of `zValidator`, so a raw Zod result never reaches a client.
