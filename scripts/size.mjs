@@ -9,8 +9,8 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { copyDocsAssets } from "./docs-assets.mjs";
 
-/** The performance budget for the gzip-compressed upload, in KiB (issue #8; `npm run bench` checks it too). */
-const BUDGET_KIB = 180;
+/** The performance budget for the gzip-compressed upload, in KiB (issue #8, raised from 180 with issue #16; `npm run bench` checks it too). */
+const BUDGET_KIB = 200;
 const TOP_INPUTS = 10;
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
