@@ -64,13 +64,18 @@ function chainOf(method: string, path: string): string[] {
     });
 }
 
-/** What a middleware answers by itself, whatever the route behind it (spec/API.md "Errors"). */
-const MIDDLEWARE_ANSWERS: Record<string, string[]> = {
+/** What a middleware answers by itself, whatever the route behind it (spec/API.md "Errors"), by request method. */
+const MIDDLEWARE_ANSWERS: Record<string, (method: string) => string[]> = {
   // A bad or unsafe configuration: 503 on every route.
-  requireConfig: ["503"],
-  requireAccessToken: ["401"],
+  requireConfig: () => ["503"],
+  requireAccessToken: () => ["401"],
   // The per-user Rate Limiting binding (/v1/me*, invite).
-  limitPerUser: ["429"],
+  limitPerUser: () => ["429"],
+  // A GET has no body to measure or parse.
+  bodyLimit: (method) => (method === "get" ? [] : ["413"]),
+  jsonBody: (method) => (method === "get" ? [] : ["400", "415"]),
+  // An old API that COMPAT_APIS does not name is not there.
+  compatEnabled: () => ["404"],
 };
 
 describe("the OpenAPI document's operations", () => {
@@ -91,12 +96,14 @@ describe("the OpenAPI document's operations", () => {
     expect(ids).toContain("getMe");
   });
 
-  it("list 429, 503 and 401 wherever the middleware the route runs can answer them", () => {
+  it("list every status the middleware a route runs can answer by itself (429, 503, 401, 413, …)", () => {
     let limited = 0;
     for (const { method, path, name, operation } of operations) {
       const chain = chainOf(method, path);
       expect(chain, `${name} runs requireConfig`).toContain("requireConfig");
-      const expected = new Set(chain.flatMap((handler) => MIDDLEWARE_ANSWERS[handler] ?? []));
+      const expected = new Set(chain.flatMap((handler) => MIDDLEWARE_ANSWERS[handler]?.(method) ?? []));
+      // The JSON API's routes validate declared parameters and bodies before the handler: validation_failed.
+      if (path.startsWith("/v1") && (operation.parameters?.length || operation.requestBody)) expected.add("400");
       if (expected.has("429")) limited += 1;
       for (const status of expected) expect(Object.keys(operation.responses), `${name} (runs ${chain.join(", ")})`).toContain(status);
     }

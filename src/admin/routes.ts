@@ -67,7 +67,7 @@ const userRoute = createRoute({
   operationId: "adminGetUser",
   description: "One user with `is_active`, the inviter and the number of live sessions. Recorded as an `admin_viewed` audit event.",
   request: { params: idParam },
-  responses: { 200: json(AdminUserDetail, "The user"), ...problemResponses(401, 403, 404, 503) },
+  responses: { 200: json(AdminUserDetail, "The user"), ...problemResponses(400, 401, 403, 404, 503) },
 });
 
 const patchRoute = createRoute({

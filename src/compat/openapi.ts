@@ -1,7 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { COMPAT_API_NAMES, type CompatApi } from "../config";
 import type { AppEnv } from "../http/context";
-import { operationIdOf, z } from "../http/openapi";
+import { operationIdOf, ProblemSchema, z } from "../http/openapi";
 import { type CompatHandler, enabled } from "./http";
 
 // The old APIs in /openapi.json: each route is documented where it is mounted, with the body
@@ -34,6 +34,8 @@ export const COMPAT_TAGS = COMPAT_API_NAMES.map((api) => ({
   description: `${COMPAT_DESCRIPTIONS[api]} Served only when \`COMPAT_APIS\` names \`${api}\`.`,
 }));
 
+const problemContent = { "application/problem+json": { schema: ProblemSchema } };
+
 type Operation = { summary: string; ok: z.ZodType; errors: number[]; security?: "compatToken" | "bearerAuth" };
 
 /**
@@ -62,6 +64,8 @@ export function compatRouter(...apis: CompatApi[]) {
       ...(method === "post" && { request: { body: { required: true, content } } }),
       responses: {
         200: { description: "OK", content: { "application/json": { schema: ok } } },
+        // The gate above answers the core's problem when COMPAT_APIS does not name the API.
+        404: { description: "Not served: `COMPAT_APIS` does not name this API", content: problemContent },
         ...Object.fromEntries(errors.map((status) => [status, error])),
       },
     });

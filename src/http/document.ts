@@ -85,17 +85,28 @@ export function documentInfo(config: Config) {
 
 /**
  * Adds to every operation what src/app.ts makes true of it: no declared security means public
- * (`security: []`); `requireConfig` and `onError` can answer 503 and 500 anywhere; every answer
+ * (`security: []`); `requireConfig` and `onError` can answer 503 and 500 anywhere, the body
+ * middleware 413 (and under /v1, 400 and 415) to any request with a body; every answer
  * carries `X-Request-Id`, /v1 answers `Cache-Control` and `X-D1-Bookmark`; 429 and 503 carry
  * `Retry-After`, and a route that can answer 429 carries the `RateLimit-*` headers.
  */
 export function finishDocument<D extends object>(document: D): D {
   for (const [path, item] of Object.entries((document as Document).paths ?? {})) {
-    for (const operation of Object.values(item)) {
+    for (const [method, operation] of Object.entries(item)) {
       operation.security ??= [];
       const page = operation.tags?.includes(WEB_TAG.name) ?? false;
-      operation.responses["500"] ??= failure("Unexpected failure (`internal_error`); nothing internal is shown", page);
-      operation.responses["503"] ??= failure("A dependency failed or the service is misconfigured (`service_unavailable`)", page);
+      const answers = operation.responses;
+      if (method !== "get") {
+        // `limitBody` runs everywhere, `jsonBody` under /v1, before any route (src/app.ts).
+        answers["413"] ??= failure("The body is larger than 16 KiB (`payload_too_large`)", false);
+        if (path.startsWith("/v1")) {
+          answers["400"] ??= failure("The body is not JSON (`malformed_request`)", false);
+          answers["415"] ??= failure("A body that is not `application/json` (`unsupported_media_type`)", false);
+        }
+      }
+      answers["500"] ??= failure("Unexpected failure (`internal_error`); nothing internal is shown", page);
+      answers["503"] ??= failure("A dependency failed or the service is misconfigured (`service_unavailable`)", page);
+      operation.responses = Object.fromEntries(Object.entries(answers).sort(([a], [b]) => a.localeCompare(b)));
       const limited = "429" in operation.responses;
       for (const [status, response] of Object.entries(operation.responses)) {
         const names: HeaderName[] = ["X-Request-Id"];

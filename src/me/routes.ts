@@ -137,7 +137,7 @@ const deleteSession = createRoute({
         .openapi({ param: { description: "The session's id (`id` in the list, `sid` in its access tokens).", example: SESSION_ID } }),
     }),
   },
-  responses: { 204: { description: "Revoked" }, ...problemResponses(401, 404, 429, 503) },
+  responses: { 204: { description: "Revoked" }, ...problemResponses(400, 401, 404, 429, 503) },
 });
 
 const iso = (ms: number) => new Date(ms).toISOString();
