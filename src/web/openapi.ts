@@ -74,10 +74,11 @@ export function documentPages(registry: OpenAPIHono["openAPIRegistry"]) {
       method === "post"
         ? { 303: { description: "Done: the next page" }, "4XX": { description: "The page with the refusal", content: html } }
         : { ...(path !== "/lang" && { 200: { description: "The page", content: html } }), 303: { description: "Redirect" } };
+    const answer = path === "/lang" ? "Answers a redirect." : "Answers HTML.";
     const description =
       method === "post"
         ? `${summary}. A form post from the page: it needs the page's CSRF token and a same-origin request.`
-        : `${summary}. Answers HTML.`;
+        : `${summary}. ${answer}`;
     const operation: RouteConfig = {
       method,
       path,
