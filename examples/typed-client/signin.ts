@@ -30,8 +30,8 @@ export async function signInAndReadProfile({ baseUrl, phone }: { baseUrl: string
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const baseUrl = process.env.BASE_URL ?? "http://127.0.0.1:8787";
-  // A Belarusian mobile number nobody owns, unless PHONE is given.
-  const phone = process.env.PHONE ?? `+37529${String(Math.floor(Math.random() * 10_000_000)).padStart(7, "0")}`;
+  // A made-up Belarusian mobile number (+375 29 1xx xx xx), unless PHONE is given.
+  const phone = process.env.PHONE ?? `+375291${String(Math.floor(Math.random() * 1_000_000)).padStart(6, "0")}`;
   const user = await signInAndReadProfile({ baseUrl, phone });
   console.log(JSON.stringify(user, null, 2));
 }
