@@ -37,7 +37,7 @@ afterAll(async () => {
 });
 
 describe("/docs", () => {
-  it("renders every operation of /openapi.json offline, with no CSP violation and no request off the origin", async () => {
+  it("renders every operation offline, and runs an authorized call, with no CSP violation and no request off the origin", async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const offOrigin: string[] = [];
     await context.route(
@@ -78,9 +78,37 @@ describe("/docs", () => {
     ).toBe("4px");
     await expect(page.locator(".info .title").textContent()).resolves.toContain("phone-auth-edge");
     expect({ violations, errors, offOrigin }).toEqual({ violations: [], errors: [], offOrigin: [] });
+
+    // "Authorize" with a bearer token, then "Try it out" on GET /v1/me: the CSP lets the page call the API.
+    const token = await accessToken();
+    await page.locator("button.authorize").first().click();
+    const bearer = page.locator(".auth-container", { hasText: "bearerAuth" });
+    await bearer.locator("input").fill(token);
+    await bearer.locator("button.authorize").click();
+    await page.locator("button.btn-done").first().click();
+    const getMe = page.locator("#operations-Profile-getMe");
+    await getMe.locator(".opblock-summary").click();
+    await getMe.locator("button.try-out__btn").click();
+    await getMe.locator("button.execute").click();
+    await expect(getMe.locator(".live-responses-table tr.response .response-col_status").first().textContent()).resolves.toContain("200");
+    expect({ violations, errors, offOrigin }).toEqual({ violations: [], errors: [], offOrigin: [] });
     await context.close();
   });
 });
+
+/** Signs a fresh phone in through the JSON API and answers its access token. */
+async function accessToken(): Promise<string> {
+  const phone = `+375442${String(Date.now() % 1_000_000).padStart(6, "0")}`;
+  const json = { "Content-Type": "application/json" };
+  const sent = await fetch(`${worker.url}/v1/auth/otp`, { method: "POST", headers: json, body: JSON.stringify({ phone }) });
+  const { dev_code: code } = (await sent.json()) as { dev_code: string };
+  const verified = await fetch(`${worker.url}/v1/auth/otp/verify`, {
+    method: "POST",
+    headers: json,
+    body: JSON.stringify({ phone, code }),
+  });
+  return ((await verified.json()) as { access_token: string }).access_token;
+}
 
 describe("the typed-client example (examples/typed-client)", () => {
   it("signs in with a code and reads /v1/me through openapi-fetch, run as the README says", async () => {
