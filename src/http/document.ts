@@ -47,7 +47,7 @@ const HEADERS = {
   },
   "Cache-Control": {
     description:
-      "`no-store` on every answer with personal data or tokens (everything under /v1, the pages, every error); `public, max-age=300` on the JWKS.",
+      "`no-store` on every answer with personal data or tokens (everything under /v1, the pages, the old APIs' tokens and profiles, every error); `public, max-age=300` on the JWKS.",
     schema: { type: "string", example: "no-store" },
   },
 } as const;
@@ -110,7 +110,9 @@ export function finishDocument<D extends object>(document: D): D {
       const limited = "429" in operation.responses;
       for (const [status, response] of Object.entries(operation.responses)) {
         const names: HeaderName[] = ["X-Request-Id"];
-        if (path.startsWith("/v1") || page || response.content?.["application/problem+json"]) names.push("Cache-Control");
+        // The old APIs' refusals and token answers are no-store too (src/compat/http.ts).
+        const compat = operation.tags?.some((tag) => tag.startsWith("Compatibility:")) ?? false;
+        if (path.startsWith("/v1") || page || compat || response.content?.["application/problem+json"]) names.push("Cache-Control");
         if (path.startsWith("/v1")) names.push("X-D1-Bookmark");
         if (status === "429" || status === "503") names.push("Retry-After");
         if (limited) names.push("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset");
