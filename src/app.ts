@@ -38,10 +38,12 @@ export function createApp() {
     .route("/", passwordRoutes)
     .route("/", adminRoutes)
     .route("/", compatRoutes);
-  // The web pages (src/web) and /docs: mounted outside the chain so the typed API client does not see them.
-  routed.route("/", webRoutes).route("/", docsRoutes);
+  // The web pages (src/web): mounted outside the chain so the typed API client does not see them.
+  routed.route("/", webRoutes);
 
   routed.get("/openapi.json", (c) => c.json(finishDocument(routed.getOpenAPI31Document(documentInfo(c.get("config"))))));
+  // /docs, outside the typed chain too.
+  routed.route("/", docsRoutes);
   routed.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
   registerHeaders(routed.openAPIRegistry);
   documentService(routed.openAPIRegistry);

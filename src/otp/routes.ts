@@ -12,10 +12,10 @@ const sendCodeRoute = createRoute({
   path: "/v1/auth/otp",
   tags: ["Sign-in"],
   summary: "Send a one-time code by SMS",
+  request: { body: { content: { "application/json": { schema: SendCodeRequest } }, required: true } },
   operationId: "sendCode",
   description:
     "Sends a fresh one-time code to the phone (any earlier code for the same phone and purpose stops working). `purpose` defaults to `login`; `change_phone` needs a bearer token. Answers the same for known and unknown phones. Limits: 1 per resend cooldown, 5 per hour and 10 per day per phone; 5 per minute and 50 per day per client IP. In the development sandbox the answer has `dev_code`.",
-  request: { body: { content: { "application/json": { schema: SendCodeRequest } }, required: true } },
   responses: {
     200: { description: "Code sent", content: { "application/json": { schema: SendCodeResponse } } },
     ...problemResponses(400, 401, 403, 409, 413, 415, 429, 502, 503),
