@@ -54,7 +54,14 @@ const HEADERS = {
 
 type HeaderName = keyof typeof HEADERS;
 type Response = { description: string; headers?: Record<string, unknown>; content?: Record<string, unknown> };
-type Operation = { tags?: string[]; security?: unknown[]; responses: Record<string, Response> };
+type Parameter = { in: string; example?: unknown; schema?: { example?: unknown } };
+type Operation = {
+  tags?: string[];
+  security?: unknown[];
+  parameters?: Parameter[];
+  requestBody?: unknown;
+  responses: Record<string, Response>;
+};
 type Document = { paths?: Record<string, Record<string, Operation>> };
 
 const ref = (name: HeaderName) => ({ $ref: `#/components/headers/${name}` });
@@ -86,7 +93,8 @@ export function documentInfo(config: Config) {
 /**
  * Adds to every operation what src/app.ts makes true of it: no declared security means public
  * (`security: []`); `requireConfig` and `onError` can answer 503 and 500 anywhere, the body
- * middleware 413 (and under /v1, 400 and 415) to any request with a body; every answer
+ * middleware 413 (and under /v1, 400 and 415) to any request with a body, the JSON API's
+ * validation 400 wherever there is something to validate; every answer
  * carries `X-Request-Id`, /v1 answers `Cache-Control` and `X-D1-Bookmark`; 429 and 503 carry
  * `Retry-After`, and a route that can answer 429 carries the `RateLimit-*` headers.
  */
@@ -96,6 +104,14 @@ export function finishDocument<D extends object>(document: D): D {
       operation.security ??= [];
       const page = operation.tags?.includes(WEB_TAG.name) ?? false;
       const answers = operation.responses;
+      // Tools that fill in requests (Dredd, Postman) read the parameter's own `example`.
+      for (const parameter of operation.parameters ?? []) {
+        if (parameter.example === undefined && parameter.schema?.example !== undefined) parameter.example = parameter.schema.example;
+      }
+      // The JSON API's router validates declared parameters and bodies (`createRouter`'s hook).
+      if (path.startsWith("/v1") && (operation.parameters?.length || operation.requestBody)) {
+        answers["400"] ??= failure("A parameter or the body fails its schema (`validation_failed`)", false);
+      }
       if (method !== "get") {
         // `limitBody` runs everywhere, `jsonBody` under /v1, before any route (src/app.ts).
         answers["413"] ??= failure("The body is larger than 16 KiB (`payload_too_large`)", false);
