@@ -92,6 +92,9 @@ describe("the OpenAPI document's operations", () => {
       for (const tag of operation.tags ?? []) expect(declared.has(tag), `${name}: tag "${tag}" is declared`).toBe(true);
     }
     expect(ids.size).toBe(operations.length);
+    // No empty section in /docs: a declared tag that no operation uses is left out.
+    const used = new Set(operations.flatMap(({ operation }) => operation.tags ?? []));
+    expect([...declared.keys()].filter((tag) => !used.has(tag))).toEqual([]);
     expect(ids).toContain("sendCode");
     expect(ids).toContain("getMe");
   });

@@ -7,7 +7,10 @@ import { WEB_TAG } from "../web/openapi";
 // What /openapi.json says beyond the routes' own definitions: the tags, the response headers, and
 // the answers every route can give because of what runs before or after it in src/app.ts.
 
-/** The JSON API's tags, in the order /docs and the Postman collection show them. */
+/**
+ * The JSON API's tags, in the order /docs and the Postman collection show them. A tag no
+ * operation uses is left out of the document (`finishDocument`).
+ */
 const API_TAGS = [
   { name: "Service", description: "Health, API metadata, the keys that verify access tokens, this document and its reference page." },
   {
@@ -19,7 +22,20 @@ const API_TAGS = [
   { name: "Sessions", description: "The signed-in user's live sessions (one per device), and revoking one." },
   { name: "Referrals", description: "Invite codes: activate someone's code once, list your own direct referrals." },
   { name: "Passwords", description: "An optional password as a second way in, held to NIST SP 800-63B-4's single-factor rules." },
+  {
+    name: "Passkeys",
+    description: "Sign in without an SMS: add WebAuthn passkeys to the account, sign in with one. 404 unless WebAuthn is configured.",
+  },
   { name: "Admin", description: "For role `admin` only: users, the audit trail and counters. Full phone numbers; every view is audited." },
+  {
+    name: "Webhooks",
+    description: "For role `admin`: endpoints that receive signed Standard Webhooks events (at least once), their deliveries and replays.",
+  },
+  {
+    name: "Delivery",
+    description:
+      "Delivery status callbacks from the SMS, WhatsApp, Telegram and voice providers, each checked with its own signature scheme.",
+  },
 ];
 
 export const DOCUMENT_TAGS = [...API_TAGS, ...COMPAT_TAGS, WEB_TAG];
@@ -62,7 +78,7 @@ type Operation = {
   requestBody?: unknown;
   responses: Record<string, Response>;
 };
-type Document = { paths?: Record<string, Record<string, Operation>> };
+type Document = { paths?: Record<string, Record<string, Operation>>; tags?: { name: string }[] };
 
 const ref = (name: HeaderName) => ({ $ref: `#/components/headers/${name}` });
 
@@ -99,8 +115,11 @@ export function documentInfo(config: Config) {
  * `Retry-After`, and a route that can answer 429 carries the `RateLimit-*` headers.
  */
 export function finishDocument<D extends object>(document: D): D {
-  for (const [path, item] of Object.entries((document as Document).paths ?? {})) {
+  const doc = document as Document;
+  const used = new Set<string>();
+  for (const [path, item] of Object.entries(doc.paths ?? {})) {
     for (const [method, operation] of Object.entries(item)) {
+      for (const tag of operation.tags ?? []) used.add(tag);
       operation.security ??= [];
       const page = operation.tags?.includes(WEB_TAG.name) ?? false;
       const answers = operation.responses;
@@ -136,5 +155,6 @@ export function finishDocument<D extends object>(document: D): D {
       }
     }
   }
+  if (doc.tags) doc.tags = doc.tags.filter((tag) => used.has(tag.name));
   return document;
 }
