@@ -1,13 +1,15 @@
 // `npm run dev`: one command from a fresh clone to a running local Worker.
 // 1. writes .dev.vars once (sandbox settings and freshly generated secrets; never overwritten),
 // 2. applies the D1 migrations to the local database,
-// 3. runs `wrangler dev` on 127.0.0.1:8787, passing extra arguments through
+// 3. copies the pinned Swagger UI into assets/docs/ for /docs (scripts/docs-assets.mjs),
+// 4. runs `wrangler dev` on 127.0.0.1:8787, passing extra arguments through
 //    (`npm run dev -- --port 9000 --var OTP_RESEND_SECONDS:2`).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { copyDocsAssets } from "./docs-assets.mjs";
 import { generateDevSecrets } from "./secrets.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -21,6 +23,7 @@ if (!existsSync(wrangler)) {
 
 await writeDevVars(join(root, ".dev.vars"));
 applyMigrations();
+copyDocsAssets();
 runWranglerDev();
 
 /** @param {string} path */

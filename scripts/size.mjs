@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { copyDocsAssets } from "./docs-assets.mjs";
 
 /** The performance budget for the gzip-compressed upload, in KiB (issue #8, raised from 180 for the features of this round: delivery channels (#17), passkeys (#20), webhooks (#19); `npm run bench` checks it too). */
 const BUDGET_KIB = 200;
@@ -18,6 +19,8 @@ const outdir = mkdtempSync(join(tmpdir(), "phone-auth-edge-size-"));
 const metafile = join(outdir, "bundle-meta.json");
 const bundleDir = join(outdir, "bundle");
 
+// wrangler checks the [assets] directory too; /docs files are uploaded beside the Worker, never bundled into it.
+copyDocsAssets();
 try {
   const build = spawnSync(wrangler, ["deploy", "--dry-run", "--outdir", bundleDir, "--metafile", metafile, ...process.argv.slice(2)], {
     cwd: root,

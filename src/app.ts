@@ -1,12 +1,12 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
-import { version } from "../package.json";
 import { adminRoutes } from "./admin/routes";
 import { compatRoutes } from "./compat";
 import { deliveryHooks } from "./delivery/hooks";
 import type { AppEnv } from "./http/context";
+import { documentInfo, finishDocument, registerHeaders } from "./http/document";
 import { handleError } from "./http/errors";
-import { d1Session, jsonBody, limitBody, requestId, requireConfig, securityHeaders } from "./http/middleware";
+import { d1Session, jsonBody, limitBody, noStore, requestId, requireConfig, securityHeaders } from "./http/middleware";
 import { createRouter } from "./http/openapi";
 import { fail, problem } from "./http/problem";
 import { meRoutes } from "./me/routes";
@@ -15,6 +15,7 @@ import { passkeyRoutes } from "./passkeys/routes";
 import { passwordRoutes } from "./passwords/routes";
 import { loadPhoneMetadata } from "./phone";
 import { referralRoutes } from "./referrals/routes";
+import { docsRoutes, documentService } from "./service/docs";
 import { serviceRoutes } from "./service/routes";
 import { tokenRoutes } from "./tokens/routes";
 import { webRoutes } from "./web/routes";
@@ -30,7 +31,7 @@ export function createApp() {
   for (const path of CORS_PATHS) app.use(path, corsFromConfig);
   app.use("*", limitBody);
   // The JSON API only: the compatibility APIs also take form posts, and the web pages post forms.
-  app.use("/v1/*", jsonBody, d1Session);
+  app.use("/v1/*", noStore, jsonBody, d1Session);
 
   const routed = app
     .route("/", serviceRoutes)
@@ -47,12 +48,12 @@ export function createApp() {
   // The web pages (src/web): mounted outside the chain so the typed API client does not see them.
   routed.route("/", webRoutes);
 
-  routed.doc31("/openapi.json", (c) => ({
-    openapi: "3.1.0",
-    info: { title: "phone-auth-edge", version, description: "Phone-number sign-in with SMS one-time codes, JWTs and sessions." },
-    servers: [{ url: new URL(c.req.url).origin }],
-  }));
+  routed.get("/openapi.json", (c) => c.json(finishDocument(routed.getOpenAPI31Document(documentInfo(c.get("config"))))));
+  // /docs, outside the typed chain too.
+  routed.route("/", docsRoutes);
   routed.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+  registerHeaders(routed.openAPIRegistry);
+  documentService(routed.openAPIRegistry);
 
   const allowed = allowedMethods(routed.routes);
   routed.notFound((c: Context<AppEnv>) => {

@@ -72,6 +72,8 @@ const configSchema = z.object({
   PASSWORD_LOCKOUT_FAILURES: positive(5),
   PASSWORD_IP_PER_MINUTE: positive(10),
   CORS_ORIGINS: list,
+  /** The public origin: `servers` in /openapi.json (unset: none, tools use the document's own origin) and the URL delivery providers call back and sign against. */
+  PUBLIC_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
   DEFAULT_REGION: z
     .string()
     .regex(/^[A-Za-z]{2}$/, "must be an ISO 3166-1 alpha-2 code")

@@ -49,6 +49,8 @@ export type Phone = {
 // extensions, a second number) is refused rather than guessed at.
 const formatting = /[\s().-]/g;
 const plausible = /^\+?\d{3,17}$/;
+// Digits without `+` or `00`: a national number, readable only with its country.
+const national = /^(?!00)\d{6,17}$/;
 
 /**
  * Normalises user input to E.164 with the `mobile` metadata of libphonenumber-js, so only numbers
@@ -85,7 +87,13 @@ export function phoneFromInput(
   input: string,
   region?: string,
 ): Phone | Failure {
-  const phone = parsePhone(input, region?.toUpperCase() ?? config.DEFAULT_REGION);
+  const known = region?.toUpperCase() ?? config.DEFAULT_REGION;
+  const phone = parsePhone(input, known);
+  if (!phone && !known && national.test(input.replace(formatting, ""))) {
+    return fail("invalid_phone", {
+      detail: "The country is missing: start the number with + and its country code (+375 29 123 45 67), or send `region` (e.g. BY).",
+    });
+  }
   if (!phone) return fail("invalid_phone", { detail: "This is not a mobile number that can receive SMS." });
   if (config.ALLOWED_COUNTRIES.length > 0 && !config.ALLOWED_COUNTRIES.includes(phone.country)) {
     return fail("country_not_allowed", { detail: `Numbers from ${phone.country} are not served.` });

@@ -420,7 +420,10 @@ describe("service endpoints", () => {
         expect(operation.tags?.[0], path).toBe(`Compatibility: ${api}`);
         expect(operation.description, path).toContain("COMPAT_APIS");
         const error = api === "users" ? "CompatUsersError" : "CompatDrfError";
-        const refusals = Object.entries(operation.responses).filter(([status]) => status !== "200");
+        // 500, and a 503 before the old API ran (bad configuration), are the core's problem+json.
+        const refusals = Object.entries(operation.responses).filter(
+          ([status, response]) => status !== "200" && !response.content?.["application/problem+json"],
+        );
         for (const [, response] of refusals)
           expect(response.content?.["application/json"]?.schema?.$ref).toBe(`#/components/schemas/${error}`);
         if (method === "post") {
@@ -455,7 +458,9 @@ describe("service endpoints", () => {
       for (const method of methods) {
         const operation = doc.paths[path]?.[method] ?? { responses: {} };
         expect(operation.tags, path).toEqual(["Web pages"]);
-        const html = Object.values(operation.responses).some((response) => response.content?.["text/html"]);
+        const html = Object.entries(operation.responses).some(
+          ([status, response]) => !status.startsWith("5") && response.content?.["text/html"],
+        );
         expect(html, `${method} ${path} answers HTML`).toBe(path !== "/lang");
         if (method === "post") {
           const form = operation.requestBody?.content?.["application/x-www-form-urlencoded"]?.schema;
@@ -509,13 +514,46 @@ describe("service endpoints", () => {
     },
   );
 
-  it("GET /docs serves an HTML API reference on /openapi.json", async () => {
+  it("GET /docs serves Swagger UI on /openapi.json from the Worker's own assets, under a nonce CSP, unframeable", async () => {
     const response = await call("GET", "/docs");
     expect(response.status).toBe(200);
     expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
+    expect(response.headers.get("X-Frame-Options")).toBe("DENY");
+    expect(response.headers.get("Cache-Control")).toBe("no-store");
+    const policy = response.headers.get("Content-Security-Policy") ?? "";
+    const nonce = /script-src 'nonce-([^']+)'/.exec(policy)?.[1];
+    expect(nonce).toBeTruthy();
+    expect(policy).toContain(`style-src 'nonce-${nonce}'`);
+    expect(policy).toContain("default-src 'none'");
+    expect(policy).toContain("frame-ancestors 'none'");
+    expect(policy).not.toMatch(/unsafe-inline|unsafe-eval|https?:/);
     const html = await response.text();
-    expect(html).toMatch(/<html/i);
-    expect(html).toContain("/openapi.json");
+    expect(html).toContain('url:"/openapi.json"');
+    // Every script and stylesheet is same-origin and carries the nonce: nothing from a CDN.
+    const loads = [...html.matchAll(/<(script|link)\b[^>]*>/g)].map(([tag]) => tag);
+    expect(loads).toHaveLength(3);
+    for (const tag of loads) {
+      expect(tag).toContain(`nonce="${nonce}"`);
+      expect(tag).not.toMatch(/(src|href)="(https?:)?\/\//);
+    }
+    expect(await call("GET", "/docs").then((again) => again.headers.get("Content-Security-Policy"))).not.toBe(policy);
+  });
+
+  it.each([
+    ["/docs/swagger-ui-bundle.js", /^text\/javascript/, "SwaggerUIBundle"],
+    ["/docs/swagger-ui.css", /^text\/css/, ".swagger-ui"],
+  ])("GET %s is the pinned swagger-ui-dist file, from the ASSETS binding", async (path, type, marker) => {
+    const response = await call("GET", path);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(type);
+    expect(response.headers.get("X-Content-Type-Options")).toBe("nosniff");
+    expect(await response.text()).toContain(marker);
+  });
+
+  it("GET /docs/ answers 404 for any other file, including the assets' other contents", async () => {
+    for (const path of ["/docs/LICENSE", "/docs/index.html", "/docs/..%2Fpasswords%2Fcommon.txt", "/passwords/common.txt"]) {
+      await expectProblem(await call("GET", path), 404, "not_found");
+    }
   });
 
   it("GET /.well-known/jwks.json publishes only public key members", async () => {

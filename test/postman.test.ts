@@ -32,7 +32,9 @@ describe("Postman collection", () => {
     const operations = Object.values(document.paths)
       .flatMap((item) => Object.values(item))
       .filter(answersJson);
-    const tags = [...new Set(operations.map((operation) => operation.tags?.[0]))];
+    // In the order the document declares its tags; each operation in the folder of its first one.
+    const used = new Set(operations.map((operation) => operation.tags?.[0]));
+    const tags = (document.tags ?? []).map((tag) => tag.name).filter((name) => used.has(name));
     expect(collection.item.map((f) => f.name)).toEqual(["Sign-in flow", ...tags]);
     expect(tags.slice(0, 3)).toEqual(["Service", "Sign-in", "Tokens"]);
     const requests = collection.item.slice(1).reduce((sum, f) => sum + f.item.length, 0);
@@ -73,7 +75,7 @@ describe("Postman collection", () => {
   it("turns path and query parameters into Postman variables and switched-off query entries", async () => {
     const collection = await postmanCollection(await openapi());
     const revoke = request(collection, "Sessions", "DELETE", "{{baseUrl}}/v1/me/sessions/:id");
-    expect(revoke?.request.url.variable).toEqual([{ key: "id", value: "<id>" }]);
+    expect(revoke?.request.url.variable).toEqual([{ key: "id", value: "<id>", description: expect.stringContaining("session") }]);
     const referrals = request(collection, "Referrals", "GET", "{{baseUrl}}/v1/me/referrals");
     expect(referrals?.request.url.query).toEqual([
       { key: "limit", value: "20", disabled: true },

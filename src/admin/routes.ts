@@ -35,7 +35,13 @@ const AuditEvent = z
   .openapi("AuditEvent");
 
 const admin = { tags: ["Admin"], security: bearerSecurity, middleware: requireAccessToken };
-const idParam = z.object({ id: z.string().min(1).max(64) });
+const idParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { description: "The user's id.", example: "5d7c1e2a-9b4f-4a61-8e3d-2f0a6b9c4d17" } }),
+});
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 
 const usersRoute = createRoute({
@@ -43,6 +49,9 @@ const usersRoute = createRoute({
   method: "get",
   path: "/v1/admin/users",
   summary: "Search users by phone prefix (any formatting) or invite code",
+  operationId: "adminListUsers",
+  description:
+    "Searches users by phone prefix (any formatting) or invite code, newest first, with full phones. Recorded as an `admin_viewed` audit event.",
   request: { query: z.object({ q: z.string().max(64).optional(), limit, cursor }) },
   responses: {
     200: json(z.object({ items: z.array(AdminUser), next_cursor: z.string().nullable() }), "A page of users"),
@@ -55,8 +64,10 @@ const userRoute = createRoute({
   method: "get",
   path: "/v1/admin/users/{id}",
   summary: "One user, with inviter and live session count",
+  operationId: "adminGetUser",
+  description: "One user with `is_active`, the inviter and the number of live sessions. Recorded as an `admin_viewed` audit event.",
   request: { params: idParam },
-  responses: { 200: json(AdminUserDetail, "The user"), ...problemResponses(401, 403, 404, 503) },
+  responses: { 200: json(AdminUserDetail, "The user"), ...problemResponses(400, 401, 403, 404, 503) },
 });
 
 const patchRoute = createRoute({
@@ -64,6 +75,9 @@ const patchRoute = createRoute({
   method: "patch",
   path: "/v1/admin/users/{id}",
   summary: "Activate/deactivate a user or change the role",
+  operationId: "adminUpdateUser",
+  description:
+    "Activates or deactivates a user (deactivating revokes every session) or changes the role. An admin cannot deactivate or demote themselves (409 `self_lockout`).",
   request: {
     params: idParam,
     body: {
@@ -83,6 +97,9 @@ const eventsRoute = createRoute({
   method: "get",
   path: "/v1/admin/events",
   summary: "The audit trail, newest first",
+  operationId: "adminListEvents",
+  description:
+    "The audit trail, newest first, filtered by `type`, `phone` (matched through its keyed hash) or `user_id`. No codes, tokens or full phones in it.",
   request: {
     query: z.object({
       type: z.enum(EVENT_TYPES).optional(),
@@ -103,6 +120,8 @@ const statsRoute = createRoute({
   method: "get",
   path: "/v1/admin/stats",
   summary: "Users, sign-ups and codes today, verify success ratio",
+  operationId: "adminGetStats",
+  description: "Users in total, sign-ups, codes sent and verified today, and the verify success ratio.",
   responses: {
     200: json(
       z.object({

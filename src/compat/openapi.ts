@@ -1,7 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { CompatApi } from "../config";
+import { COMPAT_API_NAMES, type CompatApi } from "../config";
 import type { AppEnv } from "../http/context";
-import { z } from "../http/openapi";
+import { operationIdOf, ProblemSchema, z } from "../http/openapi";
 import { type CompatHandler, enabled } from "./http";
 
 // The old APIs in /openapi.json: each route is documented where it is mounted, with the body
@@ -20,6 +20,21 @@ export const COMPAT_TOKEN = {
   name: "Authorization",
   description: "`Token <token>` or `Bearer <token>`",
 } as const;
+
+const COMPAT_DESCRIPTIONS: Record<CompatApi, string> = {
+  users: "The old `users` app's API (`/users/…` and `/api/users/…`): a day-long token, errors as `{ error }`.",
+  register: "The old multi-step registration API (`/api/register/` and the steps after it), with SimpleJWT tokens.",
+  auth: "The old `auth` app's code sign-in (`/api/auth/…`), with SimpleJWT tokens.",
+  usr: "The old `usr` app's code sign-in (`/api/v1/usr/…`): tokens also as HttpOnly cookies.",
+};
+
+/** One tag per old API, in /openapi.json's `tags`. */
+export const COMPAT_TAGS = COMPAT_API_NAMES.map((api) => ({
+  name: `Compatibility: ${api}`,
+  description: `${COMPAT_DESCRIPTIONS[api]} Served only when \`COMPAT_APIS\` names \`${api}\`.`,
+}));
+
+const problemContent = { "application/problem+json": { schema: ProblemSchema } };
 
 type Operation = { summary: string; ok: z.ZodType; errors: number[]; security?: "compatToken" | "bearerAuth" };
 
@@ -41,13 +56,16 @@ export function compatRouter(...apis: CompatApi[]) {
     app.openAPIRegistry.registerPath({
       method,
       path,
+      operationId: operationIdOf("compat", method, path),
       tags,
       summary,
-      description,
+      description: `${summary}. ${description}`,
       ...(security && { security: [{ [security]: [] }] }),
       ...(method === "post" && { request: { body: { required: true, content } } }),
       responses: {
         200: { description: "OK", content: { "application/json": { schema: ok } } },
+        // The gate above answers the core's problem when COMPAT_APIS does not name the API.
+        404: { description: "Not served: `COMPAT_APIS` does not name this API", content: problemContent },
         ...Object.fromEntries(errors.map((status) => [status, error])),
       },
     });

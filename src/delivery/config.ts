@@ -35,8 +35,6 @@ export const deliveryVars = {
     .string()
     .regex(/^[A-Za-z0-9+/]{11}$/, "must be the 11-character app hash")
     .optional(),
-  /** The public origin providers call back (receipts) and sign against. */
-  PUBLIC_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
   TWILIO_API_BASE: base("https://api.twilio.com"),
   VONAGE_API_BASE: base("https://rest.nexmo.com"),
   KAVENEGAR_API_BASE: base("https://api.kavenegar.com"),

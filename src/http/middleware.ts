@@ -60,6 +60,15 @@ export const d1Session: MiddlewareHandler<AppEnv> = async function d1Session(c, 
   if (bookmark) c.res.headers.set("X-D1-Bookmark", bookmark);
 };
 
+/**
+ * Everything under /v1 may carry personal data or tokens (spec: "Service"), so no answer there is
+ * stored by a browser or proxy unless its route chose another Cache-Control.
+ */
+export const noStore: MiddlewareHandler<AppEnv> = async function noStore(c, next) {
+  await next();
+  if (!c.res.headers.has("Cache-Control")) c.res.headers.set("Cache-Control", "no-store");
+};
+
 /** Bodies over 16 KiB answer 413 before anything parses them. */
 export const limitBody = bodyLimit({
   maxSize: 16 * 1024,

@@ -26,6 +26,11 @@ export function problemResponses(...statuses: number[]) {
   >;
 }
 
+// A field that is absent says so ("phone: is required"), not Zod's "Invalid input: expected
+// string, received undefined". Global, so the compatibility bodies and the config read the same;
+// a schema's own message still wins.
+z.config({ customError: (issue) => (issue.code === "invalid_type" && issue.input === undefined ? "is required" : undefined) });
+
 /**
  * A router whose validation failures all become `validation_failed` problems: the single wrap
  * of `zValidator`, so a raw Zod result never reaches a client.
@@ -39,6 +44,15 @@ export function createRouter() {
       return problem(c, fail("validation_failed", { detail: summary, errors }));
     },
   });
+}
+
+/**
+ * An `operationId` for routes documented from a table rather than one by one:
+ * `("compat", "post", "/api/users/send-code/")` → `compatPostApiUsersSendCode`.
+ */
+export function operationIdOf(prefix: string, method: string, path: string) {
+  const words = [prefix, method, ...path.split(/[/{}.-]/).filter(Boolean)];
+  return words.map((word, index) => (index === 0 ? word : `${word[0]?.toUpperCase()}${word.slice(1)}`)).join("");
 }
 
 export const bearerSecurity = [{ bearerAuth: [] as string[] }];

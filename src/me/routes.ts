@@ -14,9 +14,11 @@ import { ProfilePatchSchema, UserSchema } from "../users/schemas";
 import { changePhone } from "./phone";
 import { callerSql, deleteAccount, listSessions, readCaller, readProfile, revokeOwnSession, updateProfile } from "./service";
 
+const SESSION_ID = "0b8f5d0e-3c1a-4f5e-9d2b-7a6c4e1f2a3b";
+
 const SessionSchema = z
   .object({
-    id: z.string(),
+    id: z.string().openapi({ example: SESSION_ID }),
     created_at: z.string(),
     last_used_at: z.string(),
     user_agent: z.string().nullable(),
@@ -33,8 +35,10 @@ const getMe = createRoute({
   path: "/v1/me",
   tags: ["Profile"],
   summary: "Read the profile",
+  operationId: "getMe",
+  description: "The signed-in user, with referral counts. Checks in the same D1 read that the session is live and the user active.",
   ...authed,
-  responses: { 200: userResponse, ...problemResponses(401, 503) },
+  responses: { 200: userResponse, ...problemResponses(401, 429, 503) },
 });
 
 const patchMe = createRoute({
@@ -42,9 +46,11 @@ const patchMe = createRoute({
   path: "/v1/me",
   tags: ["Profile"],
   summary: "Edit names and email (null clears)",
+  operationId: "updateMe",
+  description: "Changes any of `first_name`, `last_name`, `email`; `null` clears a field. Answers the updated user.",
   ...authed,
   request: { body: { content: { "application/json": { schema: ProfilePatchSchema } }, required: true } },
-  responses: { 200: userResponse, ...problemResponses(400, 401, 413, 415, 503) },
+  responses: { 200: userResponse, ...problemResponses(400, 401, 413, 415, 429, 503) },
 });
 
 const changePhoneRoute = createRoute({
@@ -52,6 +58,9 @@ const changePhoneRoute = createRoute({
   path: "/v1/me/phone",
   tags: ["Profile"],
   summary: "Move the account to a new number (change_phone code sent to it)",
+  operationId: "changePhone",
+  description:
+    "Moves the account to a new number, proven by a `change_phone` code sent to it. Needs a sign-in within 300 s or `current_password`. 409 `phone_taken` when the number belongs to another account.",
   ...authed,
   request: {
     body: {
@@ -81,6 +90,9 @@ const deleteMe = createRoute({
   path: "/v1/me",
   tags: ["Profile"],
   summary: "Delete the account (needs a sign-in within 300 s, or current_password)",
+  operationId: "deleteMe",
+  description:
+    "Deletes the account and every session. Needs a sign-in within 300 s or `current_password` (403 `reauthentication_required`).",
   ...authed,
   request: {
     body: {
@@ -98,10 +110,12 @@ const getSessions = createRoute({
   path: "/v1/me/sessions",
   tags: ["Sessions"],
   summary: "List live sessions",
+  operationId: "listSessions",
+  description: "The live sessions of the user, one per sign-in; `current` marks the one of this token.",
   ...authed,
   responses: {
     200: { description: "Sessions", content: { "application/json": { schema: z.object({ items: z.array(SessionSchema) }) } } },
-    ...problemResponses(401, 503),
+    ...problemResponses(401, 429, 503),
   },
 });
 
@@ -110,9 +124,20 @@ const deleteSession = createRoute({
   path: "/v1/me/sessions/{id}",
   tags: ["Sessions"],
   summary: "Revoke one session",
+  operationId: "revokeSession",
+  description:
+    "Revokes one of the user's sessions (its refresh token stops working at once). 404 for an id that is not one of the user's live sessions.",
   ...authed,
-  request: { params: z.object({ id: z.string().min(1).max(64) }) },
-  responses: { 204: { description: "Revoked" }, ...problemResponses(401, 404, 503) },
+  request: {
+    params: z.object({
+      id: z
+        .string()
+        .min(1)
+        .max(64)
+        .openapi({ param: { description: "The session's id (`id` in the list, `sid` in its access tokens).", example: SESSION_ID } }),
+    }),
+  },
+  responses: { 204: { description: "Revoked" }, ...problemResponses(400, 401, 404, 429, 503) },
 });
 
 const iso = (ms: number) => new Date(ms).toISOString();

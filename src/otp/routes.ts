@@ -13,6 +13,9 @@ const sendCodeRoute = createRoute({
   tags: ["Sign-in"],
   summary: "Send a one-time code (SMS, WhatsApp, Telegram or a call)",
   request: { body: { content: { "application/json": { schema: SendCodeRequest } }, required: true } },
+  operationId: "sendCode",
+  description:
+    "Sends a fresh one-time code to the phone (any earlier code for the same phone and purpose stops working). `purpose` defaults to `login`; `change_phone` needs a bearer token. Answers the same for known and unknown phones. Limits: 1 per resend cooldown, 5 per hour and 10 per day per phone; 5 per minute and 50 per day per client IP. In the development sandbox the answer has `dev_code`.",
   responses: {
     200: { description: "Code sent", content: { "application/json": { schema: SendCodeResponse } } },
     ...problemResponses(400, 401, 403, 409, 413, 415, 429, 502, 503),
@@ -24,6 +27,9 @@ const verifyCodeRoute = createRoute({
   path: "/v1/auth/otp/verify",
   tags: ["Sign-in"],
   summary: "Verify a code and receive tokens (creates the user on first sign-in)",
+  operationId: "verifyCode",
+  description:
+    "Checks the code and answers a token pair. The first verification of a phone creates the user (`is_new_user: true`), with an optional `invite_code`. A wrong code answers `invalid_code` with `attempts_left`; too many wrong guesses burn the code or lock the phone (429 `too_many_attempts`).",
   request: { body: { content: { "application/json": { schema: VerifyCodeRequest } }, required: true } },
   responses: {
     200: { description: "Signed in", content: { "application/json": { schema: TokenResponse } } },
@@ -46,7 +52,7 @@ export const otpRoutes = createRouter()
     const sent = await requestCode(c, {
       phone: body.phone,
       region: body.region,
-      purpose: body.purpose,
+      purpose: body.purpose ?? "login",
       userId,
       turnstileToken: body.turnstile_token,
       channel: body.channel,

@@ -32,7 +32,9 @@ const localeField = z
 export const SendCodeRequest = z
   .object({
     phone: phoneField,
-    purpose: PurposeSchema.default("login"),
+    // Optional, defaulted in the handler: with `.default()` the generated schema would carry
+    // `default`, which openapi-typescript (default options) turns into a required field.
+    purpose: PurposeSchema.optional().openapi({ description: "What the code is for. Default: `login`." }),
     region: regionField,
     channel: channelField,
     locale: localeField,
@@ -54,18 +56,21 @@ export const SendCodeResponse = z
   })
   .openapi("SendCodeResponse");
 
-/** Digits only here; the exact length (OTP_LENGTH) is checked against config by `requireCodeLength`. */
+/**
+ * The form (`OTP_LENGTH` digits) is checked against config by `requireCodeLength`, so a refusal
+ * can say how many digits are expected; the schema only bounds the size.
+ */
 export const codeField = z
   .string()
-  .regex(/^\d{4,10}$/, "must be the digits of the code")
-  .openapi({ example: "123456" });
+  .max(64)
+  .openapi({ description: "The code's digits: `code_length` of the send answer (`OTP_LENGTH`, 6 by default).", example: "123456" });
 
 /**
  * A code that is not `OTP_LENGTH` digits is a validation failure, refused before anything is read
  * or counted (spec: it is not a guess). Every route that takes a code calls this first.
  */
 export function requireCodeLength(config: Config, code: string) {
-  if (code.length === config.OTP_LENGTH) return;
+  if (code.length === config.OTP_LENGTH && /^\d+$/.test(code)) return;
   const message = `must be ${config.OTP_LENGTH} digits`;
   throw new ApiError(fail("validation_failed", { detail: `code: ${message}`, errors: [{ path: "code", message }] }));
 }

@@ -47,7 +47,7 @@ const limitPasskeyIp: MiddlewareHandler<AppEnv> = async function limitPasskeyIp(
 
 const authed = { security: bearerSecurity, middleware: [noStore, requirePasskeys, requireAccessToken, limitPerUser("ME_LIMITER")] };
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
-const idParam = z.object({ id: z.string().min(1).max(64) });
+const idParam = z.object({ id: z.string().min(1).max(64).openapi({ example: "6f1d2c3b-4a59-4e8f-9b7a-1c2d3e4f5a6b" }) });
 const notFound = () => new ApiError(fail("not_found", { detail: "No such passkey." }));
 
 const registrationOptionsRoute = createRoute({

@@ -12,9 +12,9 @@ import { batch } from "../db/client";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import type { Caller } from "../passwords/service";
+import { webhookSql } from "../webhooks/outbox";
 import { CEREMONY_TIMEOUT_MS, challengeOf, newChallenge } from "./ceremony";
 import { challengeWonSql, consumeChallengeSql, lastRows, type PasskeyRow, passkeyColumns, passkeysOfUserSql } from "./storage";
-import { webhookSql } from "../webhooks/outbox";
 
 // Registration (WebAuthn Level 3 §7.1) through @simplewebauthn/server, and the owner's list,
 // rename and remove. Sign-in is in ./signin.ts; what both share in ./ceremony.ts.

@@ -28,6 +28,9 @@ const loginRoute = createRoute({
   path: "/v1/auth/password/login",
   tags: ["Passwords"],
   summary: "Sign in with phone and password",
+  operationId: "passwordLogin",
+  description:
+    "Signs in with phone and password. The same `invalid_credentials` for an unknown phone, no password and a wrong one. 5 failures per phone in 15 minutes lock password sign-in for that phone (429 `too_many_attempts`).",
   request: {
     body: {
       content: {
@@ -49,6 +52,9 @@ const resetRoute = createRoute({
   path: "/v1/auth/password/reset",
   tags: ["Passwords"],
   summary: "Set a new password with a reset_password code",
+  operationId: "resetPassword",
+  description:
+    "Sets a new password with a `reset_password` code and signs in; every other session of the user is revoked. Wrong codes count exactly as on `verifyCode`.",
   request: {
     body: {
       content: {
@@ -72,6 +78,9 @@ const changeRoute = createRoute({
   path: "/v1/me/password",
   tags: ["Passwords"],
   summary: "Set the first password (recent sign-in) or change it (current_password)",
+  operationId: "setPassword",
+  description:
+    "Sets the first password (needs a sign-in within 300 s) or changes it (`current_password` required). Every other session is revoked and the phone gets a notice. Refused passwords answer `weak_password` with the `rule`.",
   security: bearerSecurity,
   middleware: [requireAccessToken, limitPerUser("ME_LIMITER")],
   request: {

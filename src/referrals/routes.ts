@@ -39,6 +39,9 @@ const activateRoute = createRoute({
   path: "/v1/me/invite",
   tags: ["Referrals"],
   summary: "Activate someone's invite code (once per account)",
+  operationId: "activateInvite",
+  description:
+    "Activates someone else's invite code, once per account; the inviter earns the referral bonus. Refusals: `invite_not_found`, `own_invite_code`, `invite_already_activated`, `invite_inactive`, `invite_cycle`.",
   security: bearerSecurity,
   middleware: [requireAccessToken, limitPerUser("ME_LIMITER"), limitPerUser("INVITE_LIMITER")],
   request: { body: { content: { "application/json": { schema: ActivateRequest } }, required: true } },
@@ -53,6 +56,8 @@ const listRoute = createRoute({
   path: "/v1/me/referrals",
   tags: ["Referrals"],
   summary: "Direct referrals, newest first (keyset pagination)",
+  operationId: "listReferrals",
+  description: "The user's direct referrals, newest first, with masked phones. Pass `next_cursor` back as `cursor` for the next page.",
   security: bearerSecurity,
   middleware: [requireAccessToken, limitPerUser("ME_LIMITER")],
   request: {
@@ -63,7 +68,7 @@ const listRoute = createRoute({
   },
   responses: {
     200: { description: "A page", content: { "application/json": { schema: ReferralList } } },
-    ...problemResponses(400, 401, 503),
+    ...problemResponses(400, 401, 429, 503),
   },
 });
 

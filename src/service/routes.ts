@@ -1,4 +1,3 @@
-import { swaggerUI } from "@hono/swagger-ui";
 import { createRoute } from "@hono/zod-openapi";
 import { version } from "../../package.json";
 import { kvOf } from "../http/deps";
@@ -7,6 +6,8 @@ import { problem } from "../http/problem";
 import { guarded } from "../storage/guard";
 import { publicJwks } from "../tokens/jwt";
 
+const cacheControl = { $ref: "#/components/headers/Cache-Control" };
+
 const Checks = z.object({ db: z.enum(["ok", "fail"]), kv: z.enum(["ok", "fail"]) });
 
 const health = createRoute({
@@ -14,9 +15,13 @@ const health = createRoute({
   path: "/health",
   tags: ["Service"],
   summary: "Liveness with a real D1 query and KV read",
+  operationId: "getHealth",
+  description:
+    "Runs a real D1 query and KV read. 200 when both answer; 503 `service_unavailable` with the same `checks` when one fails. Never cached.",
   responses: {
     200: {
       description: "Healthy",
+      headers: { "Cache-Control": cacheControl },
       content: { "application/json": { schema: z.object({ status: z.literal("ok"), checks: Checks, version: z.string() }) } },
     },
     ...problemResponses(503),
@@ -28,6 +33,8 @@ const meta = createRoute({
   path: "/v1",
   tags: ["Service"],
   summary: "API metadata",
+  operationId: "getApiMetadata",
+  description: "The service name and version, and where the reference (`/docs`) and this document (`/openapi.json`) are.",
   responses: {
     200: {
       description: "Metadata",
@@ -43,9 +50,13 @@ const jwks = createRoute({
   path: "/.well-known/jwks.json",
   tags: ["Service"],
   summary: "Public keys that verify access tokens",
+  operationId: "getJwks",
+  description:
+    "The public keys (JWK Set) that verify access tokens (ES256, `kid` in the token header). Several keys may be listed during a rotation. Cacheable for 5 minutes.",
   responses: {
     200: {
       description: "JWK Set",
+      headers: { "Cache-Control": cacheControl },
       content: { "application/json": { schema: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }) } },
     },
   },
@@ -79,5 +90,4 @@ export const serviceRoutes = createRouter()
   .openapi(jwks, async (c) => {
     c.header("Cache-Control", "public, max-age=300");
     return c.json(await publicJwks(c.get("config")), 200);
-  })
-  .get("/docs", swaggerUI({ url: "/openapi.json", title: "phone-auth-edge API" }));
+  });

@@ -18,6 +18,9 @@ const refreshRoute = createRoute({
   path: "/v1/auth/token",
   tags: ["Tokens"],
   summary: "Rotate a refresh token for a new token pair",
+  operationId: "refreshTokens",
+  description:
+    "Rotates the refresh token: answers a new pair and retires the one sent. A rotated token presented again (after a short grace for racing tabs) answers `token_reused` and revokes the whole session family.",
   request: {
     body: {
       content: { "application/json": { schema: z.object({ refresh_token: refreshField }).openapi("RefreshRequest") } },
@@ -35,6 +38,9 @@ const logoutRoute = createRoute({
   path: "/v1/auth/logout",
   tags: ["Tokens"],
   summary: "Revoke the session of a refresh token, or (with a bearer token and `all`) every session",
+  operationId: "logout",
+  description:
+    "With `refresh_token`: revokes that session (an unknown or already revoked token is not an error). With a bearer token and `all: true`: revokes every session of the user.",
   security: [...bearerSecurity, {}],
   request: {
     body: {

@@ -231,11 +231,14 @@ function testScript(doc: OpenApiDocument, operation: Operation, name: string): s
   return lines;
 }
 
-/** An operation that never answers JSON is a web page (HTML or a redirect, for browsers): left out. */
+/**
+ * A web page (or /docs) is for browsers: it answers HTML or only redirects when it succeeds, and is
+ * left out. Failures do not count: a page can answer a problem+json before the page itself ran.
+ */
 export function answersJson(operation: Operation): boolean {
-  return Object.values(operation.responses ?? {}).some((response) =>
-    Object.keys(response.content ?? {}).some((type) => /json/i.test(type)),
-  );
+  const successes = Object.entries(operation.responses ?? {}).filter(([status]) => /^[23]/.test(status));
+  const html = successes.some(([, response]) => "text/html" in (response.content ?? {}));
+  return !html && successes.some(([status]) => status.startsWith("2"));
 }
 
 /** API keys sent in a header (the `users` API's `Authorization: Token …`), as placeholder headers. */

@@ -1,9 +1,10 @@
 // The pages' whole stylesheet and script, inlined under the response's CSP nonce (no extra
-// requests, no 'unsafe-inline'). Colours meet WCAG 2.2 AA contrast in both schemes.
+// requests, no 'unsafe-inline'). Colours meet WCAG 2.2 AA contrast in both schemes
+// (test/contrast.test.ts computes every pair).
 
 export const STYLE = `
-:root{color-scheme:light dark;--bg:#f4f6fb;--card:#fff;--text:#172033;--muted:#4a5568;--line:#d5dbe6;--accent:#1d4ed8;--accent-text:#fff;--accent-soft:#e8efff;--error:#b42318;--error-soft:#fdecea;--ok:#146c2e;--ok-soft:#e7f6ec;--focus:#1d4ed8;--radius:14px}
-@media (prefers-color-scheme:dark){:root{--bg:#0e1422;--card:#161e2f;--text:#e8ecf4;--muted:#a9b4c6;--line:#2d3a52;--accent:#8fb0ff;--accent-text:#0e1422;--accent-soft:#1d2a47;--error:#ff9b8f;--error-soft:#3a1d1d;--ok:#7fdc9a;--ok-soft:#183324;--focus:#8fb0ff}}
+:root{color-scheme:light dark;--bg:#f4f6fb;--card:#fff;--text:#172033;--muted:#4a5568;--line:#d5dbe6;--accent:#1d4ed8;--accent-text:#fff;--accent-soft:#e8efff;--error:#b42318;--error-text:#fff;--error-soft:#fdecea;--ok:#146c2e;--ok-soft:#e7f6ec;--focus:#1d4ed8;--radius:14px}
+@media (prefers-color-scheme:dark){:root{--bg:#0e1422;--card:#161e2f;--text:#e8ecf4;--muted:#a9b4c6;--line:#2d3a52;--accent:#8fb0ff;--accent-text:#0e1422;--accent-soft:#1d2a47;--error:#ff9b8f;--error-text:#0e1422;--error-soft:#3a1d1d;--ok:#7fdc9a;--ok-soft:#183324;--focus:#8fb0ff}}
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
 body{margin:0;background:var(--bg);color:var(--text);font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -42,7 +43,7 @@ input[readonly]{background:var(--accent-soft)}
 .check input{width:1.2rem;height:1.2rem;margin:.15rem 0 0;flex:none}
 button{font:inherit;font-weight:600;cursor:pointer;white-space:nowrap;border-radius:10px;padding:.7rem 1.2rem;border:1.5px solid var(--accent);background:var(--accent);color:var(--accent-text)}
 button.secondary{background:transparent;color:var(--accent)}
-button.danger{background:var(--error);border-color:var(--error);color:#fff}
+button.danger{background:var(--error);border-color:var(--error);color:var(--error-text)}
 button:disabled{opacity:.55;cursor:not-allowed}
 .actions{display:flex;flex-wrap:wrap;gap:.75rem 1rem;align-items:center;margin-top:.5rem}
 .alert{border-radius:10px;padding:.8rem 1rem;margin:0 0 1.1rem;border:1.5px solid}

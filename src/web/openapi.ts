@@ -1,4 +1,5 @@
 import type { OpenAPIHono, RouteConfig } from "@hono/zod-openapi";
+import { operationIdOf } from "../http/openapi";
 import { CSRF_FIELD } from "./csrf";
 
 // The pages in /openapi.json, for the record: they answer HTML to browsers and read their form
@@ -70,6 +71,14 @@ const PAGES: ["get" | "post", string, string, Fields?][] = [
   ["post", "/profile/passkeys/remove", "Remove a passkey", { id: "The passkey id." }],
 ];
 
+/** The pages' tag in /openapi.json. */
+export const WEB_TAG = {
+  name: "Web pages",
+  description:
+    "The server-rendered pages (HTML for browsers, forms that work without JavaScript): sign-in, profile, sessions. " +
+    "Listed for completeness; API clients use the JSON routes.",
+};
+
 /** The session cookie the profile pages need (without it: 303 to /). */
 const WEB_SESSION = { type: "apiKey", in: "cookie", name: "__Host-session", description: "`session` over http in development" } as const;
 
@@ -82,7 +91,20 @@ export function documentPages(registry: OpenAPIHono["openAPIRegistry"]) {
       method === "post"
         ? { 303: { description: "Done: the next page" }, "4XX": { description: "The page with the refusal", content: html } }
         : { ...(path !== "/lang" && { 200: { description: "The page", content: html } }), 303: { description: "Redirect" } };
-    const operation: RouteConfig = { method, path, tags: ["Web pages"], summary, responses };
+    const answer = path === "/lang" ? "Answers a redirect." : "Answers HTML.";
+    const description =
+      method === "post"
+        ? `${summary}. A form post from the page: it needs the page's CSRF token and a same-origin request.`
+        : `${summary}. ${answer}`;
+    const operation: RouteConfig = {
+      method,
+      path,
+      operationId: operationIdOf("web", method, path),
+      tags: [WEB_TAG.name],
+      summary,
+      description,
+      responses,
+    };
     if (path.startsWith("/profile")) operation.security = [{ webSession: [] }];
     if (method === "post") operation.request = { body: form(fields) };
     else

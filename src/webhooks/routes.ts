@@ -60,6 +60,9 @@ const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { "applicat
 const createRouteDef = createRoute({
   ...admin,
   method: "post",
+  operationId: "adminCreateWebhook",
+  description:
+    "Registers an operator endpoint for the listed event types (or `*`). The answer carries the `whsec_…` signing secret, shown only here. In production the URL must be https and must not be or resolve to a private, loopback or link-local address.",
   path: "/v1/admin/webhooks",
   summary: "Add a webhook endpoint (the secret is shown once)",
   request: body(z.object({ url: Url, event_types: EventTypes, description: z.string().max(200).optional() }).openapi("WebhookEndpointNew")),
@@ -68,6 +71,8 @@ const createRouteDef = createRoute({
 const listRoute = createRoute({
   ...admin,
   method: "get",
+  operationId: "adminListWebhooks",
+  description: "Every endpoint with its subscriptions and state; never the secrets.",
   path: "/v1/admin/webhooks",
   summary: "Webhook endpoints",
   responses: { 200: json(z.object({ items: z.array(Endpoint) }), "The endpoints"), ...problemResponses(401, 403, 503) },
@@ -75,6 +80,8 @@ const listRoute = createRoute({
 const patchRoute = createRoute({
   ...admin,
   method: "patch",
+  operationId: "adminUpdateWebhook",
+  description: "Changes `enabled`, `event_types` or `url` (a new URL is vetted like a new endpoint).",
   path: "/v1/admin/webhooks/{id}",
   summary: "Enable, disable, re-subscribe or move an endpoint",
   request: {
@@ -90,6 +97,9 @@ const patchRoute = createRoute({
 const rotateRoute = createRoute({
   ...admin,
   method: "post",
+  operationId: "adminRotateWebhookSecret",
+  description:
+    "Issues a new signing secret, shown only in this answer; deliveries carry signatures by both the new and the old secret for 24 hours.",
   path: "/v1/admin/webhooks/{id}/rotate-secret",
   summary: "Rotate the signing secret (the old one keeps signing beside it for 24 h)",
   request: { params: idParam },
@@ -98,6 +108,8 @@ const rotateRoute = createRoute({
 const deleteRoute = createRoute({
   ...admin,
   method: "delete",
+  operationId: "adminDeleteWebhook",
+  description: "Removes the endpoint and its delivery records.",
   path: "/v1/admin/webhooks/{id}",
   summary: "Remove an endpoint and its deliveries",
   request: { params: idParam },
@@ -106,6 +118,8 @@ const deleteRoute = createRoute({
 const deliveriesRoute = createRoute({
   ...admin,
   method: "get",
+  operationId: "adminListWebhookDeliveries",
+  description: "An endpoint's deliveries newest first, optionally by status, with attempts and the last HTTP status or error.",
   path: "/v1/admin/webhooks/{id}/deliveries",
   summary: "An endpoint's deliveries, newest first",
   request: {
@@ -124,6 +138,8 @@ const deliveriesRoute = createRoute({
 const replayRoute = createRoute({
   ...admin,
   method: "post",
+  operationId: "adminReplayWebhookDelivery",
+  description: "Makes a delivery due again with attempts from zero and the same `webhook-id`, and hands it to the Queue.",
   path: "/v1/admin/webhooks/deliveries/{id}/replay",
   summary: "Deliver a dead (or delivered) event again, with the same webhook-id",
   request: { params: idParam },
