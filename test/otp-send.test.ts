@@ -585,7 +585,7 @@ describe("SMS delivery through the webhook provider", () => {
 
   it("answers 502 sms_delivery_failed when the provider answers 500: no live code, no cooldown, counted in the hour window", async () => {
     const phone = freshPhone();
-    const t0 = freezeClock();
+    freezeClock();
     let failing = false;
     const { calls } = interceptWebhook(async () => new Response("boom", { status: failing ? 500 : 200 }));
     const first = await json<{ dev_code: string }>(await sendWith(webhookDev, phone));
