@@ -9,9 +9,24 @@
 // It signs and verifies ES256 tokens and hashes codes and refresh tokens like the baseline; there is
 // no framework, validation library, audit trail, rate limit or lockout. Only the happy paths the
 // bench drives are implemented; anything else is a bare 4xx.
-import { keyedHasher, randomDigits, randomFromAlphabet, randomToken, sha256Hex, timingSafeEqual } from "../../src/crypto";
+import { randomDigits, randomFromAlphabet, randomToken, timingSafeEqual } from "../../src/crypto";
 import { countingHandler } from "./counting";
-import { postSmsWebhook, signAccessToken, verifyAccessToken } from "./handwritten";
+import {
+  ACCESS_TTL,
+  hashCode,
+  IDLE_SECONDS,
+  INVITE_ALPHABET,
+  newRefresh,
+  OTP_LENGTH,
+  OTP_MAX_ATTEMPTS,
+  OTP_RESEND,
+  OTP_TTL,
+  postSmsWebhook,
+  REFRESH_TTL,
+  signAccessToken,
+  validPhone,
+  verifyAccessToken,
+} from "./handwritten";
 
 type Env = {
   DB: D1Database;
@@ -25,22 +40,11 @@ type Env = {
   SMS_WEBHOOK_SECRET: string;
 };
 
-// The defaults of src/config.ts.
-const ACCESS_TTL = 900;
-const REFRESH_TTL = 2_592_000;
-const IDLE_SECONDS = 1_209_600;
-const OTP_LENGTH = 6;
-const OTP_TTL = 300;
-const OTP_RESEND = 60;
-const OTP_MAX_ATTEMPTS = 5;
-const INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-
 const answer = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", "Cache-Control": "no-store" } });
 const refuse = (status: number, code: string) => answer({ code }, status);
-const validPhone = (value: unknown): value is string => typeof value === "string" && /^\+[1-9]\d{6,14}$/.test(value);
 const codeKey = (phone: string) => `otp:login:${phone}`;
-const codeHash = (env: Env, codeId: string, code: string) => keyedHasher(env.PASSWORD_PEPPER, "otp-code")(`${codeId}:${code}`);
+const codeHash = (env: Env, codeId: string, code: string) => hashCode(env.PASSWORD_PEPPER, codeId, code);
 
 async function sendCode(env: Env, ip: string, body: { phone?: unknown }, now: number) {
   const phone = body.phone;
@@ -80,7 +84,7 @@ async function verifyCode(env: Env, request: Request, body: { phone?: unknown; c
   if (!gate) return refuse(400, "code_expired");
   if (!right) return refuse(400, "invalid_code");
   const sessionId = crypto.randomUUID();
-  const refresh = `rt_${randomToken(32)}`;
+  const refresh = await newRefresh();
   const results = await env.DB.batch([
     env.DB.prepare(
       `INSERT INTO users (id, phone, invite_code, created_at, last_login_at) VALUES (?, ?, ?, ?, ?)
@@ -90,11 +94,7 @@ async function verifyCode(env: Env, request: Request, body: { phone?: unknown; c
       `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, auth_time, user_agent)
        SELECT ?, id, ?, ?, ?, ?, ? FROM users WHERE phone = ?`,
     ).bind(sessionId, now, now, now + REFRESH_TTL * 1000, now, request.headers.get("User-Agent")?.slice(0, 256) ?? null, phone),
-    env.DB.prepare("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)").bind(
-      await sha256Hex(refresh),
-      sessionId,
-      now,
-    ),
+    env.DB.prepare("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)").bind(refresh.hash, sessionId, now),
     env.DB.prepare("SELECT id, phone, role, invite_code, created_at, created_at = ? AS is_new FROM users WHERE phone = ?").bind(now, phone),
   ]);
   const user = results[3]?.results[0] as UserRow | undefined;
@@ -103,7 +103,7 @@ async function verifyCode(env: Env, request: Request, body: { phone?: unknown; c
     access_token: await signAccessToken(env, { sub: user.id, sid: sessionId, role: user.role, authTimeMs: now }, now, ACCESS_TTL),
     token_type: "Bearer",
     expires_in: ACCESS_TTL,
-    refresh_token: refresh,
+    refresh_token: refresh.token,
     refresh_expires_in: REFRESH_TTL,
     is_new_user: Boolean(user.is_new),
     user: { id: user.id, phone: user.phone, role: user.role, invite_code: user.invite_code },

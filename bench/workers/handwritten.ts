@@ -1,7 +1,30 @@
-// Bench-only: what the hand-written Workers (baseline-worker.ts, floor-worker.ts) share:
-// ES256 access tokens (RFC 9068 `at+jwt`) with raw WebCrypto and the HMAC-signed SMS webhook call
-// of src/sms's webhook provider. Keys are imported once per isolate.
-import { base64url, randomToken } from "../../src/crypto";
+// Bench-only: what the hand-written Workers (baseline-worker.ts, floor-worker.ts) share: the
+// defaults of src/config.ts they use, the phone check, code and refresh-token hashing, ES256 access
+// tokens (RFC 9068 `at+jwt`) with raw WebCrypto and the HMAC-signed SMS webhook call of src/sms's
+// webhook provider. Keys are imported once per isolate.
+import { base64url, keyedHasher, randomToken, sha256Hex } from "../../src/crypto";
+
+// The defaults of src/config.ts (the bench runs wrangler.toml's vars, which leave these unset).
+export const ACCESS_TTL = 900;
+export const REFRESH_TTL = 2_592_000;
+export const IDLE_SECONDS = 1_209_600;
+export const OTP_LENGTH = 6;
+export const OTP_TTL = 300;
+export const OTP_RESEND = 60;
+export const OTP_MAX_ATTEMPTS = 5;
+export const INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+/** E.164 without libphonenumber (the bench only sends valid numbers). */
+export const validPhone = (value: unknown): value is string => typeof value === "string" && /^\+[1-9]\d{6,14}$/.test(value);
+
+/** The code's keyed hash, as src/otp/service.ts computes it (HMAC under the `otp-code` subkey). */
+export const hashCode = (pepper: string, codeId: string, code: string) => keyedHasher(pepper, "otp-code")(`${codeId}:${code}`);
+
+/** A refresh token and its SHA-256, as src/tokens/sessions.ts makes them. */
+export async function newRefresh() {
+  const token = `rt_${randomToken(32)}`;
+  return { token, hash: await sha256Hex(token) };
+}
 
 type Env = { JWT_PRIVATE_KEYS: string; JWT_ISSUER: string; JWT_AUDIENCE: string; SMS_WEBHOOK_URL: string; SMS_WEBHOOK_SECRET: string };
 type Keys = { kid: string; sign: CryptoKey; verify: Map<string, CryptoKey> };
