@@ -33,7 +33,7 @@ export default defineConfig(async () => {
       setupFiles: ["./test/setup.ts"],
       // Quiet by default: the console SMS provider logs every code it "sends", hundreds per run.
       // `LOG_SMS=1 npm test` shows them; every other log line, errors included, still prints.
-      onConsoleLog: (log: string) => (process.env.LOG_SMS === "1" || !log.startsWith("[sms:console]") ? undefined : false),
+      onConsoleLog: (log: string) => (process.env.LOG_SMS === "1" || !log.startsWith("[delivery:console]") ? undefined : false),
       // Some tests make dozens of requests (windows, fault injection, hashing); 2 shared cores are slow.
       testTimeout: 30_000,
       include: ["test/**/*.test.ts"],

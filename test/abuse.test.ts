@@ -51,7 +51,7 @@ describe("Turnstile", () => {
   it("needs a token when configured, and sends no SMS without one", async () => {
     const sms = vi.spyOn(console, "log");
     await expectProblem(await send(turnstile, { phone: freshPhone() }), 400, "captcha_required");
-    expect(sms.mock.calls.flat().join()).not.toContain("[sms:console]");
+    expect(sms.mock.calls.flat().join()).not.toContain("[delivery:console]");
   });
 
   it("checks the phone before the captcha", async () => {
