@@ -56,7 +56,7 @@ const RAISED_LIMIT = 1_000_000_000;
 const POOL_USERS = 16;
 
 /** The budgets of issue #8 as issue #15 tightened them (D1 round trips exact), and issue #15's targets against the floor. */
-const BUDGET = { bundleKiB: 200, cpuRatio: 1.25, flowRateRatio: 0.8, meD1: 1, meKv: 0, verifyD1: 1, sendKv: 3, sendD1: 1, refreshD1: 1 };
+const BUDGET = { bundleKiB: 200, cpuRatio: 1.25, flowRateRatio: 0.8, meD1: 1, meKv: 0, verifyD1: 1, sendKv: 3, sendD1: 2, refreshD1: 1 };
 const FLOOR_TARGET = { rateRatio: 1.0, cpuRatio: 1.25 };
 
 /** Every scenario, in report order; `floor`: the floor implements it ("count": counting pass only, "load": also load). */
@@ -473,7 +473,13 @@ function budgets(results) {
   check("GET /v1/me: KV operations per request", counts.me.ours.kv, `= ${BUDGET.meKv}`, counts.me.ours.kv === BUDGET.meKv);
   check("verify: D1 round trips per request", counts.verify.ours.d1, `= ${BUDGET.verifyD1}`, counts.verify.ours.d1 === BUDGET.verifyD1);
   check("send: KV operations per request", counts.send.ours.kv, `≤ ${BUDGET.sendKv}`, counts.send.ours.kv <= BUDGET.sendKv);
-  check("send: D1 round trips per request", counts.send.ours.d1, `= ${BUDGET.sendD1}`, counts.send.ours.d1 === BUDGET.sendD1);
+  // 1 on the request path (the gate batch) and 1 after the answer (the delivery attempts, src/delivery/store.ts).
+  check(
+    "send: D1 round trips per request (1 before the answer + 1 after it)",
+    counts.send.ours.d1,
+    `= ${BUDGET.sendD1}`,
+    counts.send.ours.d1 === BUDGET.sendD1,
+  );
   check(
     "refresh: D1 round trips per request",
     counts.refresh.ours.d1,

@@ -427,7 +427,16 @@ async function sendCode(ctx: Ctx, body: { phone?: unknown }) {
   }
   if (!state.accepted) return refuse(ctx, 429, "resend_too_soon");
   ctx.defer(env.KV.put(latestCodeKey(phone, purpose), JSON.stringify({ id: codeId, h: hash }), { expirationTtl: OTP_TTL }).catch(() => {}));
+  const startedAt = Date.now();
   const delivered = await postSmsWebhook(env, { to: phone, body: `Your ${env.APP_NAME} code is ${code}`, code, purpose });
+  // The attempt is recorded after the answer, in a round trip of its own (src/delivery/store.ts attemptsSql).
+  const attempt = q`(${codeId}, ${1}, ${"sms"}, ${"webhook"}, ${"BY"}, ${phone.slice(0, -4)}, ${delivered ? "sent" : "failed"},
+      ${null}, ${null}, ${1}, ${0}, ${startedAt}, ${Date.now()})`;
+  const record = q`INSERT INTO delivery_attempts (code_id, attempt, channel, provider, country, prefix, status,
+      provider_message_id, error_code, segments, cost, created_at, updated_at)
+    VALUES ${attempt}
+    ON CONFLICT (code_id, attempt) DO NOTHING`;
+  ctx.defer(db.batch([stmt(db, record)]).catch(() => {}));
   if (!delivered) return refuse(ctx, 502, "sms_delivery_failed");
   ctx.headers.set("Cache-Control", "no-store");
   limitHeaders(ctx, ipWindow);
