@@ -129,9 +129,10 @@ ${table(
   ],
 )}
 
-The lag includes Miniflare's queue batching (\`max_batch_timeout = 1\` s in wrangler.toml) and the consumer's sequential
-delivery within a batch; on Cloudflare the Queue runs consumers concurrently. The verdict: every event arrived, and
-every signature verified.
+The lag includes Miniflare's queue batching (\`max_batch_timeout = 1\` s in wrangler.toml: a message waits up to a
+second for its batch) and the two D1 round trips of each delivery (claim, then outcome); the messages of one batch are
+delivered side by side. Before they were (one after another), the lag was p50 5.3 s / p99 8.9 s. The verdict: every event
+arrived, and every signature verified.
 
 ${factsMarkdown(results.facts)}
 `;

@@ -18,20 +18,23 @@ export async function enqueueWebhooks(queue: Queue | undefined, eventIds: string
  * delivery is retried with the delay until it is due (exponential backoff, src/webhooks/deliver.ts).
  */
 export async function consumeWebhooks(batch: MessageBatch<WebhookMessage>, db: Db, config: Config, fetcher: typeof fetch) {
-  for (const message of batch.messages) {
-    const eventId = message.body?.event_id;
-    if (typeof eventId !== "string") {
-      message.ack();
-      continue;
-    }
-    try {
-      const next = await deliverEvent(db, config, { eventId, now: Date.now(), fetcher });
-      if (next === null) message.ack();
-      else message.retry({ delaySeconds: next });
-    } catch (error) {
-      console.error(`webhook delivery step failed: ${error instanceof Error ? error.message : "unknown"}`);
-      message.retry({ delaySeconds: 30 });
-    }
+  // The messages of a batch are independent events: delivered side by side, not one after another.
+  await Promise.all(batch.messages.map((message) => consumeOne(message, db, config, fetcher)));
+}
+
+async function consumeOne(message: Message<WebhookMessage>, db: Db, config: Config, fetcher: typeof fetch) {
+  const eventId = message.body?.event_id;
+  if (typeof eventId !== "string") {
+    message.ack();
+    return;
+  }
+  try {
+    const next = await deliverEvent(db, config, { eventId, now: Date.now(), fetcher });
+    if (next === null) message.ack();
+    else message.retry({ delaySeconds: next });
+  } catch (error) {
+    console.error(`webhook delivery step failed: ${error instanceof Error ? error.message : "unknown"}`);
+    message.retry({ delaySeconds: 30 });
   }
 }
 
