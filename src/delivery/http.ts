@@ -22,6 +22,18 @@ export async function callProvider(
   }
 }
 
+/** A form-encoded POST (the SMS APIs' encoding), through `callProvider`; `headers` adds e.g. auth. */
+export function postForm(
+  fetcher: Fetcher,
+  url: string,
+  form: URLSearchParams,
+  signal: AbortSignal,
+  headers: Record<string, string> = {},
+): ReturnType<typeof callProvider> {
+  const init = { method: "POST", headers: { ...headers, "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() };
+  return callProvider(fetcher, url, init, signal);
+}
+
 /** The answer's JSON, or null when it has none (a proxy's HTML error page, say). */
 export async function jsonOf(response: Response): Promise<Record<string, unknown> | null> {
   try {

@@ -1,5 +1,5 @@
 import type { Config } from "../../config";
-import { callProvider, jsonOf } from "../http";
+import { jsonOf, postForm } from "../http";
 import type { Fetcher, Provider, SendResult } from "../types";
 
 // Kavenegar REST: POST /v1/{API-KEY}/sms/send.json, form-encoded receptor, message, sender; or,
@@ -19,12 +19,7 @@ export function kavenegarProvider(config: Config, fetcher: Fetcher): Provider {
         : new URLSearchParams({ receptor: message.to, message: message.text });
       if (!lookup && config.KAVENEGAR_SENDER) form.set("sender", config.KAVENEGAR_SENDER);
       const url = `${base}/${lookup ? "verify/lookup.json" : "sms/send.json"}`;
-      const answer = await callProvider(
-        fetcher,
-        url,
-        { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() },
-        message.signal,
-      );
+      const answer = await postForm(fetcher, url, form, message.signal);
       if (!("response" in answer)) return answer;
       const body = await jsonOf(answer.response);
       const status = Number((body?.return as { status?: unknown } | undefined)?.status ?? answer.response.status);

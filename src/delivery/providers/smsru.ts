@@ -1,5 +1,5 @@
 import type { Config } from "../../config";
-import { callProvider, httpError, jsonOf } from "../http";
+import { httpError, jsonOf, postForm } from "../http";
 import type { Fetcher, Provider, SendResult } from "../types";
 
 // SMS.ru: POST /sms/send, form-encoded api_id, to (digits), msg, json=1, from (an approved sender
@@ -17,12 +17,7 @@ export function smsruProvider(config: Config, fetcher: Fetcher): Provider {
       const to = message.to.replace(/^\+/, "");
       const form = new URLSearchParams({ api_id: config.SMSRU_API_ID ?? "", to, msg: message.text, json: "1" });
       if (config.SMSRU_FROM) form.set("from", config.SMSRU_FROM);
-      const answer = await callProvider(
-        fetcher,
-        url,
-        { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() },
-        message.signal,
-      );
+      const answer = await postForm(fetcher, url, form, message.signal);
       if (!("response" in answer)) return answer;
       if (!answer.response.ok) return httpError(answer.response);
       const body = (await jsonOf(answer.response)) as (SmsRuStatus & { sms?: Record<string, SmsRuStatus> }) | null;

@@ -1,6 +1,6 @@
 import type { Config } from "../../config";
 import { timingSafeEqual } from "../../crypto";
-import { basicAuth, callProvider, hmacSha1Base64, jsonOf } from "../http";
+import { basicAuth, hmacSha1Base64, jsonOf, postForm } from "../http";
 import type { Callback, Fetcher, OutgoingMessage, Provider, Receipt, ReceiptStatus, SendResult } from "../types";
 import { receiptUrl } from "./callbacks";
 
@@ -46,16 +46,7 @@ export function twilioProvider(config: Config, fetcher: Fetcher): Provider {
       const callback = receiptUrl(config, "twilio");
       if (callback) form.set("StatusCallback", callback);
       const url = `${account}/${message.channel === "voice" ? "Calls" : "Messages"}.json`;
-      const answer = await callProvider(
-        fetcher,
-        url,
-        {
-          method: "POST",
-          headers: { Authorization: basicAuth(sid, token), "Content-Type": "application/x-www-form-urlencoded" },
-          body: form.toString(),
-        },
-        message.signal,
-      );
+      const answer = await postForm(fetcher, url, form, message.signal, { Authorization: basicAuth(sid, token) });
       if (!("response" in answer)) return answer;
       const body = await jsonOf(answer.response);
       if (answer.response.ok && typeof body?.sid === "string") return { ok: true, messageId: body.sid };

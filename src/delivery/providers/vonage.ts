@@ -1,6 +1,6 @@
 import type { Config } from "../../config";
 import { timingSafeEqual } from "../../crypto";
-import { callProvider, hmacSha256Hex, httpError, jsonOf } from "../http";
+import { hmacSha256Hex, httpError, jsonOf, postForm } from "../http";
 import { smsSegments } from "../messages";
 import type { Callback, Fetcher, Provider, Receipt, ReceiptStatus, SendResult } from "../types";
 import { receiptUrl } from "./callbacks";
@@ -35,12 +35,7 @@ export function vonageProvider(config: Config, fetcher: Fetcher): Provider {
       if (smsSegments(message.text).encoding === "ucs2") form.set("type", "unicode");
       const callback = receiptUrl(config, "vonage");
       if (callback) form.set("callback", callback);
-      const answer = await callProvider(
-        fetcher,
-        url,
-        { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() },
-        message.signal,
-      );
+      const answer = await postForm(fetcher, url, form, message.signal);
       if (!("response" in answer)) return answer;
       if (!answer.response.ok) return httpError(answer.response);
       const parts = ((await jsonOf(answer.response))?.messages ?? []) as Record<string, unknown>[];
