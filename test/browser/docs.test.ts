@@ -1,34 +1,20 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalWorker, startLocalWorker, within } from "./worker";
+import { type LocalWorker, launchChromium, startLocalWorker, within } from "./worker";
 
 // /docs in real headless Chromium with the network unplugged (every request that is not to the
 // local Worker is aborted), under the page's CSP; and the typed-client example run against the
 // same Worker.
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 let worker: LocalWorker;
 let browser: Browser;
 
 beforeAll(async () => {
   worker = await startLocalWorker();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -1,14 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalWorker, startLocalWorker, within } from "./worker";
+import { type LocalWorker, launchChromium, startLocalWorker, within } from "./worker";
 
 // Real headless Chromium (Debian's `chromium`) against the Worker under `wrangler dev`: the
 // whole journey with JavaScript on and with it off, a cross-site post, and a screenshot of each
 // page (into test/browser/screenshots/, gitignored; the best two are copied to docs/).
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SHOTS = join(import.meta.dirname, "screenshots");
 
 let worker: LocalWorker;
@@ -17,21 +16,7 @@ let browser: Browser;
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   worker = await startLocalWorker();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

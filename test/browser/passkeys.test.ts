@@ -1,16 +1,14 @@
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalWorker, startLocalWorker, within } from "./worker";
+import { type LocalWorker, launchChromium, startLocalWorker, within } from "./worker";
 
 // Passkeys in real Chromium with JavaScript on: register one on /profile and sign in with it on
 // `/`, through a CDP virtual authenticator (a platform authenticator with user verification that
 // answers at once). WebAuthn refuses IP-address origins, so the Worker is reached as `localhost`
 // on a port chosen up front (WEBAUTHN_ORIGINS names it). Runs the deployed bundle (wrangler's
 // aliases included), so the bundle's own DER signature parser is what verifies the assertions.
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 let worker: LocalWorker;
 let browser: Browser;
@@ -34,12 +32,7 @@ beforeAll(async () => {
     port,
     vars: { WEBAUTHN_RP_ID: "localhost", WEBAUTHN_RP_NAME: "phone-auth-edge", WEBAUTHN_ORIGINS: origin },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Browser, chromium } from "playwright-core";
 import { unstable_startWorker } from "wrangler";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -78,4 +79,23 @@ export async function startLocalWorker(options: { vars?: Record<string, string>;
     rmSync(persist, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Debian's Chromium (CHROMIUM_PATH overrides), headless, quiet: no network of its own beyond the pages. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    headless: true,
+    timeout: 30_000,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-sync",
+    ],
+  });
 }
