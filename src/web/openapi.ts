@@ -69,6 +69,18 @@ const PAGES: ["get" | "post", string, string, Fields?][] = [
   ],
   ["post", "/profile/passkeys/rename", "Rename a passkey", { id: "The passkey id.", name: "The new label." }],
   ["post", "/profile/passkeys/remove", "Remove a passkey", { id: "The passkey id." }],
+  // The operator's webhook page (admins; others 403).
+  ["get", "/admin/webhooks", "Webhook endpoints and their recent deliveries (admins)", { "saved?": "Show the saved note." }],
+  [
+    "post",
+    "/admin/webhooks",
+    "Add a webhook endpoint; answers the page with its secret, shown once (201)",
+    { url: "The endpoint URL.", "description?": "A label.", "event_types?": "Event types, repeated; `*` for all." },
+  ],
+  ["post", "/admin/webhooks/{id}/enabled", "Turn an endpoint on or off", { enabled: "`1` or `0`." }],
+  ["post", "/admin/webhooks/{id}/rotate", "New signing secret; answers the page with it, shown once"],
+  ["post", "/admin/webhooks/{id}/delete", "Remove an endpoint"],
+  ["post", "/admin/webhooks/deliveries/{id}/replay", "Deliver a failed or delivered event again"],
 ];
 
 /** The pages' tag in /openapi.json. */
@@ -105,9 +117,19 @@ export function documentPages(registry: OpenAPIHono["openAPIRegistry"]) {
       description,
       responses,
     };
-    if (path.startsWith("/profile")) operation.security = [{ webSession: [] }];
-    if (method === "post") operation.request = { body: form(fields) };
-    else
+    if (path.startsWith("/profile") || path.startsWith("/admin")) operation.security = [{ webSession: [] }];
+    const pathParameters = [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+      name: name as string,
+      in: "path" as const,
+      required: true,
+      description: "The id from the page's own link.",
+      schema: { type: "string" as const },
+      example: "3f1c2a9e-5b7d-4c11-9e2f-0a6b8c7d9e10",
+    }));
+    if (method === "post") {
+      operation.request = { body: form(fields) };
+      if (pathParameters.length > 0) operation.parameters = pathParameters;
+    } else
       operation.parameters = Object.entries(fields).map(([name, description]) => ({
         name,
         in: "query",

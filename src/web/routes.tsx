@@ -12,11 +12,12 @@ import { logoutPage, profilePages } from "./profile";
 import { requireWebSession } from "./session";
 import { signInPages } from "./signin";
 import { ErrorPage } from "./views/error";
+import { webhookPages } from "./webhooks";
 
 // The server-rendered pages (Hono JSX). Mounted at "/", so middleware is registered per page
 // path: a `use("*")` here would run for the JSON API too. "/profile/*" also matches "/profile".
 
-const PAGES = ["/", "/password", "/verify", "/resend", "/lang", "/logout", "/passkey", "/passkey/*", "/profile/*"];
+const PAGES = ["/", "/password", "/verify", "/resend", "/lang", "/logout", "/passkey", "/passkey/*", "/profile/*", "/admin/*"];
 
 /** A cross-site or token-less form post: 403, before anything ran. */
 function refusedPost(c: Context<WebEnv>) {
@@ -45,11 +46,13 @@ function pageError(error: Error, c: Context<WebEnv>) {
 export const webRoutes = new OpenAPIHono<WebEnv>();
 for (const path of PAGES) webRoutes.use(path, pageHeaders, pageSetup, csrfProtection(refusedPost), pageDatabase);
 webRoutes.use("/profile/*", requireWebSession);
+webRoutes.use("/admin/*", requireWebSession);
 webRoutes
   .route("/", signInPages)
   .route("/", profilePages)
   .route("/", passkeySignInPages)
   .route("/", passkeyProfilePages)
-  .route("/", logoutPage);
+  .route("/", logoutPage)
+  .route("/", webhookPages);
 webRoutes.onError(pageError);
 documentPages(webRoutes.openAPIRegistry);

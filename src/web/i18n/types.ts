@@ -146,6 +146,37 @@ export type Messages = {
     home: string;
     reference: (requestId: string) => string;
   };
+  /** The operator's webhook page (`/admin/webhooks`). */
+  webhooks: {
+    title: string;
+    lead: string;
+    none: string;
+    addTitle: string;
+    url: string;
+    urlHint: string;
+    description: string;
+    events: string;
+    allEvents: string;
+    add: string;
+    on: string;
+    off: string;
+    enable: string;
+    disable: string;
+    rotate: string;
+    remove: string;
+    secretTitle: string;
+    secretLead: string;
+    deliveries: string;
+    noDeliveries: string;
+    event: string;
+    status: string;
+    attempts: string;
+    lastResult: string;
+    created: string;
+    replay: string;
+    statuses: Record<"pending" | "delivered" | "dead", string>;
+    saved: string;
+  };
   /** A human message for every error code of the contract; `min` is PASSWORD_MIN_LENGTH. */
   errors: Record<ErrorCode, (failure: Failure, min: number) => string>;
   /** Locale for dates (`Intl.DateTimeFormat`). */
