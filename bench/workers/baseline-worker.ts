@@ -521,10 +521,15 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
         AND ${countedSql(ip, marker, now)}
         AND NOT EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND locked_until > ${now})
         AND ${roomSql(fails, now)}`,
-        recordSql(fails, marker, now, wrong),
-        q`UPDATE phone_guards SET locked_until = ${now + LOCKOUT_MS}
+        // A right login guess cannot turn out wrong (no decoys for login): no failure statements.
+        ...(right
+          ? []
+          : [
+              recordSql(fails, marker, now, wrong),
+              q`UPDATE phone_guards SET locked_until = ${now + LOCKOUT_MS}
       WHERE phone = ${phone} AND ${wrong} AND ${fullSql(fails, now)}`,
-        ...failureEvents,
+              ...failureEvents,
+            ]),
         ...own,
         q`SELECT ${countedSql(ip, marker, now)} AS ip_counted, ${stateColumns(ip, now, "ip")},
       c.verify_marker IS ${marker} AS evaluated, c.consume_marker IS ${marker} AS won,

@@ -190,10 +190,23 @@ export function guessStatements(config: Config, input: GuessInput): SQL[] {
         AND ${countedSql(limits.ip, marker, now)}
         AND NOT EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND locked_until > ${now})
         AND ${roomSql(limits.phone, now)}`,
-    recordSql(limits.phone, marker, now, wrongSql(phone, purpose, marker)),
-    sql`UPDATE phone_guards SET locked_until = ${now + lockMs}
-      WHERE phone = ${phone} AND ${wrongSql(phone, purpose, marker)} AND ${fullSql(limits.phone, now)}`,
+    ...(guessCanFail(input)
+      ? [
+          recordSql(limits.phone, marker, now, wrongSql(phone, purpose, marker)),
+          sql`UPDATE phone_guards SET locked_until = ${now + lockMs}
+            WHERE phone = ${phone} AND ${wrongSql(phone, purpose, marker)} AND ${fullSql(limits.phone, now)}`,
+        ]
+      : []),
   ];
+}
+
+/**
+ * Whether the guess may turn out wrong inside its batch: a wrong one, or a right one against a
+ * possible decoy (reset codes only). A right login or phone-change guess cannot, so its batch
+ * leaves out the failure statements (they would never fire).
+ */
+export function guessCanFail(input: Pick<GuessInput, "right" | "purpose">): boolean {
+  return !input.right || input.purpose === "reset_password";
 }
 
 /** SQL condition, true inside the batch only for the request whose guess consumed the code. */

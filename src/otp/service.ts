@@ -14,6 +14,7 @@ import type { Phone } from "../phone";
 import {
   type Audience,
   type GuessState,
+  guessCanFail,
   guessLimits,
   guessStatements,
   guessStateSql,
@@ -294,7 +295,7 @@ export async function checkCode(deps: Deps, input: CodeCheck): Promise<CodeAccep
     const own = right && input.onRight ? await input.onRight(wonSql(phone, purpose, marker)) : [];
     const results = await batch<unknown[][]>(db, [
       ...guessStatements(config, { ...base, codeId: latest?.id ?? null, right, ipCounted: look > 0, rightRequires: input.rightRequires }),
-      ...failureEvents,
+      ...(guessCanFail({ right, purpose }) ? failureEvents : []),
       ...(input.alongside ?? []),
       ...own,
       guessStateSql(config, base),
