@@ -52,10 +52,24 @@ export const httpError = (response: Response): Extract<SendResult, { ok: false }
 
 const encoder = new TextEncoder();
 
+// Keys given as text (configured secrets) are imported once per isolate; derived binary keys are not kept.
+const importedKeys = new Map<string, Promise<CryptoKey>>();
+
+function hmacKey(hash: "SHA-1" | "SHA-256", key: string | ArrayBuffer): Promise<CryptoKey> {
+  const importKey = () =>
+    crypto.subtle.importKey("raw", typeof key === "string" ? encoder.encode(key) : key, { name: "HMAC", hash }, false, ["sign"]);
+  if (typeof key !== "string") return importKey();
+  const cacheKey = `${hash}:${key}`;
+  let imported = importedKeys.get(cacheKey);
+  if (!imported) {
+    imported = importKey();
+    importedKeys.set(cacheKey, imported);
+  }
+  return imported;
+}
+
 async function hmac(hash: "SHA-1" | "SHA-256", key: string | ArrayBuffer, message: string): Promise<Uint8Array> {
-  const raw = typeof key === "string" ? encoder.encode(key) : key;
-  const imported = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash }, false, ["sign"]);
-  return new Uint8Array(await crypto.subtle.sign("HMAC", imported, encoder.encode(message)));
+  return new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(hash, key), encoder.encode(message)));
 }
 
 export const toHex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");

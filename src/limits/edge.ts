@@ -27,14 +27,15 @@ export function edgeRefuses(marks: EdgeMarks | null | undefined, mark: EdgeMark,
 }
 
 /**
- * Reads the IP's and the phone's marks and any `more` keys in one KV call (a bulk get).
- * Values are JSON; a key that is absent reads as null.
+ * Reads the IP's marks, the phone's (when there is one) and any `more` keys in one KV call (a bulk
+ * get). Values are JSON; a key that is absent reads as null.
  */
-export async function readEdge(kv: Kv, ip: string, phone: string, more: string[] = []) {
-  const values = (await kv.get([edgeIpKey(ip), edgePhoneKey(phone), ...more], "json")) as Map<string, unknown>;
+export async function readEdge(kv: Kv, ip: string, phone: string | null, more: string[] = []) {
+  const keys = [edgeIpKey(ip), ...(phone === null ? [] : [edgePhoneKey(phone)]), ...more];
+  const values = (await kv.get(keys, "json")) as Map<string, unknown>;
   return {
     ip: (values.get(edgeIpKey(ip)) ?? null) as EdgeMarks | null,
-    phone: (values.get(edgePhoneKey(phone)) ?? null) as EdgeMarks | null,
+    phone: (phone === null ? null : (values.get(edgePhoneKey(phone)) ?? null)) as EdgeMarks | null,
     more: more.map((key) => values.get(key) ?? null),
   };
 }

@@ -24,7 +24,7 @@ export function ipRefusal(limit: number, reset: number, code: "rate_limited" | "
  */
 export async function spendIpWindow(deps: Deps, limit: Limit, mark: EdgeMark): Promise<Record<string, string> | Failure> {
   const { db, kv, now, request } = deps;
-  const edge = await readEdge(kv, request.ip, "");
+  const edge = await readEdge(kv, request.ip, null);
   const refused = edgeRefuses(edge.ip, mark, now);
   if (refused) return ipRefusal(refused.limit, refused.wait);
   const marker = crypto.randomUUID();

@@ -51,7 +51,7 @@ export async function guessPassword<T extends unknown[][] = []>(
   const failLimit = passwordFailLimit(config, input.phone);
   let edgeIp: EdgeMarks | null = null;
   if (input.countIp) {
-    edgeIp = (await readEdge(kv, request.ip, input.phone)).ip;
+    edgeIp = (await readEdge(kv, request.ip, null)).ip;
     const full = edgeRefuses(edgeIp, "password_ip", now);
     if (full) return ipRefusal(full.limit, full.wait, "too_many_attempts");
   }
