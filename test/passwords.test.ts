@@ -39,6 +39,11 @@ describe("password policy (NIST SP 800-63B-4)", () => {
       "contains_phone",
     ],
     [
+      "the number in Persian digits (۳۷۵۲۹…)",
+      (phone: string) => `my ${[...phone.slice(1)].map((d) => String.fromCodePoint(0x06f0 + Number(d))).join("")} number`,
+      "contains_phone",
+    ],
+    [
       "the national number with brackets and dots ((29) 612.02.65)",
       (phone: string) => `home (${phone.slice(4, 6)}) ${phone.slice(6, 9)}.${phone.slice(9, 11)}.${phone.slice(11)} line`,
       "contains_phone",

@@ -175,6 +175,49 @@ describe("events and their delivery", () => {
     expect(JSON.parse(events[0]?.payload ?? "{}").data).toEqual({ user_id: user.user.id, phone: user.user.phone, passkey_id: id });
   });
 
+  it("an endpoint whose secret no longer opens fails alone, as an attempt, while the others get the event", async () => {
+    const admin = await sharedAdmin();
+    const broken = await createEndpoint(admin, { event_types: ["user.created"] });
+    const healthy = await createEndpoint(admin, { event_types: ["user.created"] });
+    // As if PASSWORD_PEPPER had changed since the secret was sealed.
+    await env.DB.prepare("UPDATE webhook_endpoints SET secret = 'AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' WHERE id = ?")
+      .bind(broken.id)
+      .run();
+    const user = await signUp();
+    const [event] = await eventsOf("user.created", user.user.id);
+    await vi.waitFor(() => expect(toEndpoint(healthy)).toHaveLength(1), { timeout: 10_000 });
+    await vi.waitFor(async () =>
+      expect(
+        await row(
+          "SELECT status, attempts, last_error FROM webhook_deliveries WHERE event_id = ? AND endpoint_id = ?",
+          event?.id,
+          broken.id,
+        ),
+      ).toMatchObject({ status: "pending", attempts: 1, last_error: expect.stringContaining("secret unreadable") }),
+    );
+    expect(toEndpoint(broken)).toHaveLength(0);
+  });
+
+  it("a passkey sign-in fires user.signed_in with method passkey", async () => {
+    const admin = await sharedAdmin();
+    await createEndpoint(admin, { event_types: ["user.signed_in"] });
+    const user = await signUp();
+    const authenticator = await SoftAuthenticator.create("auth.test", "https://auth.test");
+    const creation = (await (await callWorker("POST", "/v1/me/passkeys/options", { token: user.access_token })).json()) as {
+      challenge: string;
+      user: { id: string };
+    };
+    const body = { response: await authenticator.register(creation) };
+    expect((await callWorker("POST", "/v1/me/passkeys", { token: user.access_token, body })).status).toBe(201);
+    const options = (await (await callWorker("POST", "/v1/auth/passkey/options")).json()) as { challenge: string };
+    const signedIn = await callWorker("POST", "/v1/auth/passkey/verify", {
+      body: { response: await authenticator.assert(options, creation.user.id) },
+    });
+    expect(signedIn.status).toBe(200);
+    const methods = (await eventsOf("user.signed_in", user.user.id)).map((event) => JSON.parse(event.payload).data.method);
+    expect(methods).toContain("passkey");
+  });
+
   it("writes no outbox row while no endpoint subscribes to the type", async () => {
     const admin = await sharedAdmin();
     await createEndpoint(admin, { event_types: ["user.deleted"] });
@@ -377,9 +420,14 @@ describe("endpoints", () => {
       ["a link-local address", "https://[fe80::1]/x", "private"],
       ["localhost", "https://localhost/x", "public host"],
       ["a name that resolves to a private address", "https://internal.example.com/x", "resolves to a private"],
+      ["loopback written as IPv4-mapped IPv6", "https://[::ffff:127.0.0.1]/x", "private"],
+      ["a private address as IPv4-mapped IPv6 in hex", "https://[::ffff:a00:1]/x", "private"],
+      ["a private address behind NAT64", "https://[64:ff9b::a00:1]/x", "private"],
+      ["a private address inside 6to4", "https://[2002:a00:1::1]/x", "private"],
+      ["a name whose AAAA is IPv4-mapped loopback", "https://mapped.example.com/x", "resolves to a private"],
     ])("refuses %s", async (_name, url, message) => {
       const admin = await sharedAdmin();
-      dns({ "internal.example.com": ["192.168.1.10"], "hooks.example.com": ["93.184.216.34"] });
+      dns({ "internal.example.com": ["192.168.1.10"], "hooks.example.com": ["93.184.216.34"], "mapped.example.com": ["::ffff:7f00:1"] });
       const problem = await expectProblem(await create(admin, url), 400, "validation_failed");
       expect(problem.errors).toEqual([{ path: "url", message: expect.stringContaining(message) }]);
     });

@@ -10,6 +10,7 @@ import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements, sessionOpenedSql } from "../tokens/sessions";
 import { type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { signInRoleSql } from "../users/roles";
+import { webhookSql } from "../webhooks/outbox";
 import { CEREMONY_TIMEOUT_MS, challengeOf, newChallenge } from "./ceremony";
 import { challengeWonSql, consumeChallengeSql, lastRows, passkeyByCredential } from "./storage";
 
@@ -108,6 +109,12 @@ export async function signInWithPasskey(
       { type: "passkey_login", phone, userId: passkey.user_id, detail: { passkey_id: passkey.id } },
       sessionOpenedSql(sessionId),
     ),
+    ...webhookSql({
+      type: "user.signed_in",
+      data: { user_id: passkey.user_id, phone, method: "passkey", session_id: sessionId },
+      now,
+      when: sessionOpenedSql(sessionId),
+    }),
     await eventSql(
       deps,
       { type: "passkey_login_failed", phone, userId: passkey.user_id, detail: { reason: "counter_regression", passkey_id: passkey.id } },

@@ -47,9 +47,24 @@ export function weakPasswordRule(
   if (length > MAX_PASSWORD_LENGTH) return "too_long";
   if (options.common.has(normalised.toLowerCase())) return "common";
   // On the password's digits alone: separators and "+" between them must not hide the number.
-  const digitsOnly = normalised.replace(/\D/g, "");
+  const digitsOnly = asciiDigits(normalised).replace(/\D/g, "");
   if (options.phoneDigits.some((digits) => digits.length >= 6 && digitsOnly.includes(digits))) return "contains_phone";
   return null;
+}
+
+/**
+ * Every decimal digit as ASCII: NFKC leaves Persian (۰–۹), Arabic-Indic (٠–٩) and other scripts'
+ * digits as they are, and a number written in them is the same number.
+ */
+function asciiDigits(text: string): string {
+  return text.replace(/\p{Nd}/gu, (digit) => {
+    const code = digit.codePointAt(0) as number;
+    // Unicode lays every decimal digit set out as ten consecutive code points, 0 first.
+    for (let zero = code; zero > code - 10; zero--) {
+      if (!/\p{Nd}/u.test(String.fromCodePoint(zero - 1)) || zero === code - 9) return String(code - zero);
+    }
+    return digit;
+  });
 }
 
 const RULE_DETAIL: Record<WeakPasswordRule, (minLength: number) => string> = {

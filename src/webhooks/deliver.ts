@@ -64,9 +64,16 @@ export async function deliverEvent(
 }
 
 async function attempt(config: Config, eventId: string, row: Claimed, now: number, fetcher: typeof fetch) {
-  const secrets = [await openSecret(config.PASSWORD_PEPPER, row.secret)];
-  if (row.previous_secret && (row.previous_secret_until ?? 0) > now)
-    secrets.push(await openSecret(config.PASSWORD_PEPPER, row.previous_secret));
+  let secrets: string[];
+  try {
+    secrets = [await openSecret(config.PASSWORD_PEPPER, row.secret)];
+    if (row.previous_secret && (row.previous_secret_until ?? 0) > now) {
+      secrets.push(await openSecret(config.PASSWORD_PEPPER, row.previous_secret));
+    }
+  } catch {
+    // A secret that no longer opens (PASSWORD_PEPPER changed) fails this endpoint alone, as an attempt.
+    return { row, status: null, error: "signing secret unreadable: rotate the secret" };
+  }
   const timestamp = Math.floor(now / 1000);
   try {
     const response = await fetcher(row.url, {

@@ -75,7 +75,10 @@ const listRoute = createRoute({
   description: "Every endpoint with its subscriptions and state; never the secrets.",
   path: "/v1/admin/webhooks",
   summary: "Webhook endpoints",
-  responses: { 200: json(z.object({ items: z.array(Endpoint) }), "The endpoints"), ...problemResponses(401, 403, 503) },
+  responses: {
+    200: json(z.object({ items: z.array(Endpoint), next_cursor: z.null() }), "The endpoints"),
+    ...problemResponses(401, 403, 503),
+  },
 });
 const patchRoute = createRoute({
   ...admin,

@@ -83,7 +83,8 @@ export async function createEndpoint(
 export async function listEndpoints(deps: Deps, claims: AccessClaims) {
   const results = await asAdmin(deps, claims, [sql`SELECT ${endpointColumns} FROM webhook_endpoints ORDER BY created_at DESC, id DESC`]);
   if ("error" in results) return results;
-  return { items: (results[0] as EndpointRow[]).map((row) => endpointOut(row, deps.now)) };
+  // One page: endpoints are few (an operator's own systems); `next_cursor` keeps the lists' shape.
+  return { items: (results[0] as EndpointRow[]).map((row) => endpointOut(row, deps.now)), next_cursor: null };
 }
 
 const notFound = () => fail("not_found", { detail: "No such webhook endpoint." });

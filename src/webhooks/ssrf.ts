@@ -25,12 +25,38 @@ function privateIpv4(address: string): boolean {
   );
 }
 
+/** The eight 16-bit groups of an IPv6 literal (a trailing dotted IPv4 part included), or null. */
+function ipv6Groups(address: string): number[] | null {
+  let ip = address.toLowerCase().replace(/^\[|\]$/g, "");
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
+  if (dotted) {
+    const parts = (dotted[1] as string).split(".").map(Number);
+    if (parts.some((part) => part > 255)) return null;
+    const [a = 0, b = 0, c = 0, d = 0] = parts;
+    ip = `${ip.slice(0, -(dotted[1] as string).length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = "", tail] = ip.split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const missing = tail === undefined ? 0 : 8 - left.length - right.length;
+  if (missing < 0) return null;
+  const groups = [...left, ...Array(missing).fill("0"), ...right].map((group) => Number.parseInt(group, 16));
+  return groups.length === 8 && groups.every((group) => group >= 0 && group <= 0xffff) ? groups : null;
+}
+
+const v4Of = (high: number, low: number) => `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+
 function privateIpv6(address: string): boolean {
-  const ip = address.toLowerCase().replace(/^\[|\]$/g, "");
-  if (ip === "::" || ip === "::1") return true;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
-  if (mapped) return privateIpv4(mapped[1] as string);
-  return /^(fc|fd|fe8|fe9|fea|feb|ff)/.test(ip);
+  const groups = ipv6Groups(address);
+  if (!groups) return true; // not an address we can reason about: refuse
+  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = groups;
+  const zeroTo = (n: number) => groups.slice(0, n).every((group) => group === 0);
+  if (zeroTo(8) || (zeroTo(7) && g7 === 1)) return true; // :: and ::1
+  // IPv4 inside IPv6: mapped (::ffff:0:0/96), compatible (::/96), NAT64 (64:ff9b::/96), 6to4 (2002::/16).
+  if (zeroTo(5) && (g5 === 0xffff || g5 === 0)) return privateIpv4(v4Of(g6, g7));
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return privateIpv4(v4Of(g6, g7));
+  if (g0 === 0x2002) return privateIpv4(v4Of(g1, g2));
+  return (g0 & 0xfe00) === 0xfc00 || (g0 & 0xffc0) === 0xfe80 || (g0 & 0xff00) === 0xff00;
 }
 
 /** Whether an IP literal is not a public unicast address. */
