@@ -109,6 +109,17 @@ describe("storage round-trip budgets", () => {
     expect(counts).toEqual({ d1: 1, kv: 3 });
   });
 
+  it("send code for change_phone: still 1 D1 round trip (the caller's session is checked in the same batch)", async () => {
+    const phone = freshPhone();
+    const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
+    const tokens = (await (await call("POST", "/v1/auth/otp/verify", { phone, code: sent.dev_code })).json()) as { access_token: string };
+    counts.d1 = 0;
+    const response = await call("POST", "/v1/auth/otp", { phone: freshPhone(), purpose: "change_phone" }, tokens.access_token);
+    expect(response.status).toBe(200);
+    // (The delivery attempts' write after the answer is counted apart, as in the send test above.)
+    expect(counts.d1).toBe(1);
+  });
+
   it("verify (first sign-in): 1 D1 round trip and 1 KV read", async () => {
     const phone = freshPhone();
     const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };

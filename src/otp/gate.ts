@@ -38,7 +38,11 @@ export function smsCaps(config: Config, country: string, now: number, counts: bo
  * Who may get a real code: every phone, accounts with a password (anyone else gets a decoy that
  * no guess can consume, so the exchange looks the same), or phones nobody else holds.
  */
-export type Audience = { kind: "anyone" } | { kind: "password_holder" } | { kind: "unclaimed"; userId: string };
+export type Audience =
+  | { kind: "anyone" }
+  | { kind: "password_holder" }
+  /** A `change_phone` code: for the caller (whose session must still be live: `callerLive`), to a number nobody else holds. */
+  | { kind: "unclaimed"; userId: string; callerLive: SQL };
 
 export type SendState = Record<string, unknown> & {
   ip_counted: number;
@@ -47,6 +51,7 @@ export type SendState = Record<string, unknown> & {
   accepted: number;
   issued: number;
   decoy: number;
+  caller_live: number;
   taken: number;
   budget_exhausted: number;
 };
@@ -95,6 +100,8 @@ export async function openChallenge(
       ? sql`NOT EXISTS (SELECT 1 FROM users WHERE phone = ${phone} AND password_hash IS NOT NULL)`
       : sql`0`;
   const boundUser = audience.kind === "unclaimed" ? audience.userId : null;
+  // The caller's session is checked in this same batch, not in a read before it (one round trip).
+  const callerLive = audience.kind === "unclaimed" ? audience.callerLive : sql`1`;
   const results = await batch(db, [
     countSql(limits.ip, marker, now),
     sql`INSERT INTO phone_guards (phone) SELECT ${phone} WHERE ${ipCounted} ON CONFLICT (phone) DO NOTHING`,
@@ -103,7 +110,7 @@ export async function openChallenge(
         AND (locked_until IS NULL OR locked_until <= ${now})
         AND (last_sent_at IS NULL OR last_sent_at <= ${now - config.OTP_RESEND_SECONDS * 1000})
         AND ${roomSql(limits.phone, now)}
-        AND NOT ${taken} AND ${withinBudget}`,
+        AND ${callerLive} AND NOT ${taken} AND ${withinBudget}`,
     recordSql(limits.phone, marker, now, accepted),
     sql`INSERT INTO otp_challenges (phone, purpose, code_id, user_id, attempts, decoy, expires_at)
       SELECT ${phone}, ${purpose}, ${codeId}, ${boundUser}, 0, ${decoy}, ${now + config.OTP_TTL_SECONDS * 1000} WHERE ${accepted}
@@ -113,7 +120,7 @@ export async function openChallenge(
         g.last_sent_at, g.locked_until, g.send_marker = ${marker} AS accepted, ${stateColumnsSql(limits.phone, now, "phone")},
         ${issuedSql(phone, purpose, codeId)} AS issued,
         COALESCE((SELECT decoy FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId}), 0) AS decoy,
-        ${taken} AS taken, NOT ${withinBudget} AS budget_exhausted
+        ${callerLive} AS caller_live, ${taken} AS taken, NOT ${withinBudget} AS budget_exhausted
       FROM (SELECT 1) LEFT JOIN phone_guards g ON g.phone = ${phone}`,
     ...countSpend,
     ...events,

@@ -1,3 +1,4 @@
+import type { SQL } from "drizzle-orm";
 import type { Context } from "hono";
 import { checkTurnstile } from "../abuse/turnstile";
 import { type ChannelChoice, channelAvailable } from "../delivery";
@@ -20,8 +21,8 @@ export type CodeRequest = {
   phone: string;
   region?: string;
   purpose: (typeof PurposeSchema)["_output"];
-  /** The caller, for `change_phone`. */
-  userId?: string;
+  /** The caller, for `change_phone`: its id and SQL that holds while its session is live. */
+  caller?: { userId: string; live: SQL };
   turnstileToken?: string;
   /** Unset: DEFAULT_CHANNEL. The compatibility APIs send over `sms` only. */
   channel?: ChannelChoice;
@@ -52,7 +53,7 @@ export async function requestCode(c: Context<AppEnv>, input: CodeRequest) {
     const captcha = await checkTurnstile(config, input.turnstileToken, clientIp(c), (url, init) => fetch(url, init));
     if (captcha) throw new ApiError(refuse(captcha));
   }
-  const sent = orThrow(await sendCode(services, { phone, purpose, userId: input.userId, channel, locale }));
+  const sent = orThrow(await sendCode(services, { phone, purpose, caller: input.caller, channel, locale }));
   return withLimitHeaders(c, sent);
 }
 

@@ -1,8 +1,9 @@
 import { createRoute } from "@hono/zod-openapi";
+import { type SQL, sql } from "drizzle-orm";
 import { deps } from "../http/deps";
 import { bearerToken, unauthorized } from "../http/middleware";
 import { createRouter, problemResponses } from "../http/openapi";
-import { readCaller } from "../me/service";
+import { callerSql } from "../me/service";
 import { verifyAccessToken } from "../tokens/jwt";
 import { requestCode, signInRequest } from "./requests";
 import { SendCodeRequest, SendCodeResponse, TokenResponse, VerifyCodeRequest } from "./schemas";
@@ -40,20 +41,19 @@ const verifyCodeRoute = createRoute({
 export const otpRoutes = createRouter()
   .openapi(sendCodeRoute, async (c) => {
     const body = c.req.valid("json");
-    let userId: string | undefined;
+    let caller: { userId: string; live: SQL } | undefined;
     if (body.purpose === "change_phone") {
       const token = bearerToken(c);
       const claims = token ? await verifyAccessToken(c.get("config"), token) : null;
-      // The token's session must be live (one more D1 read, on this purpose only).
-      const caller = claims ? await readCaller(deps(c), claims) : null;
-      if (!caller || "error" in caller) throw unauthorized();
-      userId = caller.id;
+      if (!claims) throw unauthorized();
+      // The token's session must be live: checked inside the send's own batch (one D1 round trip).
+      caller = { userId: claims.sub, live: sql`EXISTS (SELECT 1 FROM users u WHERE ${callerSql(c.get("config"), claims, Date.now())})` };
     }
     const sent = await requestCode(c, {
       phone: body.phone,
       region: body.region,
       purpose: body.purpose ?? "login",
-      userId,
+      caller,
       turnstileToken: body.turnstile_token,
       channel: body.channel,
       locale: body.locale,

@@ -68,7 +68,7 @@ const fullWindowHeaders = (limit: number, reset: number) => rateLimitHeaders({ l
  */
 export async function sendCode(
   deps: Deps,
-  input: { phone: Phone; purpose: Purpose; userId?: string; channel: ChannelChoice; locale: string },
+  input: { phone: Phone; purpose: Purpose; caller?: { userId: string; live: SQL }; channel: ChannelChoice; locale: string },
 ): Promise<CodeSent | SendRefused> {
   const { config, db, kv, now, request } = deps;
   const { phone, purpose } = input;
@@ -91,8 +91,8 @@ export async function sendCode(
   const audience: Audience =
     purpose === "reset_password"
       ? { kind: "password_holder" }
-      : purpose === "change_phone" && input.userId
-        ? { kind: "unclaimed", userId: input.userId }
+      : purpose === "change_phone" && input.caller
+        ? { kind: "unclaimed", userId: input.caller.userId, callerLive: input.caller.live }
         : { kind: "anyone" };
   const budget = smsCaps(config, phone.country, now, !testCode);
   const who = { phone: phone.e164, userId: userOfPhone(phone.e164) };
@@ -120,6 +120,8 @@ export async function sendCode(
   if (state.locked_until != null && state.locked_until > now) {
     markEdge(deps, edgePhoneKey(phone.e164), edge.phone, "code_lock", { until: state.locked_until, limit: config.OTP_LOCKOUT_FAILURES });
   }
+  // The token's session died (logout, deletion, deactivation) before this change_phone send.
+  if (!state.caller_live) return fail("unauthorized", { detail: "A valid access token is required." });
   if (!state.accepted) return refuse(refusedSend(config, state, phoneWindow, now));
 
   // The latest-code key lets a guess be judged before its D1 round trip; it is written after the
