@@ -3,6 +3,7 @@ import { cors } from "hono/cors";
 import { adminRoutes } from "./admin/routes";
 import { compatRoutes } from "./compat";
 import { deliveryHooks } from "./delivery/hooks";
+import { fraudRoutes } from "./fraud/routes";
 import type { AppEnv } from "./http/context";
 import { documentInfo, finishDocument, registerHeaders } from "./http/document";
 import { handleError } from "./http/errors";
@@ -43,6 +44,7 @@ export function createApp() {
     .route("/", passkeyRoutes)
     .route("/", adminRoutes)
     .route("/", webhookRoutes)
+    .route("/", fraudRoutes)
     .route("/", compatRoutes)
     .route("/", deliveryHooks);
   // The web pages (src/web): mounted outside the chain so the typed API client does not see them.

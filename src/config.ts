@@ -158,6 +158,8 @@ const configSchema = z.object({
   /** Lifetime of the `register` session_id in KV: KV refuses TTLs under 60 s, and set-password needs a sign-in within 300 s. */
   COMPAT_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(300).default(120),
   /** Webhook deliveries: attempts before a delivery is kept as dead, and each attempt's deadline. */
+  /** How long a fraud-guard block lasts when no length is given (spec: Fraud guard). */
+  FRAUD_BLOCK_SECONDS: positive(43_200),
   WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
   WEBHOOK_TIMEOUT_MS: positive(5000),
   /** DNS-over-HTTPS resolver (JSON API) that vets endpoint hosts in production: no private addresses. */

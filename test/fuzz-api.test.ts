@@ -151,6 +151,10 @@ const ROUTES: ApiRoute[] = [
   { method: "POST", path: "/v1/admin/webhooks/{id}/rotate-secret", auth: "admin" },
   { method: "GET", path: "/v1/admin/webhooks/{id}/deliveries", auth: "admin", query: { limit: "limit", cursor: "cursor" } },
   { method: "POST", path: "/v1/admin/webhooks/deliveries/{id}/replay", auth: "admin" },
+  // Fraud blocks: a created block is lifted by the test's own cleanup; refusals change nothing.
+  { method: "GET", path: "/v1/admin/fraud/blocks", auth: "admin", query: { limit: "limit", cursor: "cursor" } },
+  { method: "POST", path: "/v1/admin/fraud/blocks", auth: "admin", fields: { prefix: "text", country: "region", reason: "name" } },
+  { method: "DELETE", path: "/v1/admin/fraud/blocks/{id}", auth: "admin" },
 ];
 
 const hasBody = (method: string) => method !== "GET" && method !== "HEAD";

@@ -24,6 +24,8 @@ export const EVENT_TYPES = [
   "admin_changed_user",
   "admin_viewed",
   "webhook_changed",
+  "destination_blocked",
+  "destination_unblocked",
   "passkey_added",
   "passkey_removed",
   "passkey_login",

@@ -346,3 +346,29 @@ export const passkeyChallenges = sqliteTable(
   },
   (table) => [index("passkey_challenges_expiry_idx").on(table.expiresAt)],
 );
+
+/**
+ * Fraud-guard blocks of a destination: a number prefix (E.164 without its last 4 digits) or a
+ * country. Active while `lifted_at` is null and `until` is ahead; the edge copy in KV
+ * (`fraud:block:<scope>:<value>`) lets a send refuse without D1, and D1 confirms what KV says.
+ */
+export const fraudBlocks = sqliteTable(
+  "fraud_blocks",
+  {
+    id: text("id").primaryKey(),
+    scope: text("scope", { enum: ["prefix", "country"] }).notNull(),
+    value: text("value").notNull(),
+    reason: text("reason"),
+    /** `manual` (an admin) or `auto` (the fraud guard). */
+    source: text("source").notNull(),
+    createdBy: text("created_by"),
+    createdAt: integer("created_at").notNull(),
+    until: integer("until").notNull(),
+    liftedAt: integer("lifted_at"),
+    liftedBy: text("lifted_by"),
+  },
+  (table) => [
+    index("fraud_blocks_destination").on(table.scope, table.value, table.until),
+    index("fraud_blocks_created").on(table.createdAt),
+  ],
+);

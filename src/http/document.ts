@@ -32,6 +32,10 @@ const API_TAGS = [
     description: "For role `admin`: endpoints that receive signed Standard Webhooks events (at least once), their deliveries and replays.",
   },
   {
+    name: "Fraud guard",
+    description: "For role `admin`: blocks of a number prefix or a country that codes may not be sent to (SMS pumping), and lifting them.",
+  },
+  {
     name: "Delivery",
     description:
       "Delivery status callbacks from the SMS, WhatsApp, Telegram and voice providers, each checked with its own signature scheme.",

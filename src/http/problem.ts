@@ -14,6 +14,7 @@ const catalogue = {
   resend_too_soon: [429, "Resend too soon"],
   sms_delivery_failed: [502, "SMS delivery failed"],
   channel_unavailable: [400, "Channel unavailable"],
+  destination_blocked: [403, "Destination blocked"],
   invalid_code: [400, "Invalid code"],
   code_expired: [400, "Code expired"],
   too_many_attempts: [429, "Too many attempts"],

@@ -6,6 +6,7 @@ import { batch } from "../db/client";
 import { type Channel, type ChannelChoice, firstChannel } from "../delivery";
 import { attemptsSql } from "../delivery/store";
 import type { Deps } from "../deps";
+import { blockKey, destinationsOf, refusedDestination } from "../fraud/blocks";
 import { type Failure, fail } from "../http/problem";
 import { edgeIpKey, edgePhoneKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
 import { ipRefusal } from "../limits/ip";
@@ -76,15 +77,22 @@ export async function sendCode(
   const refuse = (failure: Failure) => refuseSend(deps, { phone: phone.e164, purpose }, failure);
   // A flood from a tripped IP or to a locked or spent phone stops here, with no D1 round trip (and
   // no audit write: the refusal that filled the window was recorded).
-  const edge = await readEdge(kv, request.ip, phone.e164);
+  const destinations = destinationsOf(phone);
+  const edge = await readEdge(kv, request.ip, phone.e164, [
+    blockKey("prefix", destinations.prefix),
+    blockKey("country", destinations.country),
+  ]);
   const ipFull = edgeRefuses(edge.ip, "send_ip", now);
   if (ipFull) return ipRefusal(ipFull.limit, ipFull.wait);
+  const testCode = config.TEST_PHONES.get(phone.e164);
+  // A blocked destination (SMS pumping) costs nothing and counts toward nothing; test phones are never blocked.
+  const blocked = testCode === undefined ? await refusedDestination(deps, phone, edge.more as { until?: unknown }[]) : null;
+  if (blocked) return blocked;
   const locked = edgeRefuses(edge.phone, "code_lock", now);
   if (locked) return phoneLocked(locked.wait);
   const phoneFull = edgeRefuses(edge.phone, "send_phone", now);
   if (phoneFull) return phoneWindowFull(phoneFull.limit, phoneFull.wait);
 
-  const testCode = config.TEST_PHONES.get(phone.e164);
   const code = testCode ?? randomDigits(config.OTP_LENGTH);
   const codeId = randomToken();
   const marker = randomToken();

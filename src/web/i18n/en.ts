@@ -213,6 +213,7 @@ export const en: Messages = {
     resend_too_soon: (f: Failure) => `A code was sent a moment ago. You can ask for a new one ${inTime(f.retry_after)}.`,
     sms_delivery_failed: () => "We could not send the code just now. Try again later.",
     channel_unavailable: () => "That way of sending the code is not available for this number.",
+    destination_blocked: () => "Codes cannot be sent to numbers like this one right now. Try again later.",
     invalid_code: (f: Failure) =>
       f.attempts_left ? `Wrong code. ${attempts(f.attempts_left)} left.` : "Wrong code, and that was the last attempt. Ask for a new code.",
     code_expired: () => "This code has expired or was already used. Ask for a new one.",

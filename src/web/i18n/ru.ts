@@ -222,6 +222,7 @@ export const ru: Messages = {
     resend_too_soon: (f: Failure) => `Код только что отправлен. Новый можно запросить ${inTime(f.retry_after)}.`,
     sms_delivery_failed: () => "Не удалось отправить код. Попробуйте позже.",
     channel_unavailable: () => "Этот способ отправки кода недоступен для этого номера.",
+    destination_blocked: () => "Сейчас коды на такие номера не отправляются. Попробуйте позже.",
     invalid_code: (f: Failure) =>
       f.attempts_left
         ? `Неверный код. ${attemptsLeft(f.attempts_left)}.`

@@ -1,0 +1,177 @@
+import { sql } from "drizzle-orm";
+import { asAdmin, callerIsAdmin } from "../admin/service";
+import { eventSql } from "../audit/events";
+import { all } from "../db/client";
+import type { Cursor } from "../db/cursor";
+import { encodeCursor } from "../db/cursor";
+import type { Deps } from "../deps";
+import { type Failure, fail } from "../http/problem";
+import type { Phone } from "../phone";
+import type { AccessClaims } from "../tokens/jwt";
+import { webhookSql } from "../webhooks/outbox";
+
+// Blocks of a destination (spec: Fraud guard and analytics): a number prefix (E.164 without its
+// last 4 digits) or a country. The send path reads the edge copy in KV with its other edge keys
+// (no extra call) and confirms in D1 only when KV says "blocked", so an unblocked destination costs
+// nothing and a stale mark (a lift not replicated yet) costs one read, never a wrong refusal.
+// Blocks and lifts are one batch each with their audit and webhook events.
+
+export type BlockScope = "prefix" | "country";
+
+/** The two destinations a number belongs to. */
+export const destinationsOf = (phone: Phone) => ({ prefix: phone.e164.slice(0, -4), country: phone.country });
+
+/** The KV edge copy of a destination's block: `{ "until": ms }`. */
+export const blockKey = (scope: BlockScope, value: string) => `fraud:block:${scope}:${value}`;
+
+type Mark = { until?: unknown } | null;
+
+/**
+ * Whether a send to `phone` is refused by a block: `marks` are the KV values of its prefix and
+ * country keys (read with the send's edge keys). Only when one says "blocked" is D1 asked.
+ */
+export async function refusedDestination(deps: Deps, phone: Phone, marks: Mark[]): Promise<Failure | null> {
+  const { now } = deps;
+  if (!marks.some((mark) => typeof mark?.until === "number" && mark.until > now)) return null;
+  const { prefix, country } = destinationsOf(phone);
+  const [row] = await all<{ until: number | null }>(
+    deps.db,
+    sql`SELECT MAX(until) AS until FROM fraud_blocks
+      WHERE ((scope = 'prefix' AND value = ${prefix}) OR (scope = 'country' AND value = ${country}))
+        AND lifted_at IS NULL AND until > ${now}`,
+  );
+  if (row?.until == null) return null;
+  return fail("destination_blocked", {
+    detail: "Codes cannot be sent to this number's range right now.",
+    retry_after: Math.max(1, Math.ceil((row.until - now) / 1000)),
+  });
+}
+
+type BlockRow = {
+  id: string;
+  scope: BlockScope;
+  value: string;
+  reason: string | null;
+  source: string;
+  created_by: string | null;
+  created_at: number;
+  until: number;
+  lifted_at: number | null;
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function blockOut(row: BlockRow, now: number) {
+  return {
+    id: row.id,
+    scope: row.scope,
+    value: row.value,
+    reason: row.reason,
+    source: row.source,
+    created_at: iso(row.created_at),
+    until: iso(row.until),
+    lifted_at: row.lifted_at == null ? null : iso(row.lifted_at),
+    active: row.lifted_at == null && row.until > now,
+  };
+}
+
+export type Block = ReturnType<typeof blockOut>;
+
+const blockColumns = sql`id, scope, value, reason, source, created_by, created_at, until, lifted_at`;
+
+/** Writes (or clears) a destination's KV edge copy after the answer: the latest active block's end. */
+function refreshEdge(deps: Deps, scope: BlockScope, value: string, until: number | null) {
+  const key = blockKey(scope, value);
+  const write =
+    until != null && until > deps.now
+      ? deps.kv.put(key, JSON.stringify({ until }), { expirationTtl: Math.max(60, Math.ceil((until - deps.now) / 1000)) })
+      : deps.kv.delete(key);
+  deps.request.defer(
+    write.catch((error) => console.warn(`block edge copy skipped: ${error instanceof Error ? error.message : "unknown"}`)),
+  );
+}
+
+const activeUntilSql = (scope: BlockScope, value: string, now: number) =>
+  sql`SELECT MAX(until) AS until FROM fraud_blocks WHERE scope = ${scope} AND value = ${value} AND lifted_at IS NULL AND until > ${now}`;
+
+/** `POST /v1/admin/fraud/blocks`: a manual block of a prefix or a country. */
+export async function blockDestination(
+  deps: Deps,
+  claims: AccessClaims,
+  input: { scope: BlockScope; value: string; seconds?: number; reason?: string },
+): Promise<Block | Failure> {
+  const { now } = deps;
+  const id = crypto.randomUUID();
+  const until = now + (input.seconds ?? deps.config.FRAUD_BLOCK_SECONDS) * 1000;
+  const made = sql`EXISTS (SELECT 1 FROM fraud_blocks WHERE id = ${id})`;
+  const results = await asAdmin(deps, claims, [
+    sql`INSERT INTO fraud_blocks (id, scope, value, reason, source, created_by, created_at, until)
+      SELECT ${id}, ${input.scope}, ${input.value}, ${input.reason ?? null}, 'manual', ${claims.sub}, ${now}, ${until}
+      WHERE ${callerIsAdmin(deps, claims)}`,
+    await eventSql(
+      deps,
+      { type: "destination_blocked", userId: claims.sub, detail: { by: claims.sub, block_id: id, scope: input.scope, value: input.value } },
+      made,
+    ),
+    ...webhookSql({
+      type: "destination.blocked",
+      data: { block_id: id, scope: input.scope, value: input.value, until: iso(until), reason: input.reason ?? null, source: "manual" },
+      now,
+      when: made,
+    }),
+    sql`SELECT ${blockColumns} FROM fraud_blocks WHERE id = ${id}`,
+    activeUntilSql(input.scope, input.value, now),
+  ]);
+  if ("error" in results) return results;
+  const row = (results.at(-2) as BlockRow[])[0] as BlockRow;
+  refreshEdge(deps, input.scope, input.value, (results.at(-1) as { until: number | null }[])[0]?.until ?? null);
+  return blockOut(row, now);
+}
+
+/** `DELETE /v1/admin/fraud/blocks/{id}`: lifts an active block. */
+export async function liftBlock(deps: Deps, claims: AccessClaims, id: string): Promise<"lifted" | Failure> {
+  const { now } = deps;
+  const lifted = sql`EXISTS (SELECT 1 FROM fraud_blocks WHERE id = ${id} AND lifted_at = ${now} AND lifted_by = ${claims.sub})`;
+  const target = sql`(SELECT scope FROM fraud_blocks WHERE id = ${id})`;
+  const results = await asAdmin(deps, claims, [
+    sql`UPDATE fraud_blocks SET lifted_at = ${now}, lifted_by = ${claims.sub}
+      WHERE id = ${id} AND lifted_at IS NULL AND until > ${now} AND ${callerIsAdmin(deps, claims)}`,
+    await eventSql(
+      deps,
+      { type: "destination_unblocked", userId: claims.sub, detail: { by: claims.sub, block_id: id, scope: target } },
+      lifted,
+    ),
+    ...webhookSql({
+      type: "destination.unblocked",
+      data: { block_id: id, scope: target, value: sql`(SELECT value FROM fraud_blocks WHERE id = ${id})`, by: claims.sub },
+      now,
+      when: lifted,
+    }),
+    sql`SELECT b.scope, b.value, b.lifted_at = ${now} AS lifted,
+        (SELECT MAX(o.until) FROM fraud_blocks o WHERE o.scope = b.scope AND o.value = b.value AND o.lifted_at IS NULL AND o.until > ${now}) AS until
+      FROM fraud_blocks b WHERE b.id = ${id}`,
+  ]);
+  if ("error" in results) return results;
+  const row = (results.at(-1) as { scope: BlockScope; value: string; lifted: number; until: number | null }[])[0];
+  if (!row?.lifted) return fail("not_found", { detail: "No such active block." });
+  refreshEdge(deps, row.scope, row.value, row.until);
+  return "lifted";
+}
+
+/** `GET /v1/admin/fraud/blocks`: active and recent blocks, newest first. */
+export async function listBlocks(deps: Deps, claims: AccessClaims, query: { limit: number; cursor?: Cursor }) {
+  const after = query.cursor
+    ? sql`WHERE created_at < ${query.cursor.createdAt} OR (created_at = ${query.cursor.createdAt} AND id < ${query.cursor.id})`
+    : sql``;
+  const results = await asAdmin(deps, claims, [
+    sql`SELECT ${blockColumns} FROM fraud_blocks ${after} ORDER BY created_at DESC, id DESC LIMIT ${query.limit + 1}`,
+  ]);
+  if ("error" in results) return results;
+  const rows = results[0] as BlockRow[];
+  const items = rows.slice(0, query.limit);
+  const last = items.at(-1);
+  return {
+    items: items.map((row) => blockOut(row, deps.now)),
+    next_cursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null,
+  };
+}

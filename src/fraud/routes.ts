@@ -1,0 +1,104 @@
+import { createRoute } from "@hono/zod-openapi";
+import { cursorParam } from "../db/cursor";
+import { deps } from "../http/deps";
+import { orThrow } from "../http/errors";
+import { requireAccessToken } from "../http/middleware";
+import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
+import { ApiError, fail } from "../http/problem";
+import { blockDestination, liftBlock, listBlocks } from "./blocks";
+
+const admin = { tags: ["Fraud guard"], security: bearerSecurity, middleware: requireAccessToken };
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+
+const Block = z
+  .object({
+    id: z.string(),
+    scope: z.enum(["prefix", "country"]),
+    value: z.string().openapi({ description: "The prefix (E.164 without its last 4 digits) or the ISO country code" }),
+    reason: z.string().nullable(),
+    source: z.string().openapi({ description: "`manual` (an admin) or `auto` (the fraud guard)" }),
+    created_at: z.string(),
+    until: z.string(),
+    lifted_at: z.string().nullable(),
+    active: z.boolean(),
+  })
+  .openapi("FraudBlock");
+
+const NewBlock = z
+  .object({
+    prefix: z
+      .string()
+      .regex(/^\+[1-9]\d{3,13}$/, "must be + and 4 to 14 digits (a number without its last digits)")
+      .optional()
+      .openapi({ example: "+88213" }),
+    country: z
+      .string()
+      .regex(/^[A-Za-z]{2}$/, "must be an ISO 3166-1 alpha-2 code")
+      .optional()
+      .openapi({ example: "KP" }),
+    seconds: z.number().int().min(60).max(2_592_000).optional().openapi({ description: "Default FRAUD_BLOCK_SECONDS (43200)" }),
+    reason: z.string().max(200).optional(),
+  })
+  .openapi("FraudBlockNew");
+
+const listRoute = createRoute({
+  ...admin,
+  method: "get",
+  path: "/v1/admin/fraud/blocks",
+  operationId: "adminListFraudBlocks",
+  summary: "Active and recent blocks",
+  description: "Blocks of a number prefix or a country, newest first, active or not.",
+  request: {
+    query: z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().max(200).optional() }),
+  },
+  responses: {
+    200: json(z.object({ items: z.array(Block), next_cursor: z.string().nullable() }), "A page of blocks"),
+    ...problemResponses(400, 401, 403, 503),
+  },
+});
+
+const createRouteDef = createRoute({
+  ...admin,
+  method: "post",
+  path: "/v1/admin/fraud/blocks",
+  operationId: "adminCreateFraudBlock",
+  summary: "Block a prefix or a country",
+  description:
+    "Codes to the destination answer 403 `destination_blocked` until the block ends or is lifted. Give exactly one of `prefix` and `country`. Audited, and a `destination.blocked` webhook event.",
+  request: { body: { content: { "application/json": { schema: NewBlock } }, required: true } },
+  responses: { 201: json(Block, "The block"), ...problemResponses(400, 401, 403, 413, 415, 503) },
+});
+
+const liftRoute = createRoute({
+  ...admin,
+  method: "delete",
+  path: "/v1/admin/fraud/blocks/{id}",
+  operationId: "adminLiftFraudBlock",
+  summary: "Lift a block",
+  description: "Ends an active block at once. Audited, and a `destination.unblocked` webhook event.",
+  request: { params: z.object({ id: z.string().min(1).max(64).openapi({ example: "3f1c2a9e-5b7d-4c11-9e2f-0a6b8c7d9e10" }) }) },
+  responses: { 204: { description: "Lifted" }, ...problemResponses(401, 403, 404, 503) },
+});
+
+export const fraudRoutes = createRouter()
+  .openapi(listRoute, async (c) => {
+    const query = c.req.valid("query");
+    const cursor = orThrow(cursorParam(query.cursor));
+    c.header("Cache-Control", "no-store");
+    return c.json(orThrow(await listBlocks(deps(c), c.get("auth"), { limit: query.limit, cursor })), 200);
+  })
+  .openapi(createRouteDef, async (c) => {
+    const body = c.req.valid("json");
+    if ((body.prefix === undefined) === (body.country === undefined)) {
+      const message = "give exactly one of prefix and country";
+      throw new ApiError(fail("validation_failed", { detail: message, errors: [{ path: "prefix", message }] }));
+    }
+    const scope = body.prefix !== undefined ? "prefix" : "country";
+    const value = body.prefix ?? (body.country as string).toUpperCase();
+    const block = orThrow(await blockDestination(deps(c), c.get("auth"), { scope, value, seconds: body.seconds, reason: body.reason }));
+    return c.json(block, 201);
+  })
+  .openapi(liftRoute, async (c) => {
+    orThrow(await liftBlock(deps(c), c.get("auth"), c.req.valid("param").id));
+    return c.body(null, 204);
+  });

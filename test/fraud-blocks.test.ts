@@ -1,0 +1,117 @@
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { ADMIN_ENV, callWorker, sharedAdmin } from "./admin-helpers";
+import { expectProblem, freshPhone, row, signIn } from "./helpers";
+import { interceptWebhook, variantEnv, WEBHOOK_SECRET, WEBHOOK_URL } from "./otp-helpers";
+
+// Manual blocks of a destination (spec: Fraud guard): a prefix or a country refused with 403
+// destination_blocked, at no cost and counted toward nothing; the KV edge copy refuses and D1
+// confirms; lifting ends it at once. (The automatic guard, analytics and console are to come.)
+
+const PROVIDER = variantEnv({
+  ADMIN_PHONES: (ADMIN_ENV as unknown as { ADMIN_PHONES: string }).ADMIN_PHONES,
+  SMS_PROVIDER: "webhook",
+  SMS_WEBHOOK_URL: WEBHOOK_URL,
+  SMS_WEBHOOK_SECRET: WEBHOOK_SECRET,
+  TEST_PHONES: "+375297770001:123456",
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const prefixOf = (phone: string) => phone.slice(0, -4);
+const send = (phone: string) => callWorker("POST", "/v1/auth/otp", { env: PROVIDER, body: { phone } });
+
+async function block(body: Record<string, unknown>) {
+  const admin = await sharedAdmin();
+  const response = await callWorker("POST", "/v1/admin/fraud/blocks", { env: PROVIDER, token: admin.access_token, body });
+  const created = (await response.json()) as { id: string; active: boolean; until: string };
+  expect(response.status, JSON.stringify(created)).toBe(201);
+  return created;
+}
+
+describe("destination blocks", () => {
+  it("a blocked prefix answers 403 destination_blocked with retry_after, reaches no provider and counts toward nothing", async () => {
+    const phone = freshPhone();
+    const { calls } = interceptWebhook(async () => new Response(null, { status: 204 }));
+    const created = await block({ prefix: prefixOf(phone), seconds: 3600, reason: "pumping" });
+    expect(created.active).toBe(true);
+    const refused = await send(phone);
+    const problem = await expectProblem(refused, 403, "destination_blocked");
+    expect(problem.retry_after).toBeGreaterThan(3500);
+    expect(refused.headers.get("Retry-After")).toBe(String(problem.retry_after));
+    expect(calls).toHaveLength(0);
+    expect(await row("SELECT COUNT(*) AS n FROM otp_challenges WHERE phone = ?", phone)).toEqual({ n: 0 });
+    expect(await row("SELECT COUNT(*) AS n FROM rate_events WHERE key = ?", phone)).toEqual({ n: 0 });
+    // Another prefix of the same country is not affected.
+    const other = `${phone.slice(0, 6)}${String((Number(phone.slice(6, 7)) % 9) + 1)}${phone.slice(7)}`;
+    expect(prefixOf(other)).not.toBe(prefixOf(phone));
+    expect((await send(other)).status).toBe(200);
+  });
+
+  it("a blocked country refuses every number of it; test phones are never blocked", async () => {
+    interceptWebhook(async () => new Response(null, { status: 204 }));
+    const created = await block({ country: "by", seconds: 600 });
+    try {
+      await expectProblem(await send(freshPhone()), 403, "destination_blocked");
+      expect((await send("+375297770001")).status).toBe(200);
+    } finally {
+      const admin = await sharedAdmin();
+      expect(
+        (await callWorker("DELETE", `/v1/admin/fraud/blocks/${created.id}`, { env: PROVIDER, token: admin.access_token })).status,
+      ).toBe(204);
+    }
+    expect((await send(freshPhone())).status).toBe(200);
+  });
+
+  it("a lift ends the block at once, audited and with its webhook events; a second lift is 404", async () => {
+    interceptWebhook(async () => new Response(null, { status: 204 }));
+    const phone = freshPhone();
+    const created = await block({ prefix: prefixOf(phone) });
+    await expectProblem(await send(phone), 403, "destination_blocked");
+    const admin = await sharedAdmin();
+    expect((await callWorker("DELETE", `/v1/admin/fraud/blocks/${created.id}`, { env: PROVIDER, token: admin.access_token })).status).toBe(
+      204,
+    );
+    expect((await send(phone)).status).toBe(200);
+    await expectProblem(
+      await callWorker("DELETE", `/v1/admin/fraud/blocks/${created.id}`, { env: PROVIDER, token: admin.access_token }),
+      404,
+      "not_found",
+    );
+    const events = await env.DB.prepare("SELECT type FROM audit_events WHERE detail LIKE ? ORDER BY created_at")
+      .bind(`%${created.id}%`)
+      .all();
+    expect(events.results.map((event) => event.type)).toEqual(["destination_blocked", "destination_unblocked"]);
+    const listed = (await (await callWorker("GET", "/v1/admin/fraud/blocks", { env: PROVIDER, token: admin.access_token })).json()) as {
+      items: { id: string; active: boolean; lifted_at: string | null }[];
+    };
+    expect(listed.items.find((item) => item.id === created.id)).toMatchObject({ active: false, lifted_at: expect.any(String) });
+  });
+
+  it("a stale edge mark (the lift not replicated yet) is confirmed in D1 and lets the send through", async () => {
+    interceptWebhook(async () => new Response(null, { status: 204 }));
+    const phone = freshPhone();
+    await env.KV.put(`fraud:block:prefix:${prefixOf(phone)}`, JSON.stringify({ until: Date.now() + 3_600_000 }));
+    expect((await send(phone)).status).toBe(200);
+  });
+
+  it("refuses a non-admin, a body with both or neither destination, and a malformed prefix", async () => {
+    const user = await signIn();
+    await expectProblem(
+      await callWorker("POST", "/v1/admin/fraud/blocks", { env: PROVIDER, token: user.access_token, body: { country: "BY" } }),
+      403,
+      "forbidden",
+    );
+    const admin = await sharedAdmin();
+    for (const body of [{}, { prefix: "+37529", country: "BY" }, { prefix: "37529" }, { country: "BLR" }]) {
+      await expectProblem(
+        await callWorker("POST", "/v1/admin/fraud/blocks", { env: PROVIDER, token: admin.access_token, body }),
+        400,
+        "validation_failed",
+      );
+    }
+    expect(await row("SELECT COUNT(*) AS n FROM fraud_blocks WHERE value IN ('+37529', 'BLR', '37529')")).toEqual({ n: 0 });
+  });
+});
