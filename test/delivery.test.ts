@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { creds, fakeProviders, type Seen } from "./delivery-fakes";
 import { expectProblem, freshIp, freshPhone, row } from "./helpers";
+import { guardColumns } from "./otp-helpers";
 import { WebClient } from "./web-helpers";
 
 // Delivery through the real Worker: channels, routes, failover, receipts. Every provider is a fake
@@ -272,12 +273,7 @@ describe("routing and failover", () => {
     fakeProviders({ telegram_gateway: "unreachable", whatsapp_cloud: "fail", twilio: "fail" });
     const phone = freshPhone();
     expect((await send(routed, { phone, channel: "auto" })).status).toBe(200);
-    expect(
-      await row(
-        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'send_phone' AND key = phone) AS hour_count, (SELECT COUNT(*) FROM rate_events WHERE scope = 'send_phone' AND key = phone) AS day_count FROM phone_guards WHERE phone = ?",
-        phone,
-      ),
-    ).toEqual({ hour_count: 1, day_count: 1 });
+    expect(await guardColumns(["hour_count", "day_count"], phone)).toEqual({ hour_count: 1, day_count: 1 });
     await expectProblem(await send(routed, { phone, channel: "auto" }), 429, "resend_too_soon");
   });
 
@@ -293,12 +289,7 @@ describe("routing and failover", () => {
     const problem = await expectProblem(await send(routed, { phone, channel: "auto" }), 502, "sms_delivery_failed");
     expect(problem.detail).toContain("telegram, whatsapp, sms, voice");
     expect(await row("SELECT count(*) AS n FROM otp_challenges WHERE phone = ?", phone)).toEqual({ n: 0 });
-    expect(
-      await row(
-        "SELECT last_sent_at, (SELECT COUNT(*) FROM rate_events WHERE scope = 'send_phone' AND key = phone) AS hour_count FROM phone_guards WHERE phone = ?",
-        phone,
-      ),
-    ).toEqual({
+    expect(await guardColumns(["last_sent_at", "hour_count"], phone)).toEqual({
       last_sent_at: null,
       hour_count: 1,
     });

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { call, freshIp, freshPhone, row, sendCode, signIn, type TokenBody } from "./helpers";
-import { advance } from "./otp-helpers";
+import { advance, guardColumns } from "./otp-helpers";
 import { SoftAuthenticator } from "./passkey-authenticator";
 
 // Fault injection (issue #10): the D1 and KV bindings are wrapped so that one chosen call throws
@@ -223,10 +223,7 @@ const scenarios: Scenario[] = [
         request: { method: "POST", path: "/v1/auth/password/login", body: { phone: tokens.user.phone, password }, ip: freshIp() },
         ok: 200,
         async invariant() {
-          const guard = await row<{ pw_fail_count: number | null }>(
-            "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'password_fail' AND key = phone) AS pw_fail_count FROM phone_guards WHERE phone = ?",
-            tokens.user.phone,
-          );
+          const guard = await guardColumns<{ pw_fail_count: number | null }>(["pw_fail_count"], tokens.user.phone);
           // A right password is never charged as a failure, even when the sign-in failed on D1.
           expect(guard?.pw_fail_count ?? 0).toBe(0);
         },

@@ -81,6 +81,25 @@ export function guardOf(phone: string, lockoutMs = HOUR_MS) {
   );
 }
 
+/** The scope each old `phone_guards` counter column became in `rate_events`. */
+const COUNTED: Record<string, string> = {
+  hour_count: "send_phone",
+  day_count: "send_phone",
+  fail_count: "code_fail",
+  pw_fail_count: "password_fail",
+};
+
+/**
+ * Columns of the phone's `phone_guards` row; the old counter names (`hour_count`, `fail_count`,
+ * `pw_fail_count`, …) read as the number of that phone's events in their `rate_events` scope, of any age.
+ */
+export function guardColumns<T = Record<string, unknown>>(columns: string[], phone: string) {
+  const select = columns.map((column) =>
+    COUNTED[column] ? `(SELECT COUNT(*) FROM rate_events WHERE scope = '${COUNTED[column]}' AND key = phone) AS ${column}` : column,
+  );
+  return row<T>(`SELECT ${select.join(", ")} FROM phone_guards WHERE phone = ?`, phone);
+}
+
 /** Events counted in a sliding-window scope for `key` within `ms` before the pinned clock. */
 export async function windowCount(scope: string, key: string, ms: number): Promise<number> {
   const found = await row<{ n: number }>(

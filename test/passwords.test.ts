@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { call, expectProblem, freshIp, freshPhone, row, sendCode, signIn, type TokenBody, wrongCode } from "./helpers";
+import { guardColumns } from "./otp-helpers";
 
 const GOOD = "correct horse battery staple";
 
@@ -164,12 +165,7 @@ describe("POST /v1/auth/password/login", () => {
     const statuses = answers.map((r) => r.status);
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(5);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(15);
-    expect(
-      await row(
-        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'password_fail' AND key = phone) AS pw_fail_count FROM phone_guards WHERE phone = ?",
-        user.user.phone,
-      ),
-    ).toEqual({ pw_fail_count: 5 });
+    expect(await guardColumns(["pw_fail_count"], user.user.phone)).toEqual({ pw_fail_count: 5 });
   });
 
   it("counts failures per phone even without an account", async () => {
@@ -277,12 +273,7 @@ describe("password reset by SMS", () => {
     expect(await row("SELECT attempts FROM otp_challenges WHERE phone = ? AND purpose = 'reset_password'", user.user.phone)).toEqual({
       attempts: 0,
     });
-    expect(
-      await row(
-        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'code_fail' AND key = phone) AS fail_count FROM phone_guards WHERE phone = ?",
-        user.user.phone,
-      ),
-    ).toEqual({ fail_count: 0 });
+    expect(await guardColumns(["fail_count"], user.user.phone)).toEqual({ fail_count: 0 });
     const wrong = await call("POST", "/v1/auth/password/reset", {
       body: { phone: user.user.phone, code: wrongCode(code), new_password: "another good passphrase" },
     });
@@ -364,12 +355,7 @@ describe("POST /v1/me/phone", () => {
     });
     expect((await expectProblem(short, 400, "validation_failed")).errors).toEqual([{ path: "code", message: "must be 6 digits" }]);
     expect(await row("SELECT attempts FROM otp_challenges WHERE phone = ? AND purpose = 'change_phone'", target)).toEqual({ attempts: 0 });
-    expect(
-      await row(
-        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'password_fail' AND key = phone) AS pw_fail_count, pw_fail_streak FROM phone_guards WHERE phone = ?",
-        user.user.phone,
-      ),
-    ).toMatchObject({
+    expect(await guardColumns(["pw_fail_count", "pw_fail_streak"], user.user.phone)).toMatchObject({
       pw_fail_count: 0,
       pw_fail_streak: 0,
     });
@@ -396,12 +382,7 @@ describe("DELETE /v1/me with current_password", () => {
     expect(await row("SELECT count(*) AS n FROM users WHERE id = ?", user.user.id)).toEqual({ n: 0 });
     // The right password's reservation was given back with the deletion: only the wrong one counts,
     // and the streak of wrong passwords in a row ended.
-    expect(
-      await row(
-        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'password_fail' AND key = phone) AS pw_fail_count, pw_fail_streak FROM phone_guards WHERE phone = ?",
-        user.user.phone,
-      ),
-    ).toEqual({
+    expect(await guardColumns(["pw_fail_count", "pw_fail_streak"], user.user.phone)).toEqual({
       pw_fail_count: 1,
       pw_fail_streak: 0,
     });
@@ -409,8 +390,7 @@ describe("DELETE /v1/me with current_password", () => {
 });
 
 describe("consecutive failures (NIST SP 800-63B-4 §3.2.2: at most 100 in a row)", () => {
-  const streakOf = async (phone: string) =>
-    (await row<{ pw_fail_streak: number }>("SELECT pw_fail_streak FROM phone_guards WHERE phone = ?", phone))?.pw_fail_streak;
+  const streakOf = async (phone: string) => (await guardColumns<{ pw_fail_streak: number }>(["pw_fail_streak"], phone))?.pw_fail_streak;
   const setStreak = (phone: string, streak: number) =>
     env.DB.prepare("UPDATE phone_guards SET pw_fail_streak = ? WHERE phone = ?").bind(streak, phone).run();
 

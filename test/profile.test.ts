@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { call, expectProblem, freshPhone, row, sendCode, signIn } from "./helpers";
+import { guardColumns } from "./otp-helpers";
 import { advance, claimsOf, refresh, refreshOk, SECOND } from "./token-helpers";
 
 afterEach(() => {
@@ -186,10 +187,7 @@ describe("DELETE /v1/me", () => {
     const { sid } = claimsOf(tokens.access_token);
     const rotated = await refreshOk(tokens.refresh_token);
     expect(await count("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = ?", sid)).toBe(2);
-    const guardBefore = await row(
-      "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'send_phone' AND key = phone) AS hour_count, (SELECT COUNT(*) FROM rate_events WHERE scope = 'send_phone' AND key = phone) AS day_count, last_sent_at FROM phone_guards WHERE phone = ?",
-      phone,
-    );
+    const guardBefore = await guardColumns(["hour_count", "day_count", "last_sent_at"], phone);
     expect(guardBefore).not.toBeNull();
 
     const response = await call("DELETE", "/v1/me", { token: rotated.access_token });
@@ -201,12 +199,7 @@ describe("DELETE /v1/me", () => {
     expect(await count("SELECT count(*) AS n FROM sessions WHERE user_id = ?", tokens.user.id)).toBe(0);
     expect(await count("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = ?", sid)).toBe(0);
     expect(await count("SELECT count(*) AS n FROM otp_challenges WHERE phone = ?", phone)).toBe(0);
-    expect(
-      await row(
-        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'send_phone' AND key = phone) AS hour_count, (SELECT COUNT(*) FROM rate_events WHERE scope = 'send_phone' AND key = phone) AS day_count, last_sent_at FROM phone_guards WHERE phone = ?",
-        phone,
-      ),
-    ).toEqual(guardBefore);
+    expect(await guardColumns(["hour_count", "day_count", "last_sent_at"], phone)).toEqual(guardBefore);
 
     for (const token of [tokens.access_token, rotated.access_token]) {
       await expectProblem(await call("GET", "/v1/me", { token }), 401, "unauthorized");
@@ -265,12 +258,7 @@ describe("DELETE /v1/me", () => {
     expect(again.user.phone).toBe(phone);
     expect(again.user.id).not.toBe(first.user.id);
     expect(await count("SELECT count(*) AS n FROM users WHERE phone = ?", phone)).toBe(1);
-    expect(
-      await row(
-        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'send_phone' AND key = phone) AS hour_count FROM phone_guards WHERE phone = ?",
-        phone,
-      ),
-    ).toEqual({ hour_count: 2 });
+    expect(await guardColumns(["hour_count"], phone)).toEqual({ hour_count: 2 });
   });
 
   it("answers unauthorized without a bearer token and deletes nothing", async () => {

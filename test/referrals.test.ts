@@ -5,6 +5,7 @@ import { database } from "../src/db/client";
 import { createDelivery } from "../src/delivery";
 import { signInWithCode } from "../src/otp/signin";
 import { call, expectProblem, freshPhone, row, sendCode, signIn, type TokenBody, wrongCode } from "./helpers";
+import { guardColumns } from "./otp-helpers";
 
 const activate = (who: TokenBody, inviteCode: string) =>
   call("POST", "/v1/me/invite", { token: who.access_token, body: { invite_code: inviteCode } });
@@ -250,12 +251,7 @@ describe("invite code at sign-up", () => {
       attempts: 0,
       consumed_at: null,
     });
-    expect(
-      await row(
-        "SELECT (SELECT COUNT(*) FROM rate_events WHERE scope = 'code_fail' AND key = phone) AS fail_count FROM phone_guards WHERE phone = ?",
-        phone,
-      ),
-    ).toEqual({ fail_count: 0 });
+    expect(await guardColumns(["fail_count"], phone)).toEqual({ fail_count: 0 });
     expect(await row("SELECT count(*) AS n FROM users WHERE phone = ?", phone)).toEqual({ n: 0 });
     const retry = await call("POST", "/v1/auth/otp/verify", { body: { phone, code } });
     expect(retry.status).toBe(200);

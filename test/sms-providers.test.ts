@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { expectProblem, freshIp, freshPhone, row } from "./helpers";
+import { guardColumns } from "./otp-helpers";
 
 // Production-like configs, one env object each (config is parsed once per env object).
 const base = { ...env, ENVIRONMENT: "production", SMS_TIMEOUT_MS: "200" };
@@ -113,12 +114,7 @@ describe.each([
     await expectProblem(await send(variant, phone), 502, "sms_delivery_failed");
     expect(seen).toHaveLength(1);
     expect(await row("SELECT count(*) AS n FROM otp_challenges WHERE phone = ?", phone)).toEqual({ n: 1 - 1 });
-    expect(
-      await row(
-        "SELECT last_sent_at, (SELECT COUNT(*) FROM rate_events WHERE scope = 'send_phone' AND key = phone) AS hour_count FROM phone_guards WHERE phone = ?",
-        phone,
-      ),
-    ).toEqual({
+    expect(await guardColumns(["last_sent_at", "hour_count"], phone)).toEqual({
       last_sent_at: null,
       hour_count: 1,
     });

@@ -1,6 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
 import { type SQL, sql } from "drizzle-orm";
-import { deps } from "../http/deps";
 import { bearerToken, unauthorized } from "../http/middleware";
 import { createRouter, problemResponses } from "../http/openapi";
 import { callerSql } from "../me/service";
