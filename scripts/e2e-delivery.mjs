@@ -4,11 +4,11 @@
 // delivery receipt (a forged one is refused) → verify → tokens. `npm run e2e:delivery`.
 import { spawnSync } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unstable_startWorker } from "wrangler";
+import { migratedLocalD1 } from "./local-d1.mjs";
 import { generateDevSecrets } from "./secrets.mjs";
 
 const root = join(import.meta.dirname, "..");
@@ -78,18 +78,7 @@ function startFakeProvider() {
 async function main() {
   const fake = await startFakeProvider();
   log(`fake provider on ${fake.url}`);
-  const persist = mkdtempSync(join(tmpdir(), "phone-auth-edge-e2e-"));
-  const migrated = spawnSync(
-    join(root, "node_modules", ".bin", "wrangler"),
-    ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist],
-    {
-      cwd: root,
-      env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
-      encoding: "utf8",
-      timeout: 60_000,
-    },
-  );
-  if (migrated.status !== 0) fail(`migrations failed:\n${migrated.stdout}\n${migrated.stderr}`);
+  const persist = migratedLocalD1("e2e");
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   const secrets = await generateDevSecrets();

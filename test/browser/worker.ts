@@ -1,6 +1,4 @@
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { unstable_startWorker } from "wrangler";
@@ -14,6 +12,12 @@ async function devSecrets(): Promise<DevSecrets> {
   const script = join(root, "scripts", "secrets.mjs");
   const module = (await import(script)) as { generateDevSecrets: () => Promise<DevSecrets> };
   return module.generateDevSecrets();
+}
+
+/** A migrated throwaway local D1 (scripts/local-d1.mjs, shared with the delivery e2e; imported untyped). */
+async function migratedLocalD1(label: string): Promise<string> {
+  const module = (await import(join(root, "scripts", "local-d1.mjs"))) as { migratedLocalD1: (label: string) => string };
+  return module.migratedLocalD1(label);
 }
 
 /** Rejects when `promise` takes longer than `ms`: every wait in the browser suite is bounded. */
@@ -34,18 +38,7 @@ export type LocalWorker = { url: string; dispose: () => Promise<void> };
  * variables (passkeys need WEBAUTHN_*, whose origin names the port: hence `port`).
  */
 export async function startLocalWorker(options: { vars?: Record<string, string>; port?: number } = {}): Promise<LocalWorker> {
-  const persist = mkdtempSync(join(tmpdir(), "phone-auth-edge-browser-"));
-  const migrated = spawnSync(
-    join(root, "node_modules", ".bin", "wrangler"),
-    ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist],
-    {
-      cwd: root,
-      env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
-      encoding: "utf8",
-      timeout: 60_000,
-    },
-  );
-  if (migrated.status !== 0) throw new Error(`applying the D1 migrations failed:\n${migrated.stdout}\n${migrated.stderr}`);
+  const persist = await migratedLocalD1("browser");
   const secrets = await devSecrets();
   const text = (value: string) => ({ type: "plain_text" as const, value });
   const worker = await unstable_startWorker({
