@@ -388,6 +388,12 @@ describe("PATCH /v1/admin/users/{id}", () => {
     const body = (await response.json()) as AdminUserDetail;
     expect(response.status, JSON.stringify(body)).toBe(200);
     expect(body).toMatchObject({ id: first.user.id, is_active: false, sessions: 0, phone });
+    // The answer shows the full phone: the view is audited with the change.
+    const viewed = await row<{ phone_masked: string }>(
+      "SELECT phone_masked FROM audit_events WHERE type = 'admin_viewed' AND user_id = ? ORDER BY created_at DESC LIMIT 1",
+      first.user.id,
+    );
+    expect(viewed?.phone_masked).toBe(masked(phone));
 
     for (const session of [first, second]) {
       await expectProblem(await refresh(session.refresh_token), 401, "invalid_token");

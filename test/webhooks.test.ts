@@ -218,6 +218,51 @@ describe("events and their delivery", () => {
     expect(methods).toContain("passkey");
   });
 
+  it("logout, a phone change and an account deletion fire session.revoked, phone.changed and user.deleted with their data", async () => {
+    const admin = await sharedAdmin();
+    await createEndpoint(admin, { event_types: ["session.revoked", "phone.changed", "user.deleted"] });
+    const user = await signUp();
+    // Logout of one session.
+    expect((await callWorker("POST", "/v1/auth/logout", { body: { refresh_token: user.refresh_token } })).status).toBe(204);
+    const [revoked] = await eventsOf("session.revoked", user.user.id);
+    expect(JSON.parse(revoked?.payload ?? "{}").data).toMatchObject({ user_id: user.user.id, reason: "logout" });
+    // A phone change, with a fresh session (the first one is gone).
+    freezeClock();
+    advance(61 * SECOND);
+    const fresh = await signUp(user.user.phone);
+    const target = freshPhone();
+    const sent = (await (
+      await callWorker("POST", "/v1/auth/otp", { token: fresh.access_token, body: { phone: target, purpose: "change_phone" } })
+    ).json()) as { dev_code: string };
+    const moved = await callWorker("POST", "/v1/me/phone", { token: fresh.access_token, body: { phone: target, code: sent.dev_code } });
+    expect(moved.status).toBe(200);
+    const [changed] = await eventsOf("phone.changed", user.user.id);
+    expect(JSON.parse(changed?.payload ?? "{}").data).toEqual({ user_id: user.user.id, phone: target, previous_phone: user.user.phone });
+    // Deletion.
+    expect((await callWorker("DELETE", "/v1/me", { token: fresh.access_token })).status).toBe(204);
+    const [deleted] = await eventsOf("user.deleted", user.user.id);
+    expect(JSON.parse(deleted?.payload ?? "{}").data).toEqual({ user_id: user.user.id, phone: target });
+  });
+
+  it("an endpoint can be turned off, re-subscribed and moved (PATCH), and removed (DELETE, then 404)", async () => {
+    const admin = await sharedAdmin();
+    const endpoint = await createEndpoint(admin, { event_types: ["user.created"] });
+    const patched = await callWorker("PATCH", `/v1/admin/webhooks/${endpoint.id}`, {
+      token: admin.access_token,
+      body: { enabled: false, event_types: ["user.deleted"], url: "https://receiver.test/moved" },
+    });
+    expect(patched.status).toBe(200);
+    expect(await patched.json()).toMatchObject({ enabled: false, event_types: ["user.deleted"], url: "https://receiver.test/moved" });
+    await expectProblem(
+      await callWorker("PATCH", "/v1/admin/webhooks/no-such-endpoint", { token: admin.access_token, body: { enabled: true } }),
+      404,
+      "not_found",
+    );
+    expect((await callWorker("DELETE", `/v1/admin/webhooks/${endpoint.id}`, { token: admin.access_token })).status).toBe(204);
+    await expectProblem(await callWorker("DELETE", `/v1/admin/webhooks/${endpoint.id}`, { token: admin.access_token }), 404, "not_found");
+    expect(await row("SELECT COUNT(*) AS n FROM webhook_endpoints WHERE id = ?", endpoint.id)).toEqual({ n: 0 });
+  });
+
   it("writes no outbox row while no endpoint subscribes to the type", async () => {
     const admin = await sharedAdmin();
     await createEndpoint(admin, { event_types: ["user.deleted"] });
