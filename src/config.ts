@@ -157,9 +157,21 @@ const configSchema = z.object({
   PASSKEY_IP_PER_MINUTE: positive(30),
   /** Lifetime of the `register` session_id in KV: KV refuses TTLs under 60 s, and set-password needs a sign-in within 300 s. */
   COMPAT_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(300).default(120),
-  /** Webhook deliveries: attempts before a delivery is kept as dead, and each attempt's deadline. */
   /** How long a fraud-guard block lasts when no length is given (spec: Fraud guard). */
   FRAUD_BLOCK_SECONDS: positive(43_200),
+  /** `off` turns the automatic blocks off (manual blocks still work). */
+  FRAUD_GUARD: z.enum(["on", "off"]).default("on"),
+  /** The automatic block's window, and the codes a prefix / a country must have sent in it to be judged. */
+  FRAUD_WINDOW_SECONDS: positive(3600),
+  FRAUD_MIN_SENDS: positive(20),
+  FRAUD_COUNTRY_MIN_SENDS: positive(200),
+  /** An unverified code is judged (counts against conversion) only once it is this old. */
+  FRAUD_GRACE_SECONDS: positive(120),
+  /** Verified ÷ judged codes under this blocks the destination. */
+  FRAUD_MIN_CONVERSION: z.coerce.number().min(0).max(1).default(0.2),
+  /** Wrong guesses across all phones within an hour above which a guess storm is raised. */
+  FRAUD_GLOBAL_FAILURES: positive(1000),
+  /** Webhook deliveries: attempts before a delivery is kept as dead, and each attempt's deadline. */
   WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
   WEBHOOK_TIMEOUT_MS: positive(5000),
   /** DNS-over-HTTPS resolver (JSON API) that vets endpoint hosts in production: no private addresses. */

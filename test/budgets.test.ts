@@ -13,7 +13,8 @@ const counts = { d1: 0, kv: 0 };
 let deferredWrites = 0;
 const realStatement = new WeakMap<object, D1PreparedStatement>();
 const queryOf = new WeakMap<object, string>();
-// The delivery attempts of a send are written after the answer (waitUntil). That write is counted
+// The delivery record of a send (its attempts, the hourly counters, the fraud guard's judgement)
+// is written after the answer (waitUntil), in one batch that opens with the attempts. It is counted
 // apart, and held until the test releases it: the answer arriving while it is held proves the
 // request path does not wait for it.
 const ATTEMPTS_WRITE = /^\s*INSERT INTO delivery_attempts/;
@@ -42,7 +43,7 @@ function countedStatement(statement: D1PreparedStatement, query: string): D1Prep
 const countedDb: D1Database = {
   prepare: (query: string) => countedStatement(env.DB.prepare(query), query),
   batch: async (statements: D1PreparedStatement[]) => {
-    if (statements.every((s) => ATTEMPTS_WRITE.test(queryOf.get(s) ?? ""))) {
+    if (ATTEMPTS_WRITE.test(queryOf.get(statements[0] as object) ?? "")) {
       deferredWrites++;
       await deferredGate;
     } else {

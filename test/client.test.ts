@@ -77,7 +77,7 @@ describe("typed client: route shapes (checked by npm run typecheck)", () => {
 
   it("verify takes phone and code, and answers the token pair", () => {
     expectTypeOf<InferRequestType<typeof client.v1.auth.otp.verify.$post>>().toEqualTypeOf<{
-      json: { phone: string; code: string; region?: string; invite_code?: string };
+      json: { phone: string; code: string; region?: string; invite_code?: string; turnstile_token?: string };
     }>();
     expectTypeOf<InferResponseType<typeof client.v1.auth.otp.verify.$post, 200>>().toEqualTypeOf<Tokens>();
     // @ts-expect-error the code is required

@@ -1,12 +1,15 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
 import { batch, type Db } from "../db/client";
+import { oldestStormCounter } from "../fraud/guard";
 import { LONGEST_WINDOW_MS } from "../limits/sliding";
 
 const DAY = 86_400_000;
 // Bounded work per run: at most ROUNDS × BATCH rows per kind; the next run continues.
 const BATCH = 500;
 const ROUNDS = 20;
+/** How far back the analytics can be asked for (`GET /v1/admin/analytics` spans at most 400 days). */
+const ANALYTICS_DAYS = 400;
 
 /** Deletes in chunks of BATCH until fewer come back, at most ROUNDS times. Returns rows deleted. */
 async function drain(db: Db, statements: (limit: number) => SQL[]): Promise<number> {
@@ -55,5 +58,16 @@ export async function runRetention(db: Db, config: Config, now: number) {
     sql`DELETE FROM sms_budget WHERE rowid IN (SELECT rowid FROM sms_budget
       WHERE day < ${new Date(now - 7 * DAY).toISOString().slice(0, 10)} LIMIT ${limit}) RETURNING day`,
   ]);
-  return { events, sessions, codes, passkeyChallenges, budgetDays, rateEvents };
+  // The fraud guard reads code sends of its window only (kept a day, or the window if longer); the
+  // hourly counters serve the analytics for as long as they can be asked for.
+  const sendsBefore = now - Math.max(DAY, config.FRAUD_WINDOW_SECONDS * 1000);
+  const codeSends = await drain(db, (limit) => [
+    sql`DELETE FROM code_sends WHERE code_id IN (SELECT code_id FROM code_sends WHERE sent_at < ${sendsBefore} LIMIT ${limit}) RETURNING code_id`,
+  ]);
+  const rollups = await drain(db, (limit) => [
+    sql`DELETE FROM traffic_hourly WHERE rowid IN (SELECT rowid FROM traffic_hourly WHERE hour < ${now - ANALYTICS_DAYS * DAY} LIMIT ${limit})
+      RETURNING hour`,
+  ]);
+  await batch(db, [sql`DELETE FROM counters WHERE substr(name, 1, 14) = 'wrong_guesses:' AND name < ${oldestStormCounter(now)}`]);
+  return { events, sessions, codes, passkeyChallenges, budgetDays, rateEvents, codeSends, rollups };
 }

@@ -26,6 +26,7 @@ export const EVENT_TYPES = [
   "webhook_changed",
   "destination_blocked",
   "destination_unblocked",
+  "guess_storm",
   "passkey_added",
   "passkey_removed",
   "passkey_login",

@@ -366,9 +366,88 @@ export const fraudBlocks = sqliteTable(
     until: integer("until").notNull(),
     liftedAt: integer("lifted_at"),
     liftedBy: text("lifted_by"),
+    /** For an automatic block: the numbers that tripped it (codes sent, judged and verified in the window). */
+    sends: integer("sends"),
+    judged: integer("judged"),
+    verified: integer("verified"),
   },
   (table) => [
     index("fraud_blocks_destination").on(table.scope, table.value, table.until),
     index("fraud_blocks_created").on(table.createdAt),
   ],
+);
+
+/**
+ * One row per code a provider accepted, kept for the fraud guard's window (src/fraud/guard.ts):
+ * no phone, only its prefix (E.164 without the last 4 digits) and country. Written after the
+ * send's answer with its delivery attempts; `verified_at` set by the verify that consumed it.
+ */
+export const codeSends = sqliteTable(
+  "code_sends",
+  {
+    codeId: text("code_id").primaryKey(),
+    prefix: text("prefix").notNull(),
+    country: text("country"),
+    channel: text("channel").notNull(),
+    provider: text("provider").notNull(),
+    sentAt: integer("sent_at").notNull(),
+    verifiedAt: integer("verified_at"),
+  },
+  (table) => [
+    index("code_sends_prefix").on(table.prefix, table.sentAt, table.verifiedAt),
+    index("code_sends_country").on(table.country, table.sentAt, table.verifiedAt),
+    index("code_sends_time").on(table.sentAt),
+  ],
+);
+
+/**
+ * Hourly delivery and verification counters per prefix, channel and provider (src/fraud/rollups.ts),
+ * changed by the statements of the send, verify and receipt that they count. `hour` is the UTC
+ * hour the code was sent in (ms); a verification counts in its code's hour, so conversion is per
+ * cohort. `v_<s>` count verifications that took at most s seconds (and more than the bucket
+ * before), for the p50/p90 estimates.
+ */
+export const trafficHourly = sqliteTable(
+  "traffic_hourly",
+  {
+    hour: integer("hour").notNull(),
+    prefix: text("prefix").notNull(),
+    channel: text("channel").notNull(),
+    provider: text("provider").notNull(),
+    country: text("country"),
+    attempts: integer("attempts").notNull().default(0),
+    sent: integer("sent").notNull().default(0),
+    delivered: integer("delivered").notNull().default(0),
+    failed: integer("failed").notNull().default(0),
+    verified: integer("verified").notNull().default(0),
+    cost: real("cost").notNull().default(0),
+    v10: integer("v_10").notNull().default(0),
+    v20: integer("v_20").notNull().default(0),
+    v30: integer("v_30").notNull().default(0),
+    v45: integer("v_45").notNull().default(0),
+    v60: integer("v_60").notNull().default(0),
+    v90: integer("v_90").notNull().default(0),
+    v120: integer("v_120").notNull().default(0),
+    v180: integer("v_180").notNull().default(0),
+    v300: integer("v_300").notNull().default(0),
+    vMore: integer("v_more").notNull().default(0),
+  },
+  (table) => [
+    primaryKey({ columns: [table.hour, table.prefix, table.channel, table.provider] }),
+    index("traffic_hourly_hour").on(table.hour),
+  ],
+);
+
+/** Fraud alarms (a `guess_storm`): raised by one conditional INSERT, active until `until`. */
+export const fraudAlarms = sqliteTable(
+  "fraud_alarms",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind").notNull(),
+    raisedAt: integer("raised_at").notNull(),
+    until: integer("until").notNull(),
+    /** The estimated wrong guesses in the hour when it was raised. */
+    failures: integer("failures").notNull(),
+  },
+  (table) => [index("fraud_alarms_kind_until").on(table.kind, table.until)],
 );

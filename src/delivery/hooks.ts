@@ -1,6 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { timingSafeEqual } from "../crypto";
 import { batch } from "../db/client";
+import { receiptRollupSql } from "../fraud/rollups";
 import { deps } from "../http/deps";
 import { createRouter, problemResponses, z } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
@@ -84,7 +85,8 @@ export const deliveryHooks = createRouter()
     if (receipts.length > 0)
       await batch(
         services.db,
-        receipts.map((receipt) => receiptSql(name, receipt, services.now)),
+        // Each receipt's counter change runs just before its UPDATE, while the old status is still there.
+        receipts.flatMap((receipt) => [receiptRollupSql(name, receipt), receiptSql(name, receipt, services.now)]),
       );
     return c.body(null, 204);
   });

@@ -57,6 +57,9 @@ type BlockRow = {
   created_at: number;
   until: number;
   lifted_at: number | null;
+  sends: number | null;
+  judged: number | null;
+  verified: number | null;
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -72,23 +75,28 @@ function blockOut(row: BlockRow, now: number) {
     until: iso(row.until),
     lifted_at: row.lifted_at == null ? null : iso(row.lifted_at),
     active: row.lifted_at == null && row.until > now,
+    // What tripped an automatic block: codes sent in the window, those judged, those verified.
+    tripped: row.sends == null ? null : { sends: row.sends, judged: row.judged ?? 0, verified: row.verified ?? 0 },
   };
 }
 
 export type Block = ReturnType<typeof blockOut>;
 
-const blockColumns = sql`id, scope, value, reason, source, created_by, created_at, until, lifted_at`;
+const blockColumns = sql`id, scope, value, reason, source, created_by, created_at, until, lifted_at, sends, judged, verified`;
 
-/** Writes (or clears) a destination's KV edge copy after the answer: the latest active block's end. */
-function refreshEdge(deps: Deps, scope: BlockScope, value: string, until: number | null) {
+/** Writes (or clears) a destination's KV edge copy: the latest active block's end. A failure only loses the shortcut. */
+export function writeBlockEdge(deps: Pick<Deps, "kv" | "now">, scope: BlockScope, value: string, until: number | null): Promise<void> {
   const key = blockKey(scope, value);
   const write =
     until != null && until > deps.now
       ? deps.kv.put(key, JSON.stringify({ until }), { expirationTtl: Math.max(60, Math.ceil((until - deps.now) / 1000)) })
       : deps.kv.delete(key);
-  deps.request.defer(
-    write.catch((error) => console.warn(`block edge copy skipped: ${error instanceof Error ? error.message : "unknown"}`)),
-  );
+  return write.catch((error) => console.warn(`block edge copy skipped: ${error instanceof Error ? error.message : "unknown"}`));
+}
+
+/** `writeBlockEdge` after the answer. */
+function refreshEdge(deps: Deps, scope: BlockScope, value: string, until: number | null) {
+  deps.request.defer(writeBlockEdge(deps, scope, value, until));
 }
 
 const activeUntilSql = (scope: BlockScope, value: string, now: number) =>

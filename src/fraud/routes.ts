@@ -5,6 +5,7 @@ import { orThrow } from "../http/errors";
 import { requireAccessToken } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
+import { analyticsReport, GROUPINGS } from "./analytics";
 import { blockDestination, liftBlock, listBlocks } from "./blocks";
 
 const admin = { tags: ["Fraud guard"], security: bearerSecurity, middleware: requireAccessToken };
@@ -21,6 +22,14 @@ const Block = z
     until: z.string(),
     lifted_at: z.string().nullable(),
     active: z.boolean(),
+    tripped: z
+      .object({
+        sends: z.number().int().openapi({ description: "Codes sent to the destination in FRAUD_WINDOW_SECONDS" }),
+        judged: z.number().int().openapi({ description: "Of those, the verified ones and those older than FRAUD_GRACE_SECONDS" }),
+        verified: z.number().int(),
+      })
+      .nullable()
+      .openapi({ description: "For an automatic block, the numbers that tripped it; null for a manual one" }),
   })
   .openapi("FraudBlock");
 
@@ -80,7 +89,60 @@ const liftRoute = createRoute({
   responses: { 204: { description: "Lifted" }, ...problemResponses(401, 403, 404, 503) },
 });
 
+const AnalyticsItem = z
+  .object({
+    key: z.string().openapi({ description: "The group: an ISO time (day, hour), a country, a prefix, a channel or a provider" }),
+    attempts: z.number().int().openapi({ description: "Provider calls, failovers included" }),
+    sent: z.number().int().openapi({ description: "Codes a provider accepted" }),
+    delivered: z.number().int().openapi({ description: "Attempts a receipt reported delivered" }),
+    failed: z.number().int().openapi({ description: "Attempts that failed at the provider or by receipt" }),
+    verified: z.number().int().openapi({ description: "Codes verified (counted in the hour they were sent)" }),
+    conversion: z.number().nullable().openapi({ description: "verified ÷ sent; null with nothing sent", example: 0.82 }),
+    p50_seconds_to_verify: z.number().nullable().openapi({ example: 24.5 }),
+    p90_seconds_to_verify: z.number().nullable().openapi({ example: 71 }),
+    cost: z.number().openapi({ description: "DELIVERY_PRICES of every attempt, in the operator's currency unit" }),
+  })
+  .openapi("AnalyticsItem");
+
+const isoTime = z.iso.datetime({ offset: true, error: "must be an ISO-8601 date-time" });
+const MAX_SPAN_DAYS = 400;
+
+const analyticsRoute = createRoute({
+  ...admin,
+  method: "get",
+  path: "/v1/admin/analytics",
+  operationId: "adminAnalytics",
+  summary: "Delivery and verification analytics",
+  description:
+    "Codes sent, delivered, failed and verified, conversion, time to verify (p50/p90, estimated from a histogram) and cost, from the hourly counters, for the hours starting in [`from`, `to`) grouped by `group_by`. Defaults: the last 7 days, by day.",
+  request: {
+    query: z.object({
+      from: isoTime.optional().openapi({ example: "2026-12-01T00:00:00Z" }),
+      to: isoTime.optional().openapi({ example: "2026-12-08T00:00:00Z" }),
+      group_by: z.enum(GROUPINGS).optional().openapi({ description: "Default `day`" }),
+      limit: z.coerce.number().int().min(1).max(1000).default(100),
+    }),
+  },
+  responses: {
+    200: json(z.object({ items: z.array(AnalyticsItem) }), "The groups"),
+    ...problemResponses(400, 401, 403, 503),
+  },
+});
+
 export const fraudRoutes = createRouter()
+  .openapi(analyticsRoute, async (c) => {
+    const query = c.req.valid("query");
+    const services = deps(c);
+    const to = query.to ? Date.parse(query.to) : services.now;
+    const from = query.from ? Date.parse(query.from) : to - 7 * 86_400_000;
+    if (!(from < to) || to - from > MAX_SPAN_DAYS * 86_400_000) {
+      const message = `from must be before to, at most ${MAX_SPAN_DAYS} days apart`;
+      throw new ApiError(fail("validation_failed", { detail: message, errors: [{ path: "from", message }] }));
+    }
+    c.header("Cache-Control", "no-store");
+    const report = await analyticsReport(services, c.get("auth"), { from, to, groupBy: query.group_by ?? "day", limit: query.limit });
+    return c.json(orThrow(report), 200);
+  })
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const cursor = orThrow(cursorParam(query.cursor));

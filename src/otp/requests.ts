@@ -67,7 +67,14 @@ export function withLimitHeaders<T extends { headers: Record<string, string> }>(
   return body;
 }
 
-export type SignInRequest = { phone: string; region?: string; code: string; inviteCode?: string };
+export type SignInRequest = {
+  phone: string;
+  region?: string;
+  code: string;
+  inviteCode?: string;
+  /** Set by the JSON verify only (`""` when absent): checked while a guess storm is on. */
+  turnstileToken?: string;
+};
 
 /** Verifies a `login` code and signs in (creating the user on first sign-in). */
 export async function signInRequest(c: Context<AppEnv>, input: SignInRequest) {
@@ -75,7 +82,16 @@ export async function signInRequest(c: Context<AppEnv>, input: SignInRequest) {
   requireCodeLength(config, input.code);
   const phone = orThrow(phoneFromInput(config, input.phone, input.region));
   const signedIn = orThrow(
-    await signInWithCode(deps(c), { phone: phone.e164, code: input.code, client: clientInfo(c), inviteCode: input.inviteCode }),
+    await signInWithCode(deps(c), {
+      phone: phone.e164,
+      code: input.code,
+      client: clientInfo(c),
+      inviteCode: input.inviteCode,
+      captcha:
+        input.turnstileToken === undefined
+          ? undefined
+          : () => checkTurnstile(config, input.turnstileToken || undefined, clientIp(c), (url, init) => fetch(url, init)),
+    }),
   );
   return withLimitHeaders(c, signedIn);
 }

@@ -62,7 +62,13 @@ export const otpRoutes = createRouter()
   })
   .openapi(verifyCodeRoute, async (c) => {
     const body = c.req.valid("json");
-    const tokens = await signInRequest(c, { phone: body.phone, region: body.region, code: body.code, inviteCode: body.invite_code });
+    const tokens = await signInRequest(c, {
+      phone: body.phone,
+      region: body.region,
+      code: body.code,
+      inviteCode: body.invite_code,
+      turnstileToken: body.turnstile_token ?? "",
+    });
     c.header("Cache-Control", "no-store");
     return c.json(tokens, 200);
   });

@@ -76,7 +76,17 @@ export function requireCodeLength(config: Config, code: string) {
 }
 
 export const VerifyCodeRequest = z
-  .object({ phone: phoneField, code: codeField, region: regionField, invite_code: z.string().max(32).optional() })
+  .object({
+    phone: phoneField,
+    code: codeField,
+    region: regionField,
+    invite_code: z.string().max(32).optional(),
+    turnstile_token: z
+      .string()
+      .max(2048)
+      .optional()
+      .openapi({ description: "Needed only while a guess storm is on and Turnstile is configured (`captcha_required` otherwise)." }),
+  })
   .openapi("VerifyCodeRequest");
 
 export const TokenResponse = z

@@ -4,9 +4,11 @@ import type { Config } from "../config";
 import { keyedHasher, randomDigits, randomToken, timingSafeEqual } from "../crypto";
 import { batch } from "../db/client";
 import { type Channel, type ChannelChoice, firstChannel } from "../delivery";
-import { attemptsSql } from "../delivery/store";
 import type { Deps } from "../deps";
 import { blockKey, destinationsOf, refusedDestination } from "../fraud/blocks";
+import { codeVerifiedSql, markStorm, STORM_KEY, stormActive, stormStatements } from "../fraud/guard";
+import { recordDelivery } from "../fraud/record";
+import { verifiedRollupSql } from "../fraud/rollups";
 import { type Failure, fail } from "../http/problem";
 import { edgeIpKey, edgePhoneKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
 import { ipRefusal } from "../limits/ip";
@@ -194,14 +196,11 @@ async function deliverCode(
 ): Promise<Failure | Channel> {
   const { phone, purpose } = input;
   const outcome = await deps.delivery.sendCode({ ...input, to: phone });
-  const record = attemptsSql(input.codeId, phone, input.country, outcome.attempts);
-  if (record) {
-    deps.request.defer(
-      batch(deps.db, [record]).catch((error) =>
-        console.error(`delivery attempts not recorded: ${error instanceof Error ? error.message : "unknown error"}`),
-      ),
-    );
-  }
+  deps.request.defer(
+    recordDelivery(deps, { codeId: input.codeId, phone, purpose, country: input.country }, outcome).catch((error) =>
+      console.error(`delivery not recorded: ${error instanceof Error ? error.message : "unknown error"}`),
+    ),
+  );
   if (outcome.channel) return outcome.channel;
   await withdrawChallenge(deps.db, input);
   const tried = [...new Set(outcome.attempts.map((attempt) => attempt.channel))].join(", ") || input.channel;
@@ -269,6 +268,8 @@ export type CodeCheck = {
   onRight?: (won: SQL) => Promise<SQL[]>;
   /** Statements that ride in the batch whatever the outcome (e.g. a right current password's refund). */
   alongside?: SQL[];
+  /** The Turnstile check a guess must pass while a guess storm is on (the JSON verify; spec: Fraud guard). */
+  captcha?: () => Promise<Failure | null>;
 };
 
 /**
@@ -283,11 +284,15 @@ export async function checkCode(deps: Deps, input: CodeCheck): Promise<CodeAccep
   const { config, db, kv, now, request } = deps;
   const { phone, purpose } = input;
   const limits = guessLimits(config, phone, request.ip);
-  const edge = await readEdge(kv, request.ip, phone, [latestCodeKey(phone, purpose)]);
+  const edge = await readEdge(kv, request.ip, phone, [latestCodeKey(phone, purpose), STORM_KEY]);
   const ipFull = edgeRefuses(edge.ip, "verify_ip", now);
   if (ipFull) return ipRefusal(ipFull.limit, ipFull.wait);
   const locked = edgeRefuses(edge.phone, "code_lock", now);
   if (locked) return phoneLocked(locked.wait);
+  if (input.captcha && stormActive(edge.more[1], now)) {
+    const refused = await input.captcha();
+    if (refused) return refused;
+  }
 
   const marker = randomToken();
   const who = { phone, userId: userOfPhone(phone), detail: { purpose } };
@@ -297,19 +302,37 @@ export async function checkCode(deps: Deps, input: CodeCheck): Promise<CodeAccep
     await eventSql(deps, { type: "code_failed", ...who }, wrongSql(phone, purpose, marker)),
     await eventSql(deps, { type: "code_burned", ...who }, burned),
     await eventSql(deps, { type: "phone_locked", ...who }, lockStartedSql(config, phone, purpose, marker, now)),
+    ...(await stormStatements(deps, wrongSql(phone, purpose, marker))),
   ];
+  // The storm alarm's INSERT (RETURNING until) among them.
+  const stormAt = failureEvents.length - 2;
   let latest = edge.more[0] as LatestCode | null;
   for (let look = 0; ; look++) {
     const right = latest !== null && timingSafeEqual(latest.h, await hashCode(config, latest.id, input.code));
     const base = { phone, purpose, userId: input.userId, marker, now, ip: request.ip };
-    const own = right && input.onRight ? await input.onRight(wonSql(phone, purpose, marker)) : [];
+    const won = wonSql(phone, purpose, marker);
+    const own = right && input.onRight ? await input.onRight(won) : [];
+    // The analytics count the verification in its send's hour (src/fraud/rollups.ts).
+    const verified =
+      right && latest ? [codeVerifiedSql(latest.id, won, now), verifiedRollupSql(latest.id, sql`verified_at = ${now} AND ${won}`)] : [];
+    const guess = guessStatements(config, {
+      ...base,
+      codeId: latest?.id ?? null,
+      right,
+      ipCounted: look > 0,
+      rightRequires: input.rightRequires,
+    });
+    const canFail = guessCanFail({ right, purpose });
     const results = await batch<unknown[][]>(db, [
-      ...guessStatements(config, { ...base, codeId: latest?.id ?? null, right, ipCounted: look > 0, rightRequires: input.rightRequires }),
-      ...(guessCanFail({ right, purpose }) ? failureEvents : []),
+      ...guess,
+      ...(canFail ? failureEvents : []),
+      ...verified,
       ...(input.alongside ?? []),
       ...own,
       guessStateSql(config, base),
     ]);
+    const storm = canFail ? (results[guess.length + stormAt] as { until: number }[])[0] : undefined;
+    if (storm) markStorm(deps, storm.until);
     const state = (results.at(-1) as GuessState[])[0] as GuessState;
     const ownResults = results.slice(results.length - 1 - own.length, -1);
     const ipWindow = windowState(limits.ip, state, "ip", now);

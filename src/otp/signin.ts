@@ -28,7 +28,15 @@ type SignInRow = ProfileRow & { won: number; is_new: number; session_id: string 
  */
 export async function signInWithCode(
   deps: Deps,
-  input: { phone: string; code: string; client: ClientInfo; inviteCode?: string; pickInviteCode?: InviteCodePicker },
+  input: {
+    phone: string;
+    code: string;
+    client: ClientInfo;
+    inviteCode?: string;
+    pickInviteCode?: InviteCodePicker;
+    /** The Turnstile check while a guess storm is on (the JSON verify only). */
+    captcha?: () => Promise<Failure | null>;
+  },
 ) {
   const { config, now } = deps;
   const { phone } = input;
@@ -51,6 +59,7 @@ export async function signInWithCode(
         phone,
         purpose: "login",
         code: input.code,
+        captcha: input.captcha,
         rightRequires: inviteCode === undefined ? undefined : sql`(${existing} OR ${inviterActive})`,
         onRight: async (won) => [
           sql`INSERT INTO users (id, phone, invite_code, role, admin_source, created_at, last_login_at)

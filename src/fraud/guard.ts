@@ -1,0 +1,172 @@
+import { type SQL, sql } from "drizzle-orm";
+import { eventSql } from "../audit/events";
+import type { Config } from "../config";
+import type { Deps } from "../deps";
+import { webhookSql } from "../webhooks/outbox";
+import type { BlockScope } from "./blocks";
+
+// The automatic part of the fraud guard (spec: Fraud guard and analytics).
+//
+// SMS pumping: codes sent to a prefix (or a country) that stop being verified. Every code a
+// provider accepted gets a row in `code_sends` (prefix, country, sent, verified), written with the
+// send's delivery record after the answer. That same batch then judges the destination: one
+// conditional INSERT per scope blocks it when, within FRAUD_WINDOW_SECONDS, it has at least
+// FRAUD_MIN_SENDS (FRAUD_COUNTRY_MIN_SENDS) codes sent and the judged ones — verified, or older
+// than FRAUD_GRACE_SECONDS — convert under FRAUD_MIN_CONVERSION. The INSERT's NOT EXISTS makes
+// the decision exact: D1 runs statements one at a time, so of any number of racing sends one
+// makes the block, and its audit and webhook events ride on that row existing. Sends before a
+// lift are not judged again (an operator's lift is not undone by the next send).
+//
+// Guess storm: wrong guesses across all phones, counted per UTC hour in `counters`
+// (`wrong_guesses:<hour>`); the hour before is weighed by how much of it is still inside the
+// sliding hour. Above FRAUD_GLOBAL_FAILURES one conditional INSERT raises a `guess_storm` alarm
+// for an hour (one event per alarm); its KV copy (`fraud:storm`) makes the JSON verify ask for a
+// Turnstile token while it lasts.
+
+const HOUR = 3_600_000;
+
+/** The KV copy of an active guess storm: `{ "until": ms }`. */
+export const STORM_KEY = "fraud:storm";
+
+/** Whether a storm mark read from KV is active at `now`. */
+export const stormActive = (mark: unknown, now: number) =>
+  typeof (mark as { until?: unknown } | null)?.until === "number" && (mark as { until: number }).until > now;
+
+export type SentCode = {
+  codeId: string;
+  phone: string;
+  purpose: string;
+  prefix: string;
+  country: string | null;
+  channel: string;
+  provider: string;
+  at: number;
+};
+
+/**
+ * The send row of a code a provider accepted. If the verify that consumed it came first (it found
+ * no row to mark), the consumption is taken from the challenge so the verification still counts.
+ */
+export function codeSentSql(code: SentCode): SQL {
+  return sql`INSERT INTO code_sends (code_id, prefix, country, channel, provider, sent_at, verified_at)
+    VALUES (${code.codeId}, ${code.prefix}, ${code.country}, ${code.channel}, ${code.provider}, ${code.at},
+      (SELECT consumed_at FROM otp_challenges WHERE phone = ${code.phone} AND purpose = ${code.purpose} AND code_id = ${code.codeId}))
+    ON CONFLICT (code_id) DO NOTHING`;
+}
+
+/** The verify's mark on the send row of the code it consumed (`won`: true only for that request). */
+export function codeVerifiedSql(codeId: string, won: SQL, now: number): SQL {
+  return sql`UPDATE code_sends SET verified_at = ${now} WHERE code_id = ${codeId} AND verified_at IS NULL AND ${won}`;
+}
+
+/** Thresholds of one scope of the automatic block. */
+const ruleOf = (config: Config, scope: BlockScope) => ({
+  minSends: scope === "prefix" ? config.FRAUD_MIN_SENDS : config.FRAUD_COUNTRY_MIN_SENDS,
+  windowMs: config.FRAUD_WINDOW_SECONDS * 1000,
+  graceMs: config.FRAUD_GRACE_SECONDS * 1000,
+  minConversion: config.FRAUD_MIN_CONVERSION,
+});
+
+/**
+ * The automatic block of one destination, judged after a code to it was sent: the block INSERT,
+ * then its audit and webhook events guarded by the row it made. `RETURNING` tells the caller to
+ * write the KV edge copy.
+ */
+export async function autoBlockStatements(deps: Deps, scope: BlockScope, value: string): Promise<SQL[]> {
+  const { config, now } = deps;
+  const rule = ruleOf(config, scope);
+  const id = crypto.randomUUID();
+  const until = now + config.FRAUD_BLOCK_SECONDS * 1000;
+  const column = sql.raw(scope === "prefix" ? "prefix" : "country");
+  const lastLift = sql`COALESCE((SELECT MAX(lifted_at) FROM fraud_blocks WHERE scope = ${scope} AND value = ${value}), 0)`;
+  const made = sql`EXISTS (SELECT 1 FROM fraud_blocks WHERE id = ${id})`;
+  const numbers = (name: string) => sql`(SELECT ${sql.raw(name)} FROM fraud_blocks WHERE id = ${id})`;
+  const reason = `conversion under ${config.FRAUD_MIN_CONVERSION} in ${config.FRAUD_WINDOW_SECONDS} s`;
+  return [
+    sql`INSERT INTO fraud_blocks (id, scope, value, reason, source, created_at, until, sends, judged, verified)
+      SELECT ${id}, ${scope}, ${value}, ${reason}, 'auto', ${now}, ${until}, s.sends, s.judged, s.verified
+      FROM (SELECT COUNT(*) AS sends, COALESCE(SUM(verified_at IS NOT NULL), 0) AS verified,
+          COALESCE(SUM(verified_at IS NOT NULL OR sent_at <= ${now - rule.graceMs}), 0) AS judged
+        FROM code_sends WHERE ${column} = ${value} AND sent_at > MAX(${now - rule.windowMs}, ${lastLift})) s
+      WHERE s.sends >= ${rule.minSends} AND s.judged > 0 AND s.verified < ${rule.minConversion} * s.judged
+        AND NOT EXISTS (SELECT 1 FROM fraud_blocks WHERE scope = ${scope} AND value = ${value} AND lifted_at IS NULL AND until > ${now})
+      RETURNING scope, value, until`,
+    await eventSql(
+      deps,
+      {
+        type: "destination_blocked",
+        detail: {
+          by: "fraud_guard",
+          block_id: id,
+          scope,
+          value,
+          sends: numbers("sends"),
+          judged: numbers("judged"),
+          verified: numbers("verified"),
+        },
+      },
+      made,
+    ),
+    ...webhookSql({
+      type: "destination.blocked",
+      data: {
+        block_id: id,
+        scope,
+        value,
+        until: new Date(until).toISOString(),
+        reason,
+        source: "auto",
+        sends: numbers("sends"),
+        judged: numbers("judged"),
+        verified: numbers("verified"),
+      },
+      now,
+      when: made,
+    }),
+  ];
+}
+
+const counterName = (hour: number) => `wrong_guesses:${String(hour).padStart(13, "0")}`;
+
+/** Name of the oldest wrong-guess counter still needed at `now` (the retention job drops older ones). */
+export const oldestStormCounter = (now: number) => counterName(now - (now % HOUR) - HOUR);
+
+/**
+ * A wrong guess's part in the storm alarm (`wrong`: true only when this request's guess was
+ * evaluated wrong): the hour's counter, the alarm when the sliding hour's estimate passes
+ * FRAUD_GLOBAL_FAILURES and none is active (`RETURNING until`), and its audit event.
+ */
+export async function stormStatements(deps: Deps, wrong: SQL): Promise<SQL[]> {
+  const { config, now } = deps;
+  const hour = now - (now % HOUR);
+  const id = crypto.randomUUID();
+  const current = sql`COALESCE((SELECT value FROM counters WHERE name = ${counterName(hour)}), 0)`;
+  const previous = sql`COALESCE((SELECT value FROM counters WHERE name = ${counterName(hour - HOUR)}), 0)`;
+  const estimate = sql`(${current} + CAST(${previous} * ${1 - (now - hour) / HOUR} AS INTEGER))`;
+  return [
+    sql`INSERT INTO counters (name, value) SELECT ${counterName(hour)}, 1 WHERE ${wrong}
+      ON CONFLICT (name) DO UPDATE SET value = value + 1`,
+    sql`INSERT INTO fraud_alarms (id, kind, raised_at, until, failures)
+      SELECT ${id}, 'guess_storm', ${now}, ${now + HOUR}, ${estimate}
+      WHERE ${wrong} AND ${estimate} > ${config.FRAUD_GLOBAL_FAILURES}
+        AND NOT EXISTS (SELECT 1 FROM fraud_alarms WHERE kind = 'guess_storm' AND until > ${now})
+      RETURNING until`,
+    await eventSql(
+      deps,
+      {
+        type: "guess_storm",
+        detail: { failures: sql`(SELECT failures FROM fraud_alarms WHERE id = ${id})`, threshold: config.FRAUD_GLOBAL_FAILURES },
+      },
+      sql`EXISTS (SELECT 1 FROM fraud_alarms WHERE id = ${id})`,
+    ),
+  ];
+}
+
+/** Writes the KV copy of a raised storm (after the answer; it only adds a captcha, never lets anything through). */
+export function markStorm(deps: Pick<Deps, "kv" | "now" | "request">, until: number) {
+  deps.request.defer(
+    deps.kv
+      .put(STORM_KEY, JSON.stringify({ until }), { expirationTtl: Math.max(60, Math.ceil((until - deps.now) / 1000)) })
+      .catch((error) => console.warn(`storm mark skipped: ${error instanceof Error ? error.message : "unknown"}`)),
+  );
+}
