@@ -54,7 +54,7 @@ type ApiRoute = {
   spends?: boolean;
 };
 
-type QueryKind = "limit" | "cursor" | "text" | "phone" | "type" | "id";
+type QueryKind = "limit" | "cursor" | "text" | "phone" | "type" | "id" | "time" | "grouping";
 
 /** Every route of the JSON API (checked against /openapi.json below). */
 const ROUTES: ApiRoute[] = [
@@ -153,6 +153,7 @@ const ROUTES: ApiRoute[] = [
   { method: "POST", path: "/v1/admin/webhooks/deliveries/{id}/replay", auth: "admin" },
   // Fraud blocks: a created block is lifted by the test's own cleanup; refusals change nothing.
   { method: "GET", path: "/v1/admin/fraud/blocks", auth: "admin", query: { limit: "limit", cursor: "cursor" } },
+  { method: "GET", path: "/v1/admin/analytics", auth: "admin", query: { from: "time", to: "time", group_by: "grouping", limit: "limit" } },
   { method: "POST", path: "/v1/admin/fraud/blocks", auth: "admin", fields: { prefix: "text", country: "region", reason: "name" } },
   { method: "DELETE", path: "/v1/admin/fraud/blocks/{id}", auth: "admin" },
 ];
@@ -187,6 +188,11 @@ const queryValue: Record<QueryKind, fc.Arbitrary<string>> = {
   phone: fc.constantFrom("+37529", "37529", "+", "29", "K7M"),
   type: fc.constantFrom(...EVENT_TYPES, "code_sent ", "CODE_SENT", ""),
   id: fc.uuid(),
+  time: fc.oneof(
+    fc.date({ min: new Date(0), max: new Date(Date.UTC(2100, 0, 1)), noInvalidDate: true }).map((date) => date.toISOString()),
+    fc.constantFrom("2026-12-01", "2026-12-01T00:00:00+03:00", "yesterday", "0", "2026-13-01T00:00:00Z", ""),
+  ),
+  grouping: fc.constantFrom("day", "hour", "country", "prefix", "channel", "provider", "week", "DAY", ""),
 };
 
 type QueryPart = { name: string; value: string; raw?: string };

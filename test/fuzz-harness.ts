@@ -179,8 +179,18 @@ export async function observe(request: Request): Promise<{ response: Response; t
 //   failure leaves nothing in D1); a refused send's hash is referenced by no challenge, is never
 //   read, and expires with its TTL (src/otp/service.ts);
 // - the failure budgets of guesses: a wrong code counts against the code and the phone
-//   (`otp_challenges`, `phone_guards`), a wrong password against the phone (`phone_guards`).
-const REFUSAL_EVENTS = new Set(["code_refused", "code_failed", "code_burned", "phone_locked", "password_login_failed", "password_locked"]);
+//   (`otp_challenges`, `phone_guards`), a wrong password against the phone (`phone_guards`);
+// - a wrong code's count in the guess-storm counter (`counters`, `wrong_guesses:<hour>`) and the
+//   alarm's event when it passes FRAUD_GLOBAL_FAILURES (src/fraud/guard.ts).
+const REFUSAL_EVENTS = new Set([
+  "code_refused",
+  "code_failed",
+  "code_burned",
+  "phone_locked",
+  "password_login_failed",
+  "password_locked",
+  "guess_storm",
+]);
 const GUESS_REFUSALS = new Set(["invalid_code", "too_many_attempts", "invalid_credentials", "current_password_invalid"]);
 const REFUSAL_KV = /^put (edge:|compat:register:(ip|phone):|otp:)/;
 
@@ -193,6 +203,7 @@ export function forbiddenChanges(code: string | undefined, changes: Change[], kv
     if (code && GUESS_REFUSALS.has(code) && change.op === "update" && (change.tbl === "phone_guards" || change.tbl === "otp_challenges")) {
       continue;
     }
+    if (code === "invalid_code" && change.tbl === "counters" && change.op !== "delete") continue;
     forbidden.push(`${change.op} ${change.tbl}${change.detail ? ` (${change.detail})` : ""}`);
   }
   for (const write of kv) if (!REFUSAL_KV.test(write)) forbidden.push(`kv ${write}`);
