@@ -1,19 +1,25 @@
 import { describe, expect, it } from "vitest";
 import { STYLE } from "../src/web/assets";
+import { CONSOLE_STYLE } from "../src/web/views/console/style";
 
 // WCAG 2.2 AA (1.4.3): text needs a contrast ratio of at least 4.5:1 against what it is drawn on,
 // in the light scheme and in the dark one. The pairs come from the pages' stylesheet itself:
 // - a rule that sets both `color` and a background is one pair;
 // - a rule that sets only `color` can sit on any surface: the page's background, and any
 //   background a rule sets without choosing the text colour (cards, alerts, the sandbox box…).
+// The console's pages add their own rules (src/web/views/console/style.ts) to the same sheet, and
+// their SVG charts are drawn on the cards: chart text (`fill`) is held to 4.5:1 there, and the
+// marks (lines, bars, markers, the threshold) to 3:1 (1.4.11, non-text contrast).
 
 type Rule = { selector: string; declarations: Map<string, string> };
 
 function rulesOf(css: string): { rules: Rule[]; light: Map<string, string>; dark: Map<string, string> } {
-  const dark = /@media \(prefers-color-scheme:dark\)\{(.*?\})\}/s.exec(css)?.[1] ?? "";
+  // Every dark-scheme block (the pages' sheet and the console's each have one), in order.
+  const darkBlocks = /@media \(prefers-color-scheme:dark\)\{(.*?\})\}/gs;
+  const dark = [...css.matchAll(darkBlocks)].map((match) => match[1] ?? "").join("");
   const rules: Rule[] = [];
   // Other @media blocks only resize things: their rules are read like the rest.
-  const flat = css.replace(/@media \(prefers-color-scheme:dark\)\{.*?\}\}/s, "").replace(/@media[^{]*\{/g, "");
+  const flat = css.replace(darkBlocks, "").replace(/@media[^{]*\{/g, "");
   for (const [, selector = "", body = ""] of flat.matchAll(/([^{}]+)\{([^{}]*)\}/g)) {
     const declarations = new Map<string, string>();
     for (const declaration of body.split(";")) {
@@ -24,8 +30,8 @@ function rulesOf(css: string): { rules: Rule[]; light: Map<string, string>; dark
   }
   const variables = (block: string) =>
     new Map([...block.matchAll(/--([\w-]+):([^;}]+)/g)].map(([, name = "", value = ""]) => [name, value]));
-  const root = rules.find((rule) => rule.selector === ":root");
-  const light = variables([...(root?.declarations ?? [])].map(([name, value]) => `${name}:${value}`).join(";"));
+  const roots = rules.filter((rule) => rule.selector === ":root").flatMap((rule) => [...rule.declarations]);
+  const light = variables(roots.map(([name, value]) => `${name}:${value}`).join(";"));
   return { rules, light, dark: new Map([...light, ...variables(dark)]) };
 }
 
@@ -53,8 +59,11 @@ function contrast(a: string, b: string): number {
 
 const background = (rule: Rule) => rule.declarations.get("background-color") ?? rule.declarations.get("background");
 
-describe("the pages' colours", () => {
-  const { rules, light, dark } = rulesOf(STYLE);
+describe.each([
+  { sheet: "the pages' colours", css: STYLE },
+  { sheet: "the console's colours (with the pages')", css: STYLE + CONSOLE_STYLE },
+])("$sheet", ({ css }) => {
+  const { rules, light, dark } = rulesOf(css);
 
   it("computes contrast as WCAG does", () => {
     expect(contrast("#000", "#fff")).toBeCloseTo(21, 5);
@@ -84,6 +93,30 @@ describe("the pages' colours", () => {
     const failing = pairs
       .map((pair) => ({ ...pair, ratio: Math.round(contrast(pair.text, pair.on) * 100) / 100 }))
       .filter((pair) => pair.ratio < 4.5);
+    expect(failing).toEqual([]);
+  });
+
+  it.each([
+    ["light", light],
+    ["dark", dark],
+  ])("chart text meets 4.5:1 and chart marks 3:1 on the cards they are drawn on, %s scheme", (_, scheme) => {
+    const card = resolve("var(--card)", scheme) as string;
+    const pairs: { what: string; colour: string; needs: number }[] = [];
+    for (const rule of rules) {
+      // Gridlines are decoration (the axis values are text); 1.4.11 asks nothing of them.
+      if (!rule.selector.startsWith(".chart") || rule.selector.endsWith(".grid")) continue;
+      for (const property of ["fill", "stroke"]) {
+        const colour = resolve(rule.declarations.get(property), scheme);
+        if (colour) pairs.push({ what: `${rule.selector} ${property}`, colour, needs: rule.selector.endsWith(" text") ? 4.5 : 3 });
+      }
+    }
+    if (css === STYLE) return expect(pairs).toEqual([]);
+    expect(pairs.map((pair) => pair.what)).toEqual(
+      expect.arrayContaining([".chart text fill", ".chart .tone-1 stroke", ".chart .threshold stroke"]),
+    );
+    const failing = pairs
+      .map((pair) => ({ ...pair, ratio: Math.round(contrast(pair.colour, card) * 100) / 100 }))
+      .filter((pair) => pair.ratio < pair.needs);
     expect(failing).toEqual([]);
   });
 });

@@ -66,7 +66,18 @@ export const pageDatabase: MiddlewareHandler<WebEnv> = async function pageDataba
 };
 
 /** For the language switch: where a page may send the browser back to. */
-const PAGE_PATHS = ["/", "/password", "/verify", "/profile", "/admin/webhooks"] as const;
+const PAGE_PATHS = [
+  "/",
+  "/password",
+  "/verify",
+  "/profile",
+  "/admin",
+  "/admin/traffic",
+  "/admin/blocks",
+  "/admin/users",
+  "/admin/audit",
+  "/admin/webhooks",
+] as const;
 
 export const isPagePath = (path: string | undefined): path is (typeof PAGE_PATHS)[number] =>
   (PAGE_PATHS as readonly string[]).includes(path ?? "");

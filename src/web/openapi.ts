@@ -81,6 +81,46 @@ const PAGES: ["get" | "post", string, string, Fields?][] = [
   ["post", "/admin/webhooks/{id}/rotate", "New signing secret; answers the page with it, shown once"],
   ["post", "/admin/webhooks/{id}/delete", "Remove an endpoint"],
   ["post", "/admin/webhooks/deliveries/{id}/replay", "Deliver a failed or delivered event again"],
+  // The operator console (admins; others 403). An unknown period, grouping or type falls back to the default, said on the page.
+  [
+    "get",
+    "/admin",
+    "Console overview: headline numbers, alarms marked, and SVG charts (admins)",
+    { "period?": "`24h`, `7d` (default) or `30d`." },
+  ],
+  [
+    "get",
+    "/admin/traffic",
+    "Sends by country, prefix, channel or provider (admins)",
+    { "period?": "`24h`, `7d` (default) or `30d`.", "group_by?": "`country` (default), `prefix`, `channel` or `provider`." },
+  ],
+  ["get", "/admin/blocks", "Active and recent fraud blocks (admins)", { "cursor?": "Older blocks (the page's own link)." }],
+  [
+    "post",
+    "/admin/blocks",
+    "Block a prefix or a country; 303 back to the blocks",
+    {
+      target: "A prefix (+ and 4 to 14 digits) or an ISO country code.",
+      "seconds?": "60 to 2592000; empty: FRAUD_BLOCK_SECONDS.",
+      "reason?": "At most 200 characters.",
+    },
+  ],
+  ["post", "/admin/blocks/{id}/lift", "Lift an active block; 303 back to the blocks"],
+  [
+    "get",
+    "/admin/users",
+    "User search with full phones, audited (admins)",
+    { "q?": "A phone prefix in any format, or an invite code.", "cursor?": "More users (the page's own link)." },
+  ],
+  ["get", "/admin/users/{id}", "One user, with the deactivate and role forms (admins)"],
+  ["post", "/admin/users/{id}/active", "Deactivate (revokes every session) or reactivate; 303 back", { is_active: "`0` or `1`." }],
+  ["post", "/admin/users/{id}/role", "Change the role; 303 back", { role: "`user` or `admin`." }],
+  [
+    "get",
+    "/admin/audit",
+    "The audit trail, newest first (admins)",
+    { "type?": "An event type.", "user?": "A user id.", "cursor?": "Older events (the page's own link)." },
+  ],
 ];
 
 /** The pages' tag in /openapi.json. */
@@ -130,12 +170,15 @@ export function documentPages(registry: OpenAPIHono["openAPIRegistry"]) {
       operation.request = { body: form(fields) };
       if (pathParameters.length > 0) operation.parameters = pathParameters;
     } else
-      operation.parameters = Object.entries(fields).map(([name, description]) => ({
-        name,
-        in: "query",
-        description,
-        schema: { type: "string" },
-      }));
+      operation.parameters = [
+        ...pathParameters,
+        ...Object.entries(fields).map(([key, description]) => ({
+          name: key.replace(/\?$/, ""),
+          in: "query" as const,
+          description,
+          schema: { type: "string" as const },
+        })),
+      ];
     registry.registerPath(operation);
   }
 }

@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { handleError } from "../http/errors";
 import { ApiError } from "../http/problem";
+import { consolePages } from "./console";
 import { asApi, type WebEnv } from "./context";
 import { csrfProtection } from "./csrf";
 import { pageContext, pageDatabase, pageHeaders, pageSetup } from "./middleware";
@@ -53,6 +54,7 @@ webRoutes
   .route("/", passkeySignInPages)
   .route("/", passkeyProfilePages)
   .route("/", logoutPage)
-  .route("/", webhookPages);
+  .route("/", webhookPages)
+  .route("/", consolePages);
 webRoutes.onError(pageError);
 documentPages(webRoutes.openAPIRegistry);

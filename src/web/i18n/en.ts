@@ -1,4 +1,5 @@
 import type { Failure } from "../../http/problem";
+import { enConsole } from "./en-console";
 import type { Messages } from "./types";
 
 const inTime = (seconds: number | undefined) => {
@@ -191,6 +192,7 @@ export const en: Messages = {
     statuses: { pending: "Pending", delivered: "Delivered", dead: "Failed" },
     saved: "Saved.",
   },
+  console: enConsole,
   errorPage: {
     title: "Something went wrong",
     csrfTitle: "This form could not be sent",

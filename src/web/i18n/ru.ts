@@ -1,4 +1,5 @@
 import type { Failure } from "../../http/problem";
+import { ruConsole } from "./ru-console";
 import type { Messages } from "./types";
 
 /** Russian plural forms: 1 попытка, 2 попытки, 5 попыток (21 попытка, 11 попыток). */
@@ -200,6 +201,7 @@ export const ru: Messages = {
     statuses: { pending: "В очереди", delivered: "Доставлено", dead: "Не доставлено" },
     saved: "Сохранено.",
   },
+  console: ruConsole,
   errorPage: {
     title: "Что-то пошло не так",
     csrfTitle: "Форму не удалось отправить",

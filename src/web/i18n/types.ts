@@ -177,8 +177,161 @@ export type Messages = {
     statuses: Record<"pending" | "delivered" | "dead", string>;
     saved: string;
   };
+  /** The operator console (`/admin`, src/web/console): its own files, en-console.ts and ru-console.ts. */
+  console: ConsoleMessages;
   /** A human message for every error code of the contract; `min` is PASSWORD_MIN_LENGTH. */
   errors: Record<ErrorCode, (failure: Failure, min: number) => string>;
   /** Locale for dates (`Intl.DateTimeFormat`). */
   dates: string;
+};
+
+type Scope = "prefix" | "country";
+type Grouping = "country" | "prefix" | "channel" | "provider";
+
+/** The operator console's text: numbers first, then charts, tables and forms. */
+export type ConsoleMessages = {
+  title: string;
+  nav: { label: string; overview: string; traffic: string; blocks: string; users: string; audit: string; webhooks: string };
+  period: {
+    label: string;
+    options: Record<"24h" | "7d" | "30d", string>;
+    show: string;
+    /** A `period` the page did not understand: what it shows instead. */
+    unknown: (value: string, shown: string) => string;
+  };
+  /** Marks an alarming number in words (never by colour alone). */
+  alarm: string;
+  overview: {
+    title: string;
+    lead: string;
+    codesSent: string;
+    verifiedOf: (verified: string) => string;
+    conversion: string;
+    belowThreshold: (threshold: string) => string;
+    spend: string;
+    spendNote: string;
+    activeBlocks: string;
+    activeBlocksNote: (count: number) => string;
+    passkeyShare: string;
+    passkeyNote: (passkey: string, code: string) => string;
+    failedShare: string;
+    failedNote: (failed: string, attempts: string) => string;
+    aboveThreshold: (threshold: string) => string;
+    noData: string;
+    sentChart: string;
+    conversionChart: string;
+    spendChart: string;
+    blocksChart: string;
+    sent: string;
+    verified: string;
+    threshold: string;
+    blocksActive: string;
+    asTable: string;
+    when: string;
+  };
+  traffic: {
+    title: string;
+    lead: string;
+    groupBy: string;
+    groups: Record<Grouping, string>;
+    unknownGroup: (value: string, shown: string) => string;
+    key: Record<Grouping, string>;
+    sent: string;
+    delivered: string;
+    failed: string;
+    verified: string;
+    conversion: string;
+    p50: string;
+    p90: string;
+    cost: string;
+    none: string;
+  };
+  blocks: {
+    title: string;
+    lead: string;
+    active: string;
+    recent: string;
+    noneActive: string;
+    noneRecent: string;
+    scope: string;
+    scopes: Record<Scope, string>;
+    value: string;
+    reason: string;
+    source: string;
+    sources: Record<"manual" | "auto", string>;
+    /** What tripped an automatic block: codes sent in the window, those judged, those verified. */
+    tripped: (sends: string, judged: string, verified: string) => string;
+    created: string;
+    until: string;
+    lifted: string;
+    ended: string;
+    lift: string;
+    liftLabel: (value: string) => string;
+    addTitle: string;
+    target: string;
+    targetHint: string;
+    targetInvalid: string;
+    seconds: string;
+    secondsHint: (seconds: number) => string;
+    secondsInvalid: string;
+    add: string;
+    blocked: string;
+    liftedNote: string;
+    older: string;
+  };
+  users: {
+    title: string;
+    lead: string;
+    search: string;
+    searchHint: string;
+    find: string;
+    none: string;
+    phone: string;
+    name: string;
+    role: string;
+    roles: Record<"user" | "admin", string>;
+    status: string;
+    active: string;
+    inactive: string;
+    joined: string;
+    lastLogin: string;
+    never: string;
+    older: string;
+    back: string;
+    inviteCode: string;
+    invitedBy: string;
+    nobody: string;
+    sessions: string;
+    points: string;
+    referrals: string;
+    password: string;
+    yes: string;
+    no: string;
+    events: string;
+    accessTitle: string;
+    deactivate: string;
+    deactivateNote: string;
+    reactivate: string;
+    makeAdmin: string;
+    makeUser: string;
+    saved: string;
+  };
+  audit: {
+    title: string;
+    lead: string;
+    type: string;
+    allTypes: string;
+    filter: string;
+    unknownType: (value: string) => string;
+    none: string;
+    time: string;
+    event: string;
+    user: string;
+    phone: string;
+    ip: string;
+    country: string;
+    detail: string;
+    older: string;
+    newest: string;
+  };
 };

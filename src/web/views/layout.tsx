@@ -5,8 +5,11 @@ import { LANGUAGES, type Lang } from "../i18n";
 import type { PageContext } from "../middleware";
 import { CsrfField } from "./fields";
 
-/** The document around every page: head with the nonce'd style, header with the language switch. */
-export function Layout(props: { page: PageContext; title: string; children: Child; refresh?: string }) {
+/**
+ * The document around every page: head with the nonce'd style (plus `style`, a page family's
+ * own rules, e.g. the console's), header with the language switch.
+ */
+export function Layout(props: { page: PageContext; title: string; children: Child; refresh?: string; style?: string }) {
   const { page } = props;
   const { t } = page;
   return (
@@ -23,7 +26,7 @@ export function Layout(props: { page: PageContext; title: string; children: Chil
           {props.refresh ? <meta http-equiv="refresh" content={`1;url=${props.refresh}`} /> : null}
           <title>{`${props.title} · ${page.appName}`}</title>
           <link rel="icon" href="data:," />
-          <style nonce={page.nonce}>{raw(STYLE)}</style>
+          <style nonce={page.nonce}>{raw(props.style ? STYLE + props.style : STYLE)}</style>
         </head>
         <body>
           <a class="skip" href="#main">

@@ -1,7 +1,7 @@
 import type { FormErrors } from "../forms";
 import type { PageContext } from "../middleware";
+import { ConsoleLayout } from "./console/layout";
 import { CsrfField, FormAlert, Notice } from "./fields";
-import { Layout } from "./layout";
 
 export type WebhookEndpointView = {
   id: string;
@@ -36,7 +36,7 @@ export function WebhooksPage(props: { page: PageContext; view: WebhooksView }) {
   const w = t.webhooks;
   const when = (iso: string) => new Date(iso).toLocaleString(t.dates, { dateStyle: "short", timeStyle: "short", timeZone: "UTC" });
   return (
-    <Layout page={page} title={w.title}>
+    <ConsoleLayout page={page} section="webhooks" title={w.title}>
       <h1>{w.title}</h1>
       <p>{w.lead}</p>
       <Notice message={view.notice} />
@@ -168,6 +168,6 @@ export function WebhooksPage(props: { page: PageContext; view: WebhooksView }) {
           <button type="submit">{w.add}</button>
         </form>
       </section>
-    </Layout>
+    </ConsoleLayout>
   );
 }

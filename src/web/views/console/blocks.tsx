@@ -1,0 +1,163 @@
+import type { Block } from "../../../fraud/blocks";
+import type { FormErrors } from "../../forms";
+import type { PageContext } from "../../middleware";
+import { CsrfField, Field, Notice } from "../fields";
+import { formatsOf } from "./format";
+import { ConsoleHead, ConsoleLayout } from "./layout";
+
+export type BlocksView = {
+  blocks: Block[];
+  next: string | null;
+  /** FRAUD_BLOCK_SECONDS: the length of a block whose form leaves it empty. */
+  defaultSeconds: number;
+  notice?: string;
+  errors?: FormErrors;
+  form?: { target: string; seconds: string; reason: string };
+};
+
+/** `/admin/blocks`: active blocks first (each with its lift button), then the block form and the recent ones. */
+export function BlocksPage(props: { page: PageContext; view: BlocksView }) {
+  const { page, view } = props;
+  const b = page.t.console.blocks;
+  const f = formatsOf(page.t);
+  const active = view.blocks.filter((block) => block.active);
+  const recent = view.blocks.filter((block) => !block.active);
+  const source = (block: Block) => (block.source === "manual" || block.source === "auto" ? b.sources[block.source] : block.source);
+  // An automatic block says why: the numbers that tripped it, under its reason.
+  const why = (block: Block) => (
+    <>
+      {block.reason ?? "—"}
+      {block.tripped ? (
+        <span class="meta" data-tripped>
+          <br />
+          {b.tripped(f.count(block.tripped.sends), f.count(block.tripped.judged), f.count(block.tripped.verified))}
+        </span>
+      ) : null}
+    </>
+  );
+  return (
+    <ConsoleLayout page={page} section="blocks" title={b.title}>
+      <ConsoleHead title={b.title} />
+      <p class="lead">{b.lead}</p>
+      <Notice message={view.notice} />
+      <section class="card" aria-labelledby="blocks-active">
+        <h2 id="blocks-active">
+          {b.active}: {f.count(active.length)}
+          {active.length > 0 ? <span class="flag-inline"> ⚠ {page.t.console.alarm}</span> : null}
+        </h2>
+        {active.length === 0 ? (
+          <p>{b.noneActive}</p>
+        ) : (
+          <div class="table">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{b.value}</th>
+                  <th scope="col">{b.scope}</th>
+                  <th scope="col">{b.reason}</th>
+                  <th scope="col">{b.source}</th>
+                  <th scope="col">{b.created}</th>
+                  <th scope="col">{b.until}</th>
+                  <th scope="col">{b.lift}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {active.map((block) => (
+                  <tr data-block={block.id}>
+                    <td>
+                      <code>{block.value}</code>
+                    </td>
+                    <td>{b.scopes[block.scope]}</td>
+                    <td>{why(block)}</td>
+                    <td>{source(block)}</td>
+                    <td>{f.dateTime(block.created_at)}</td>
+                    <td>{f.dateTime(block.until)}</td>
+                    <td>
+                      <form method="post" action={`/admin/blocks/${encodeURIComponent(block.id)}/lift`}>
+                        <CsrfField page={page} />
+                        <button type="submit" class="secondary" aria-label={b.liftLabel(block.value)}>
+                          {b.lift}
+                        </button>
+                      </form>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+      <section class="card" aria-labelledby="blocks-add">
+        <h2 id="blocks-add">{b.addTitle}</h2>
+        <form method="post" action="/admin/blocks" class="console-form">
+          <CsrfField page={page} />
+          <Field form="block" name="target" label={b.target} hint={b.targetHint} errors={view.errors} value={view.form?.target} required />
+          <Field
+            form="block"
+            name="seconds"
+            label={b.seconds}
+            hint={b.secondsHint(view.defaultSeconds)}
+            optional={page.t.form.optional}
+            inputmode="numeric"
+            errors={view.errors}
+            value={view.form?.seconds}
+          />
+          <Field
+            form="block"
+            name="reason"
+            label={b.reason}
+            optional={page.t.form.optional}
+            maxlength={200}
+            errors={view.errors}
+            value={view.form?.reason}
+          />
+          <button type="submit" class="danger">
+            {b.add}
+          </button>
+        </form>
+      </section>
+      <section class="card" aria-labelledby="blocks-recent">
+        <h2 id="blocks-recent">{b.recent}</h2>
+        {recent.length === 0 ? (
+          <p>{b.noneRecent}</p>
+        ) : (
+          <div class="table">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{b.value}</th>
+                  <th scope="col">{b.scope}</th>
+                  <th scope="col">{b.reason}</th>
+                  <th scope="col">{b.source}</th>
+                  <th scope="col">{b.created}</th>
+                  <th scope="col">{b.ended}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {recent.map((block) => (
+                  <tr>
+                    <td>
+                      <code>{block.value}</code>
+                    </td>
+                    <td>{b.scopes[block.scope]}</td>
+                    <td>{why(block)}</td>
+                    <td>{source(block)}</td>
+                    <td>{f.dateTime(block.created_at)}</td>
+                    <td>{block.lifted_at ? `${b.lifted} ${f.dateTime(block.lifted_at)}` : f.dateTime(block.until)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+        {view.next ? (
+          <p class="pager">
+            <a href={`/admin/blocks?${new URLSearchParams({ cursor: view.next })}`} rel="next">
+              {b.older}
+            </a>
+          </p>
+        ) : null}
+      </section>
+    </ConsoleLayout>
+  );
+}

@@ -1,0 +1,112 @@
+import type { AnalyticsItem } from "../../../fraud/analytics";
+import type { Period } from "../../console/period";
+import type { PageContext } from "../../middleware";
+import { Notice } from "../fields";
+import { formatsOf } from "./format";
+import { ConsoleHead, ConsoleLayout, PeriodSelect } from "./layout";
+
+export type Grouping = "country" | "prefix" | "channel" | "provider";
+
+export type TrafficView = {
+  period: Period;
+  groupBy: Grouping;
+  groupings: readonly Grouping[];
+  unknownGroup?: string;
+  items: AnalyticsItem[];
+  /** FRAUD_MIN_CONVERSION: rows under it are marked. */
+  minConversion: number;
+};
+
+/** `/admin/traffic`: the filter form (period, grouping), then one row per country, prefix, channel or provider. */
+export function TrafficPage(props: { page: PageContext; view: TrafficView }) {
+  const { page, view } = props;
+  const t = page.t.console;
+  const r = t.traffic;
+  const f = formatsOf(page.t);
+  const shown = t.period.options[view.period.key];
+  const low = (item: AnalyticsItem) => item.conversion !== null && item.conversion < view.minConversion;
+  return (
+    <ConsoleLayout page={page} section="traffic" title={r.title}>
+      <ConsoleHead title={r.title}>
+        <form method="get" action="/admin/traffic" class="filters">
+          <PeriodSelect page={page} selected={view.period.key} />
+          <div>
+            <label for="traffic-group">{r.groupBy}</label>
+            <select id="traffic-group" name="group_by">
+              {view.groupings.map((grouping) => (
+                <option value={grouping} selected={grouping === view.groupBy}>
+                  {r.groups[grouping]}
+                </option>
+              ))}
+            </select>
+          </div>
+          <button type="submit">{t.period.show}</button>
+        </form>
+      </ConsoleHead>
+      <p class="lead">
+        {shown}. {r.lead}
+      </p>
+      <Notice message={view.period.unknown ? t.period.unknown(view.period.unknown, shown) : undefined} />
+      <Notice message={view.unknownGroup ? r.unknownGroup(view.unknownGroup, r.groups[view.groupBy]) : undefined} />
+      <section class="card" aria-label={r.title}>
+        {view.items.length === 0 ? (
+          <p>{r.none}</p>
+        ) : (
+          <div class="table">
+            <table data-group-by={view.groupBy}>
+              <thead>
+                <tr>
+                  <th scope="col">{r.key[view.groupBy]}</th>
+                  <th scope="col" class="num">
+                    {r.sent}
+                  </th>
+                  <th scope="col" class="num">
+                    {r.delivered}
+                  </th>
+                  <th scope="col" class="num">
+                    {r.failed}
+                  </th>
+                  <th scope="col" class="num">
+                    {r.verified}
+                  </th>
+                  <th scope="col" class="num">
+                    {r.conversion}
+                  </th>
+                  <th scope="col" class="num">
+                    {r.p50}
+                  </th>
+                  <th scope="col" class="num">
+                    {r.p90}
+                  </th>
+                  <th scope="col" class="num">
+                    {r.cost}
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {view.items.map((item) => (
+                  <tr class={low(item) ? "alarm" : undefined} data-key={item.key}>
+                    <th scope="row">
+                      <code>{item.key}</code>
+                    </th>
+                    <td class="num">{f.count(item.sent)}</td>
+                    <td class="num">{f.count(item.delivered)}</td>
+                    <td class="num">{f.count(item.failed)}</td>
+                    <td class="num">{f.count(item.verified)}</td>
+                    <td class="num">
+                      {f.percent(item.conversion)}
+                      {low(item) ? <span class="flag-inline"> ⚠ {t.alarm}</span> : null}
+                    </td>
+                    <td class="num">{f.seconds(item.p50_seconds_to_verify)}</td>
+                    <td class="num">{f.seconds(item.p90_seconds_to_verify)}</td>
+                    <td class="num">{f.money(item.cost)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+    </ConsoleLayout>
+  );
+}
