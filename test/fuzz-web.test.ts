@@ -73,6 +73,17 @@ const PAGES: Page[] = [
   { method: "POST", path: "/profile/passkeys", fields: { response: "text", name: "name", current_password: "password" }, guesses: true },
   { method: "POST", path: "/profile/passkeys/rename", fields: { id: "text", name: "name" } },
   { method: "POST", path: "/profile/passkeys/remove", fields: { id: "text" } },
+  // The operator console: admins only (a fixture admin's token reaches it through a forged session cookie).
+  { method: "GET", path: "/admin", query: ["period", "from"] },
+  { method: "GET", path: "/admin/traffic", query: ["period", "group_by"] },
+  { method: "GET", path: "/admin/blocks", query: ["cursor", "done"] },
+  { method: "POST", path: "/admin/blocks", fields: { target: "text", seconds: "text", reason: "text" } },
+  { method: "POST", path: "/admin/blocks/00000000-0000-0000-0000-000000000000/lift" },
+  { method: "GET", path: "/admin/users", query: ["q", "cursor"] },
+  { method: "GET", path: "/admin/users/00000000-0000-0000-0000-000000000000", query: ["saved"] },
+  { method: "POST", path: "/admin/users/00000000-0000-0000-0000-000000000000/active", fields: { is_active: "text" } },
+  { method: "POST", path: "/admin/users/00000000-0000-0000-0000-000000000000/role", fields: { role: "role" } },
+  { method: "GET", path: "/admin/audit", query: ["type", "user", "cursor"] },
 ];
 
 // --- browsers -------------------------------------------------------------------------------
@@ -141,7 +152,7 @@ async function currentBrowsers(): Promise<Browsers> {
 
 // --- one fuzzed request ---------------------------------------------------------------------
 
-type JarKind = "signedIn" | "anonymous" | "withCode" | "none" | "forgedSession" | "forgedFlow" | "hostile";
+type JarKind = "signedIn" | "admin" | "anonymous" | "withCode" | "none" | "forgedSession" | "forgedFlow" | "hostile";
 type CsrfKind = { kind: "valid" | "missing" | "otherBrowser" } | { kind: "text"; text: string };
 type OriginKind = "same" | "none" | "nullWithFetchMetadata" | "refererOnly" | "foreign" | "hostile";
 type Encoding = "form" | "multipart" | "json" | "raw";
@@ -173,11 +184,13 @@ function caseFor(page: Page): fc.Arbitrary<Case> {
     jar: fc.oneof(
       {
         weight: 4,
-        arbitrary: fc.constant<JarKind>(page.path.startsWith("/profile") || page.path === "/logout" ? "signedIn" : "anonymous"),
+        arbitrary: fc.constant<JarKind>(
+          page.path.startsWith("/admin") ? "admin" : page.path.startsWith("/profile") || page.path === "/logout" ? "signedIn" : "anonymous",
+        ),
       },
       {
         weight: 3,
-        arbitrary: fc.constantFrom<JarKind>("signedIn", "anonymous", "withCode", "none", "forgedSession", "forgedFlow", "hostile"),
+        arbitrary: fc.constantFrom<JarKind>("signedIn", "admin", "anonymous", "withCode", "none", "forgedSession", "forgedFlow", "hostile"),
       },
     ),
     csrf: fc.oneof(
@@ -249,6 +262,8 @@ async function run(testCase: Case) {
     jar.set(secure("access"), encode(resolveToken(testCase.token, fx)).slice(0, 3000));
   }
   if (testCase.jar === "forgedFlow") jar.set(secure("flow"), b64url(JSON.stringify(testCase.flow) ?? "null"));
+  // The fixture admin's access token as the page's access cookie: the console's admin paths (no refresh, so no rotation).
+  if (testCase.jar === "admin") jar.set(secure("access"), fx.admin.access);
 
   const headers = buildHeaders({ ...testCase.headers, "CF-Connecting-IP": freshIp() });
   if (testCase.jar !== "hostile") headers.set("Cookie", cookieHeader(jar));
@@ -355,8 +370,9 @@ describe("every web page", () => {
           const { response, text, changes, kv, where } = await run(testCase);
           const at = `${where} → ${response.status} ${text.slice(0, 160)}`;
           expect(pageViolation(response, text, page.json), at).toBeNull();
-          // The CSRF refusal comes before anything else runs: not even a rate window is counted.
-          if (response.status === 403) expect({ changes, kv }, at).toEqual({ changes: [], kv: [] });
+          // The CSRF refusal comes before anything else runs: not even a rate window is counted. A
+          // console page's refusal of a non-admin (403 forbidden) comes after the session's own upkeep.
+          if (response.status === 403) expect({ changes: withoutRotation(response, changes), kv }, at).toEqual({ changes: [], kv: [] });
           else if (response.status >= 400) {
             expect(forbiddenChanges(page.guesses ? "invalid_code" : undefined, withoutRotation(response, changes), kv), at).toEqual([]);
           }
