@@ -73,7 +73,7 @@ const PAGES: Page[] = [
   { method: "POST", path: "/profile/passkeys", fields: { response: "text", name: "name", current_password: "password" }, guesses: true },
   { method: "POST", path: "/profile/passkeys/rename", fields: { id: "text", name: "name" } },
   { method: "POST", path: "/profile/passkeys/remove", fields: { id: "text" } },
-  // The operator console: admins only (a fixture admin's token reaches it through a forged session cookie).
+  // The operator console: admins only (the `admin` jar carries the fixture admin's access token).
   { method: "GET", path: "/admin", query: ["period", "from"] },
   { method: "GET", path: "/admin/traffic", query: ["period", "group_by"] },
   { method: "GET", path: "/admin/blocks", query: ["cursor", "done"] },
