@@ -57,6 +57,14 @@ const PW_LOCK_MS = 900_000;
 const PW_MAX_STREAK = 100;
 const BONUS = 100;
 const INVITE_LENGTH = 8;
+// The fraud guard's (FRAUD_GUARD is on by default).
+const FRAUD_BLOCK_MS = 43_200_000;
+const FRAUD_WINDOW_SECONDS = 3600;
+const FRAUD_MIN_SENDS = 20;
+const FRAUD_COUNTRY_MIN_SENDS = 200;
+const FRAUD_GRACE_MS = 120_000;
+const FRAUD_MIN_CONVERSION = 0.2;
+const FRAUD_GLOBAL_FAILURES = 1000;
 
 // ---- small helpers ----
 
@@ -251,12 +259,12 @@ function jsonObject(fields: Record<string, unknown>): unknown {
 /** An audit insert for the batch it rides in, written only `when` holds (src/audit/events.ts). */
 async function auditSql(
   ctx: Ctx,
-  event: { type: string; phone: string; userId: unknown; detail: Record<string, unknown> | null },
+  event: { type: string; phone: string | null; userId: unknown; detail: Record<string, unknown> | null },
   when: Sql = ONE,
 ) {
-  const key = await phoneKey(ctx.env, event.phone);
+  const key = event.phone ? await phoneKey(ctx.env, event.phone) : null;
   return q`INSERT INTO audit_events (id, type, user_id, phone_masked, phone_key, ip, country, request_id, detail, created_at)
-    SELECT ${crypto.randomUUID()}, ${event.type}, ${event.userId}, ${maskPhone(event.phone)}, ${key},
+    SELECT ${crypto.randomUUID()}, ${event.type}, ${event.userId}, ${event.phone ? maskPhone(event.phone) : null}, ${key},
       ${ctx.ip}, ${null}, ${ctx.requestId}, ${event.detail ? jsonObject(event.detail) : null}, ${ctx.now}
     WHERE ${when}`;
 }
@@ -279,6 +287,156 @@ function webhookSql(type: string, data: Record<string, unknown>, now: number, wh
     q`INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
       SELECT ${uuidSql}, ${id}, e.id, 'pending', 0, ${now}, ${now}
       FROM webhook_endpoints e WHERE ${subscribed(type)} AND EXISTS (SELECT 1 FROM webhook_events WHERE id = ${id})`,
+  ];
+}
+
+// ---- the fraud guard (src/fraud/guard.ts, rollups.ts, record.ts, blocks.ts) ----
+
+const blockKey = (scope: string, value: string) => `fraud:block:${scope}:${value}`;
+const STORM_KEY = "fraud:storm";
+const hourOf = (ms: number) => ms - (ms % HOUR);
+/** Upper bounds (s) of the send-to-verify histogram columns `v_<s>` of `traffic_hourly`; slower ones count in `v_more`. */
+const VERIFY_BUCKETS = [10, 20, 30, 45, 60, 90, 120, 180, 300];
+const verifyColumns = [...VERIFY_BUCKETS.map((bound) => `v_${bound}`), "v_more"];
+const seconds = raw("((verified_at - sent_at) / 1000.0)");
+const bucketValues = join(
+  [
+    ...VERIFY_BUCKETS.map((bound, i) => q`(${i === 0 ? ONE : q`${seconds} > ${VERIFY_BUCKETS[i - 1]}`} AND ${seconds} <= ${bound})`),
+    q`(${seconds} > ${VERIFY_BUCKETS.at(-1)})`,
+  ],
+  ", ",
+);
+
+/** Counts the verification of `codeId` in its send's hour when `when` holds and its `code_sends` row is verified. */
+const verifiedRollupSql = (
+  codeId: string,
+  when: Sql,
+) => q`INSERT INTO traffic_hourly (hour, prefix, channel, provider, country, verified, ${raw(verifyColumns.join(", "))})
+    SELECT sent_at - sent_at % ${HOUR}, prefix, channel, provider, country, 1, ${bucketValues}
+    FROM code_sends WHERE code_id = ${codeId} AND verified_at IS NOT NULL AND ${when}
+    ON CONFLICT (hour, prefix, channel, provider) DO UPDATE SET verified = verified + 1, ${raw(
+      verifyColumns.map((column) => `${column} = ${column} + excluded.${column}`).join(", "),
+    )}`;
+
+/** The automatic block of one destination after a code was sent to it: the conditional INSERT, its audit event and webhook. */
+async function autoBlockSql(ctx: Ctx, scope: "prefix" | "country", value: string): Promise<Sql[]> {
+  const { now } = ctx;
+  const id = crypto.randomUUID();
+  const until = now + FRAUD_BLOCK_MS;
+  const minSends = scope === "prefix" ? FRAUD_MIN_SENDS : FRAUD_COUNTRY_MIN_SENDS;
+  const lastLift = q`COALESCE((SELECT MAX(lifted_at) FROM fraud_blocks WHERE scope = ${scope} AND value = ${value}), 0)`;
+  const made = q`EXISTS (SELECT 1 FROM fraud_blocks WHERE id = ${id})`;
+  const numbers = {
+    sends: q`(SELECT sends FROM fraud_blocks WHERE id = ${id})`,
+    judged: q`(SELECT judged FROM fraud_blocks WHERE id = ${id})`,
+    verified: q`(SELECT verified FROM fraud_blocks WHERE id = ${id})`,
+  };
+  const reason = `conversion under ${FRAUD_MIN_CONVERSION} in ${FRAUD_WINDOW_SECONDS} s`;
+  return [
+    q`INSERT INTO fraud_blocks (id, scope, value, reason, source, created_at, until, sends, judged, verified)
+      SELECT ${id}, ${scope}, ${value}, ${reason}, 'auto', ${now}, ${until}, s.sends, s.judged, s.verified
+      FROM (SELECT COUNT(*) AS sends, COALESCE(SUM(verified_at IS NOT NULL), 0) AS verified,
+          COALESCE(SUM(verified_at IS NOT NULL OR sent_at <= ${now - FRAUD_GRACE_MS}), 0) AS judged
+        FROM code_sends WHERE ${raw(scope)} = ${value} AND sent_at > MAX(${now - FRAUD_WINDOW_SECONDS * 1000}, ${lastLift})) s
+      WHERE s.sends >= ${minSends} AND s.judged > 0 AND s.verified < ${FRAUD_MIN_CONVERSION} * s.judged
+        AND NOT EXISTS (SELECT 1 FROM fraud_blocks WHERE scope = ${scope} AND value = ${value} AND lifted_at IS NULL AND until > ${now})
+      RETURNING scope, value, until`,
+    await auditSql(
+      ctx,
+      {
+        type: "destination_blocked",
+        phone: null,
+        userId: null,
+        detail: { by: "fraud_guard", block_id: id, scope, value, ...numbers },
+      },
+      made,
+    ),
+    ...webhookSql(
+      "destination.blocked",
+      { block_id: id, scope, value, until: new Date(until).toISOString(), reason, source: "auto", ...numbers },
+      now,
+      made,
+    ),
+  ];
+}
+
+/**
+ * The send's delivery record, after the answer, in one batch: the attempt, the hourly counters and,
+ * for a code the provider accepted, its `code_sends` row and the automatic block's judgement of its
+ * prefix and country. A block it makes gets its KV edge copy.
+ */
+async function recordDelivery(
+  ctx: Ctx,
+  db: D1DatabaseSession,
+  send: { codeId: string; phone: string; purpose: string; country: string },
+  attempt: { status: "sent" | "failed"; startedAt: number; endedAt: number },
+) {
+  const { now } = ctx;
+  const prefix = send.phone.slice(0, -4);
+  const sent = attempt.status === "sent";
+  const statements = [
+    q`INSERT INTO delivery_attempts (code_id, attempt, channel, provider, country, prefix, status,
+      provider_message_id, error_code, segments, cost, created_at, updated_at)
+    VALUES (${send.codeId}, ${1}, ${"sms"}, ${"webhook"}, ${send.country}, ${prefix}, ${attempt.status},
+      ${null}, ${null}, ${1}, ${0}, ${attempt.startedAt}, ${attempt.endedAt})
+    ON CONFLICT (code_id, attempt) DO NOTHING`,
+    q`INSERT INTO traffic_hourly (hour, prefix, channel, provider, country, attempts, sent, failed, cost)
+    VALUES (${hourOf(now)}, ${prefix}, ${"sms"}, ${"webhook"}, ${send.country}, 1, ${sent ? 1 : 0}, ${sent ? 0 : 1}, ${0})
+    ON CONFLICT (hour, prefix, channel, provider) DO UPDATE SET attempts = attempts + excluded.attempts, sent = sent + excluded.sent,
+      failed = failed + excluded.failed, cost = cost + excluded.cost`,
+  ];
+  if (sent) {
+    statements.push(
+      q`INSERT INTO code_sends (code_id, prefix, country, channel, provider, sent_at, verified_at)
+    VALUES (${send.codeId}, ${prefix}, ${send.country}, ${"sms"}, ${"webhook"}, ${now},
+      (SELECT consumed_at FROM otp_challenges WHERE phone = ${send.phone} AND purpose = ${send.purpose} AND code_id = ${send.codeId}))
+    ON CONFLICT (code_id) DO NOTHING`,
+      verifiedRollupSql(send.codeId, ONE),
+      ...(await autoBlockSql(ctx, "prefix", prefix)),
+      ...(await autoBlockSql(ctx, "country", send.country)),
+    );
+  }
+  const results = await db.batch(statements.map((s) => stmt(db, s)));
+  const blocks = results.flatMap((result) => result.results as { scope?: string; value?: string; until?: number }[]);
+  await Promise.all(
+    blocks
+      .filter((row) => row.scope !== undefined && typeof row.until === "number" && row.until > now)
+      .map((row) =>
+        ctx.env.KV.put(blockKey(row.scope as string, row.value as string), JSON.stringify({ until: row.until }), {
+          expirationTtl: Math.max(60, Math.ceil(((row.until as number) - now) / 1000)),
+        }).catch(() => {}),
+      ),
+  );
+}
+
+const stormCounter = (hour: number) => `wrong_guesses:${String(hour).padStart(13, "0")}`;
+
+/** A wrong guess's part in the guess-storm alarm: the hour's counter, the alarm (`RETURNING until`) and its audit event. */
+async function stormSql(ctx: Ctx, wrong: Sql): Promise<Sql[]> {
+  const { now } = ctx;
+  const hour = hourOf(now);
+  const id = crypto.randomUUID();
+  const current = q`COALESCE((SELECT value FROM counters WHERE name = ${stormCounter(hour)}), 0)`;
+  const previous = q`COALESCE((SELECT value FROM counters WHERE name = ${stormCounter(hour - HOUR)}), 0)`;
+  const estimate = q`(${current} + CAST(${previous} * ${1 - (now - hour) / HOUR} AS INTEGER))`;
+  return [
+    q`INSERT INTO counters (name, value) SELECT ${stormCounter(hour)}, 1 WHERE ${wrong}
+      ON CONFLICT (name) DO UPDATE SET value = value + 1`,
+    q`INSERT INTO fraud_alarms (id, kind, raised_at, until, failures)
+      SELECT ${id}, 'guess_storm', ${now}, ${now + HOUR}, ${estimate}
+      WHERE ${wrong} AND ${estimate} > ${FRAUD_GLOBAL_FAILURES}
+        AND NOT EXISTS (SELECT 1 FROM fraud_alarms WHERE kind = 'guess_storm' AND until > ${now})
+      RETURNING until`,
+    await auditSql(
+      ctx,
+      {
+        type: "guess_storm",
+        phone: null,
+        userId: null,
+        detail: { failures: q`(SELECT failures FROM fraud_alarms WHERE id = ${id})`, threshold: FRAUD_GLOBAL_FAILURES },
+      },
+      q`EXISTS (SELECT 1 FROM fraud_alarms WHERE id = ${id})`,
+    ),
   ];
 }
 
@@ -367,8 +525,23 @@ async function sendCode(ctx: Ctx, body: { phone?: unknown }) {
       { limit: 10, ms: DAY },
     ],
   };
-  const edge = await readEdge(ctx, phone);
+  // The bench only sends to Belarusian numbers.
+  const destination = { prefix: phone.slice(0, -4), country: "BY" };
+  const db = session(ctx, false);
+  const edge = await readEdge(ctx, phone, [blockKey("prefix", destination.prefix), blockKey("country", destination.country)]);
   if (edgeWait(edge.ip, "send_ip", now)) return refuse(ctx, 429, "rate_limited");
+  // A blocked destination: KV says so, D1 confirms (src/fraud/blocks.ts refusedDestination).
+  if (
+    edge.more.some((mark) => typeof (mark as { until?: unknown } | null)?.until === "number" && (mark as { until: number }).until > now)
+  ) {
+    const row = await stmt(
+      db,
+      q`SELECT MAX(until) AS until FROM fraud_blocks
+      WHERE ((scope = 'prefix' AND value = ${destination.prefix}) OR (scope = 'country' AND value = ${destination.country}))
+        AND lifted_at IS NULL AND until > ${now}`,
+    ).first<{ until: number | null }>();
+    if (row?.until != null) return refuse(ctx, 403, "destination_blocked");
+  }
   if (edgeWait(edge.phone, "code_lock", now)) return refuse(ctx, 429, "too_many_attempts");
   if (edgeWait(edge.phone, "send_phone", now)) return refuse(ctx, 429, "rate_limited");
   const code = randomDigits(OTP_LENGTH);
@@ -382,7 +555,6 @@ async function sendCode(ctx: Ctx, body: { phone?: unknown }) {
   const ipCounted = countedSql(ip, marker, now);
   const accepted = q`EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND send_marker = ${marker})`;
   // No SMS caps in the bench: the budget condition is `1` and nothing counts it.
-  const db = session(ctx, false);
   const results = await db.batch(
     [
       countSql(ip, marker, now),
@@ -392,7 +564,7 @@ async function sendCode(ctx: Ctx, body: { phone?: unknown }) {
         AND (locked_until IS NULL OR locked_until <= ${now})
         AND (last_sent_at IS NULL OR last_sent_at <= ${now - OTP_RESEND * 1000})
         AND ${roomSql(perPhone, now)}
-        AND NOT 0 AND 1`,
+        AND 1 AND NOT 0 AND 1`,
       recordSql(perPhone, marker, now, accepted),
       q`INSERT INTO otp_challenges (phone, purpose, code_id, user_id, attempts, decoy, expires_at)
       SELECT ${phone}, ${purpose}, ${codeId}, ${null}, 0, 0, ${now + OTP_TTL * 1000} WHERE ${accepted}
@@ -402,7 +574,7 @@ async function sendCode(ctx: Ctx, body: { phone?: unknown }) {
         g.last_sent_at, g.locked_until, g.send_marker = ${marker} AS accepted, ${stateColumns(perPhone, now, "phone")},
         ${issued} AS issued,
         COALESCE((SELECT decoy FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${codeId}), 0) AS decoy,
-        0 AS taken, NOT 1 AS budget_exhausted
+        1 AS caller_live, 0 AS taken, NOT 1 AS budget_exhausted
       FROM (SELECT 1) LEFT JOIN phone_guards g ON g.phone = ${phone}`,
       sent,
     ].map((s) => stmt(db, s)),
@@ -411,6 +583,7 @@ async function sendCode(ctx: Ctx, body: { phone?: unknown }) {
   const state = (results[5]?.results[0] ?? {}) as Record<string, unknown> & {
     ip_counted: number;
     accepted: number;
+    caller_live: number;
     last_sent_at: number | null;
     locked_until: number | null;
   };
@@ -425,18 +598,14 @@ async function sendCode(ctx: Ctx, body: { phone?: unknown }) {
   if (state.locked_until != null && state.locked_until > now) {
     markEdge(ctx, edgePhoneKey(phone), edge.phone, "code_lock", { until: state.locked_until, limit: LOCKOUT_FAILURES });
   }
+  if (!state.caller_live) return refuse(ctx, 401, "unauthorized");
   if (!state.accepted) return refuse(ctx, 429, "resend_too_soon");
   ctx.defer(env.KV.put(latestCodeKey(phone, purpose), JSON.stringify({ id: codeId, h: hash }), { expirationTtl: OTP_TTL }).catch(() => {}));
   const startedAt = Date.now();
   const delivered = await postSmsWebhook(env, { to: phone, body: `Your ${env.APP_NAME} code is ${code}`, code, purpose });
-  // The attempt is recorded after the answer, in a round trip of its own (src/delivery/store.ts attemptsSql).
-  const attempt = q`(${codeId}, ${1}, ${"sms"}, ${"webhook"}, ${"BY"}, ${phone.slice(0, -4)}, ${delivered ? "sent" : "failed"},
-      ${null}, ${null}, ${1}, ${0}, ${startedAt}, ${Date.now()})`;
-  const record = q`INSERT INTO delivery_attempts (code_id, attempt, channel, provider, country, prefix, status,
-      provider_message_id, error_code, segments, cost, created_at, updated_at)
-    VALUES ${attempt}
-    ON CONFLICT (code_id, attempt) DO NOTHING`;
-  ctx.defer(db.batch([stmt(db, record)]).catch(() => {}));
+  // The delivery is recorded after the answer, in a round trip of its own (src/fraud/record.ts recordDelivery).
+  const attempt = { status: delivered ? ("sent" as const) : ("failed" as const), startedAt, endedAt: Date.now() };
+  ctx.defer(recordDelivery(ctx, db, { codeId, phone, purpose, country: destination.country }, attempt).catch(() => {}));
   if (!delivered) return refuse(ctx, 502, "sms_delivery_failed");
   ctx.headers.set("Cache-Control", "no-store");
   limitHeaders(ctx, ipWindow);
@@ -462,9 +631,10 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
   const userId = crypto.randomUUID();
   const ip: Limit = { scope: "verify_ip", key: ctx.ip, windows: [{ limit: 10, ms: MINUTE }] };
   const fails: Limit = { scope: "code_fail", key: phone, windows: [{ limit: LOCKOUT_FAILURES, ms: LOCKOUT_MS }] };
-  const edge = await readEdge(ctx, phone, [latestCodeKey(phone, purpose)]);
+  const edge = await readEdge(ctx, phone, [latestCodeKey(phone, purpose), STORM_KEY]);
   if (edgeWait(edge.ip, "verify_ip", now)) return refuse(ctx, 429, "rate_limited");
   if (edgeWait(edge.phone, "code_lock", now)) return refuse(ctx, 429, "too_many_attempts");
+  // During a guess storm ours asks for a Turnstile token, which without TURNSTILE_SECRET_KEY (the bench) lets every guess through.
 
   const marker = randomToken();
   const detail = { purpose };
@@ -478,7 +648,10 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
     await auditSql(ctx, { type: "code_failed", phone, userId: userOfPhone(phone), detail }, wrong),
     await auditSql(ctx, { type: "code_burned", phone, userId: userOfPhone(phone), detail }, burned),
     await auditSql(ctx, { type: "phone_locked", phone, userId: userOfPhone(phone), detail }, lockStarted),
+    ...(await stormSql(ctx, wrong)),
   ];
+  // The storm alarm's INSERT (RETURNING until).
+  const alarm = failureEvents.at(-2) as Sql;
   const won = q`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND consume_marker = ${marker})`;
   const signIn = async (): Promise<Sql[]> => [
     q`INSERT INTO users (id, phone, invite_code, role, admin_source, created_at, last_login_at)
@@ -509,10 +682,17 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
     const rightSql = raw(right ? "1" : "0");
     const consumes = q`${rightSql} AND decoy = 0 AND ${ONE}`;
     const own = right ? await signIn() : [];
-    const results = await db.batch(
-      [
-        ...(look > 0 ? [] : [countSql(ip, marker, now)]),
-        q`UPDATE otp_challenges SET attempts = attempts + 1, verify_marker = ${marker},
+    // The analytics count the verification in its send's hour.
+    const verified =
+      right && latest
+        ? [
+            q`UPDATE code_sends SET verified_at = ${now} WHERE code_id = ${latest.id} AND verified_at IS NULL AND ${won}`,
+            verifiedRollupSql(latest.id, q`verified_at = ${now} AND ${won}`),
+          ]
+        : [];
+    const statements = [
+      ...(look > 0 ? [] : [countSql(ip, marker, now)]),
+      q`UPDATE otp_challenges SET attempts = attempts + 1, verify_marker = ${marker},
         consumed_at = CASE WHEN ${consumes} THEN ${now} ELSE consumed_at END,
         consume_marker = CASE WHEN ${consumes} THEN ${marker} ELSE consume_marker END
       WHERE phone = ${phone} AND purpose = ${purpose} AND code_id = ${latest?.id ?? ""} AND ${ONE}
@@ -521,25 +701,32 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
         AND ${countedSql(ip, marker, now)}
         AND NOT EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${phone} AND locked_until > ${now})
         AND ${roomSql(fails, now)}`,
-        // A right login guess cannot turn out wrong (no decoys for login): no failure statements.
-        ...(right
-          ? []
-          : [
-              recordSql(fails, marker, now, wrong),
-              q`UPDATE phone_guards SET locked_until = ${now + LOCKOUT_MS}
+      // A right login guess cannot turn out wrong (no decoys for login): no failure statements.
+      ...(right
+        ? []
+        : [
+            recordSql(fails, marker, now, wrong),
+            q`UPDATE phone_guards SET locked_until = ${now + LOCKOUT_MS}
       WHERE phone = ${phone} AND ${wrong} AND ${fullSql(fails, now)}`,
-              ...failureEvents,
-            ]),
-        ...own,
-        q`SELECT ${countedSql(ip, marker, now)} AS ip_counted, ${stateColumns(ip, now, "ip")},
+            ...failureEvents,
+          ]),
+      ...verified,
+      ...own,
+      q`SELECT ${countedSql(ip, marker, now)} AS ip_counted, ${stateColumns(ip, now, "ip")},
       c.verify_marker IS ${marker} AS evaluated, c.consume_marker IS ${marker} AS won,
       c.code_id, c.attempts, c.expires_at, c.consumed_at, c.user_id,
       g.last_sent_at, g.locked_until, ${stateColumns(fails, now, "phone")}
     FROM (SELECT 1) LEFT JOIN otp_challenges c ON c.phone = ${phone} AND c.purpose = ${purpose}
       LEFT JOIN phone_guards g ON g.phone = ${phone}`,
-      ].map((s) => stmt(db, s)),
-    );
+    ];
+    const results = await db.batch(statements.map((s) => stmt(db, s)));
     bookmark(ctx, db);
+    // A right guess has no alarm statement (indexOf -1: no row).
+    const storm = results[statements.indexOf(alarm)]?.results[0] as { until: number } | undefined;
+    if (storm) {
+      const ttl = Math.max(60, Math.ceil((storm.until - now) / 1000));
+      ctx.defer(env.KV.put(STORM_KEY, JSON.stringify({ until: storm.until }), { expirationTtl: ttl }).catch(() => {}));
+    }
     const state = (results.at(-1)?.results[0] ?? {}) as GuessState & { locked_until: number | null };
     const ipWindow = windowState(ip, state, "ip", now);
     if (ipWindow.full) markEdge(ctx, edgeIpKey(ctx.ip), edge.ip, "verify_ip", { until: ipWindow.freeAt, limit: ipWindow.limit });
