@@ -9,8 +9,13 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { copyDocsAssets } from "./docs-assets.mjs";
 
-/** The performance budget for the gzip-compressed upload, in KiB (issue #8, raised from 180 for the features of this round: delivery channels (#17), passkeys (#20), webhooks (#19); `npm run bench` checks it too). */
-const BUDGET_KIB = 200;
+/**
+ * The performance budget for the gzip-compressed upload, in KiB (issue #8, raised from 180 for the
+ * features of the last round: delivery channels (#17), passkeys (#20), webhooks (#19); then to 215
+ * for the fraud guard and the operator console (#18: ~13 KiB, about half of it the console's English
+ * and Russian text). `npm run bench` checks it too.
+ */
+const BUDGET_KIB = 215;
 const TOP_INPUTS = 10;
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));

@@ -56,7 +56,7 @@ const RAISED_LIMIT = 1_000_000_000;
 const POOL_USERS = 16;
 
 /** The budgets of issue #8 as issue #15 tightened them (D1 round trips exact), and issue #15's targets against the floor. */
-const BUDGET = { bundleKiB: 200, cpuRatio: 1.25, flowRateRatio: 0.8, meD1: 1, meKv: 0, verifyD1: 1, sendKv: 3, sendD1: 2, refreshD1: 1 };
+const BUDGET = { bundleKiB: 215, cpuRatio: 1.25, flowRateRatio: 0.8, meD1: 1, meKv: 0, verifyD1: 1, sendKv: 3, sendD1: 2, refreshD1: 1 };
 const FLOOR_TARGET = { rateRatio: 1.0, cpuRatio: 1.25 };
 
 /** Every scenario, in report order; `floor`: the floor implements it ("count": counting pass only, "load": also load). */
