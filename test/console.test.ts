@@ -68,6 +68,16 @@ describe("the operator console", () => {
     }
   });
 
+  it("an admin's profile links to the console; a user's does not", async () => {
+    const browser = await admin();
+    expect((await browser.get("/profile")).status).toBe(200);
+    expect(browser.html).toMatch(/<a href="\/admin" data-console-link="true">Operator console<\/a>/);
+    const user = new WebClient("https://web.test", {}, ADMIN_ENV);
+    await user.signIn(freshPhone());
+    expect((await user.get("/profile")).status).toBe(200);
+    expect(user.html).not.toContain("data-console-link");
+  });
+
   it("every page shares the nav (the webhooks page included) and marks the current section", async () => {
     const browser = await admin();
     for (const [path, section] of [

@@ -74,6 +74,13 @@ export function ProfilePage(props: { page: PageContext; view: ProfileView }) {
             </span>{" "}
             · {t.profile.memberSince(date(user.created_at))}
           </p>
+          {user.role === "admin" ? (
+            <p>
+              <a href="/admin" data-console-link>
+                {t.console.title}
+              </a>
+            </p>
+          ) : null}
         </div>
       </div>
       <Notice message={view.notice} />
