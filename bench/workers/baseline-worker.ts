@@ -307,16 +307,16 @@ const bucketValues = join(
   ", ",
 );
 
+const verifyColumnList = raw(verifyColumns.join(", "));
+const verifySums = raw(verifyColumns.map((column) => `${column} = ${column} + excluded.${column}`).join(", "));
+
 /** Counts the verification of `codeId` in its send's hour when `when` holds and its `code_sends` row is verified. */
-const verifiedRollupSql = (
-  codeId: string,
-  when: Sql,
-) => q`INSERT INTO traffic_hourly (hour, prefix, channel, provider, country, verified, ${raw(verifyColumns.join(", "))})
+function verifiedRollupSql(codeId: string, when: Sql): Sql {
+  return q`INSERT INTO traffic_hourly (hour, prefix, channel, provider, country, verified, ${verifyColumnList})
     SELECT sent_at - sent_at % ${HOUR}, prefix, channel, provider, country, 1, ${bucketValues}
     FROM code_sends WHERE code_id = ${codeId} AND verified_at IS NOT NULL AND ${when}
-    ON CONFLICT (hour, prefix, channel, provider) DO UPDATE SET verified = verified + 1, ${raw(
-      verifyColumns.map((column) => `${column} = ${column} + excluded.${column}`).join(", "),
-    )}`;
+    ON CONFLICT (hour, prefix, channel, provider) DO UPDATE SET verified = verified + 1, ${verifySums}`;
+}
 
 /** The automatic block of one destination after a code was sent to it: the conditional INSERT, its audit event and webhook. */
 async function autoBlockSql(ctx: Ctx, scope: "prefix" | "country", value: string): Promise<Sql[]> {
