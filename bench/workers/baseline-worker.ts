@@ -44,6 +44,9 @@ type Env = {
   APP_NAME: string;
   SMS_WEBHOOK_URL: string;
   SMS_WEBHOOK_SECRET: string;
+  /** Unset: the defaults below (the bench sets both out of reach, as it does for ours). */
+  FRAUD_MIN_SENDS?: string;
+  FRAUD_COUNTRY_MIN_SENDS?: string;
 };
 
 // The defaults of src/config.ts (the rest are in handwritten.ts).
@@ -323,7 +326,10 @@ async function autoBlockSql(ctx: Ctx, scope: "prefix" | "country", value: string
   const { now } = ctx;
   const id = crypto.randomUUID();
   const until = now + FRAUD_BLOCK_MS;
-  const minSends = scope === "prefix" ? FRAUD_MIN_SENDS : FRAUD_COUNTRY_MIN_SENDS;
+  const minSends =
+    scope === "prefix"
+      ? Number(ctx.env.FRAUD_MIN_SENDS ?? FRAUD_MIN_SENDS)
+      : Number(ctx.env.FRAUD_COUNTRY_MIN_SENDS ?? FRAUD_COUNTRY_MIN_SENDS);
   const lastLift = q`COALESCE((SELECT MAX(lifted_at) FROM fraud_blocks WHERE scope = ${scope} AND value = ${value}), 0)`;
   const made = q`EXISTS (SELECT 1 FROM fraud_blocks WHERE id = ${id})`;
   const numbers = {
