@@ -1,6 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { AnalyticsItem as Item } from "../src/fraud/analytics";
 import worker from "../src/index";
 import { ADMIN_ENV, callWorker } from "./admin-helpers";
 import { creds, fakeProviders, type Seen } from "./delivery-fakes";
@@ -79,19 +80,6 @@ async function twilioReceipt(messageId: string, status: string) {
   });
   expect(response.status).toBe(204);
 }
-
-type Item = {
-  key: string;
-  attempts: number;
-  sent: number;
-  delivered: number;
-  failed: number;
-  verified: number;
-  conversion: number | null;
-  p50_seconds_to_verify: number | null;
-  p90_seconds_to_verify: number | null;
-  cost: number;
-};
 
 let adminIndex = 30;
 async function admin() {

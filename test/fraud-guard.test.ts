@@ -55,6 +55,15 @@ async function sendMany(prefix: string, count: number, variant = GUARDED, from =
   return codes;
 }
 
+/** A fresh prefix the guard has just blocked: 20 unverified codes, then past the grace, the send that judges them. */
+async function blockedPrefix(): Promise<string> {
+  const prefix = freshPrefix();
+  await sendMany(prefix, 20);
+  advance(GRACE_MS + 1000);
+  await sendMany(prefix, 1, GUARDED, 20);
+  return prefix;
+}
+
 const blocksOf = (value: string) =>
   env.DB.prepare(
     "SELECT id, scope, source, sends, judged, verified, until, created_at FROM fraud_blocks WHERE value = ? ORDER BY created_at",
@@ -187,10 +196,7 @@ describe("automatic blocks (SMS pumping)", () => {
   it("a block ends by time: after FRAUD_BLOCK_SECONDS the prefix gets codes again, and the old sends are out of the window", async () => {
     interceptWebhook(async () => new Response(null, { status: 204 }));
     freezeClock();
-    const prefix = freshPrefix();
-    await sendMany(prefix, 20);
-    advance(GRACE_MS + 1000);
-    await sendMany(prefix, 1, GUARDED, 20);
+    const prefix = await blockedPrefix();
     await expectProblem(await send(numberIn(prefix, 21)), 403, "destination_blocked");
     advance(BLOCK_MS - 1000);
     await expectProblem(await send(numberIn(prefix, 22)), 403, "destination_blocked");
@@ -202,10 +208,7 @@ describe("automatic blocks (SMS pumping)", () => {
   it("an admin's lift ends a block at once, and the sends before the lift are not judged again", async () => {
     interceptWebhook(async () => new Response(null, { status: 204 }));
     freezeClock();
-    const prefix = freshPrefix();
-    await sendMany(prefix, 20);
-    advance(GRACE_MS + 1000);
-    await sendMany(prefix, 1, GUARDED, 20);
+    const prefix = await blockedPrefix();
     const [block] = await blocksOf(prefix);
     const admin = await signInAdmin();
     const lifted = await callWorker("DELETE", `/v1/admin/fraud/blocks/${block?.id}`, { env: GUARDED, token: admin.access_token });
