@@ -307,8 +307,8 @@ ${scenarios.map((scenario) => `- **${scenario.label}** (\`${scenario.key}\`, ${s
   hourly rate follows one daily curve (UTC for every country: night ≈ 0.12×, evening peak ≈ 1.7× the mean); countries RU 60 %,
   BY 15 %, KZ 10 %, IR 10 %, DE 5 %, 43 prefixes whose share falls as 1/rank within a country. Each prefix converts at a rate
   drawn from 60–95 %; the busiest prefix gets 60 %, the worst real case the rule must spare. A person who converts enters
-  the code after a lognormal delay (median 25 s, σ 0.9, 3–250 s: about 4 % after the 120 s grace). Every person and every
-  verify come from an address of their own; every number is new and valid (the Worker's own libphonenumber-js \`mobile\` metadata).
+  the code after a lognormal delay (median 25 s, σ 0.9, 3–250 s: about 4 % after the 120 s grace). Each person asks and
+  verifies from an address of their own; every number is new and valid (the Worker's own libphonenumber-js \`mobile\` metadata).
 - Attacks never verify. A scenario's attack sends are evenly spaced over its duration, round-robin over its prefixes.
 - Requests run one at a time and each waits for the work its request deferred (delivery record, block, KV copies), so no
   send races the block decision; concurrency at the edge is not simulated.
