@@ -1,6 +1,7 @@
 import type { FormErrors } from "../forms";
 import type { PageContext } from "../middleware";
 import { ConsoleLayout } from "./console/layout";
+import { DataTable } from "./console/table";
 import { CsrfField, FormAlert, Notice } from "./fields";
 
 export type WebhookEndpointView = {
@@ -82,45 +83,30 @@ export function WebhooksPage(props: { page: PageContext; view: WebhooksView }) {
             </form>
           </div>
           <h3>{w.deliveries}</h3>
-          {endpoint.deliveries.length === 0 ? (
-            <p class="meta">{w.noDeliveries}</p>
-          ) : (
-            <div class="table">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">{w.event}</th>
-                    <th scope="col">{w.status}</th>
-                    <th scope="col">{w.attempts}</th>
-                    <th scope="col">{w.lastResult}</th>
-                    <th scope="col">{w.created}</th>
-                    <th scope="col">{w.replay}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {endpoint.deliveries.map((delivery) => (
-                    <tr>
-                      <td>{delivery.event_type}</td>
-                      <td>{w.statuses[delivery.status]}</td>
-                      <td>{delivery.attempts}</td>
-                      <td>{delivery.result}</td>
-                      <td>{when(delivery.created_at)}</td>
-                      <td>
-                        {delivery.status === "pending" ? null : (
-                          <form method="post" action={`/admin/webhooks/deliveries/${delivery.id}/replay`}>
-                            <CsrfField page={page} />
-                            <button type="submit" class="secondary">
-                              {w.replay}
-                            </button>
-                          </form>
-                        )}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
+          <DataTable
+            headers={[w.event, w.status, w.attempts, w.lastResult, w.created, w.replay]}
+            rows={endpoint.deliveries}
+            empty={<p class="meta">{w.noDeliveries}</p>}
+            row={(delivery) => (
+              <tr>
+                <td>{delivery.event_type}</td>
+                <td>{w.statuses[delivery.status]}</td>
+                <td>{delivery.attempts}</td>
+                <td>{delivery.result}</td>
+                <td>{when(delivery.created_at)}</td>
+                <td>
+                  {delivery.status === "pending" ? null : (
+                    <form method="post" action={`/admin/webhooks/deliveries/${delivery.id}/replay`}>
+                      <CsrfField page={page} />
+                      <button type="submit" class="secondary">
+                        {w.replay}
+                      </button>
+                    </form>
+                  )}
+                </td>
+              </tr>
+            )}
+          />
         </section>
       ))}
       <section class="card" aria-labelledby="add-title">

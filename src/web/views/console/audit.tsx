@@ -2,6 +2,7 @@ import type { PageContext } from "../../middleware";
 import { Notice } from "../fields";
 import { formatsOf } from "./format";
 import { ConsoleHead, ConsoleLayout } from "./layout";
+import { DataTable } from "./table";
 
 type AuditEvent = {
   id: string;
@@ -54,42 +55,24 @@ export function AuditPage(props: { page: PageContext; view: AuditView }) {
       <p class="lead">{a.lead}</p>
       <Notice message={view.unknownType ? a.unknownType(view.unknownType) : undefined} />
       <section class="card" aria-label={a.title}>
-        {view.events.length === 0 ? (
-          <p>{a.none}</p>
-        ) : (
-          <div class="table">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{a.time}</th>
-                  <th scope="col">{a.event}</th>
-                  <th scope="col">{a.user}</th>
-                  <th scope="col">{a.phone}</th>
-                  <th scope="col">{a.ip}</th>
-                  <th scope="col">{a.country}</th>
-                  <th scope="col">{a.detail}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {view.events.map((event) => (
-                  <tr data-event-type={event.type}>
-                    <td class="nowrap">{f.dateTime(event.created_at)}</td>
-                    <td>
-                      <code>{event.type}</code>
-                    </td>
-                    <td>
-                      {event.user_id ? <a href={`/admin/users/${encodeURIComponent(event.user_id)}`}>{event.user_id.slice(0, 8)}</a> : "—"}
-                    </td>
-                    <td class="nowrap">{event.phone ?? "—"}</td>
-                    <td>{event.ip ?? "—"}</td>
-                    <td>{event.country ?? "—"}</td>
-                    <td>{event.detail ? <code>{JSON.stringify(event.detail)}</code> : "—"}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <DataTable
+          headers={[a.time, a.event, a.user, a.phone, a.ip, a.country, a.detail]}
+          rows={view.events}
+          empty={<p>{a.none}</p>}
+          row={(event) => (
+            <tr data-event-type={event.type}>
+              <td class="nowrap">{f.dateTime(event.created_at)}</td>
+              <td>
+                <code>{event.type}</code>
+              </td>
+              <td>{event.user_id ? <a href={`/admin/users/${encodeURIComponent(event.user_id)}`}>{event.user_id.slice(0, 8)}</a> : "—"}</td>
+              <td class="nowrap">{event.phone ?? "—"}</td>
+              <td>{event.ip ?? "—"}</td>
+              <td>{event.country ?? "—"}</td>
+              <td>{event.detail ? <code>{JSON.stringify(event.detail)}</code> : "—"}</td>
+            </tr>
+          )}
+        />
         <p class="pager">
           {view.paged ? <a href={href()}>{a.newest}</a> : null}
           {view.next ? (

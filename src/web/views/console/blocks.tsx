@@ -4,6 +4,7 @@ import type { PageContext } from "../../middleware";
 import { CsrfField, Field, Notice } from "../fields";
 import { formatsOf } from "./format";
 import { ConsoleHead, ConsoleLayout } from "./layout";
+import { DataTable } from "./table";
 
 export type BlocksView = {
   blocks: Block[];
@@ -23,16 +24,26 @@ export function BlocksPage(props: { page: PageContext; view: BlocksView }) {
   const active = view.blocks.filter((block) => block.active);
   const recent = view.blocks.filter((block) => !block.active);
   const source = (block: Block) => (block.source === "manual" || block.source === "auto" ? b.sources[block.source] : block.source);
-  // An automatic block says why: the numbers that tripped it, under its reason.
-  const why = (block: Block) => (
+  // Both tables open with what was blocked, why, by whom and when; an automatic block's "why"
+  // adds the numbers that tripped it under its reason.
+  const described = [b.value, b.scope, b.reason, b.source, b.created];
+  const describe = (block: Block) => (
     <>
-      {block.reason ?? "—"}
-      {block.tripped ? (
-        <span class="meta" data-tripped>
-          <br />
-          {b.tripped(f.count(block.tripped.sends), f.count(block.tripped.judged), f.count(block.tripped.verified))}
-        </span>
-      ) : null}
+      <td>
+        <code>{block.value}</code>
+      </td>
+      <td>{b.scopes[block.scope]}</td>
+      <td>
+        {block.reason ?? "—"}
+        {block.tripped ? (
+          <span class="meta" data-tripped>
+            <br />
+            {b.tripped(f.count(block.tripped.sends), f.count(block.tripped.judged), f.count(block.tripped.verified))}
+          </span>
+        ) : null}
+      </td>
+      <td>{source(block)}</td>
+      <td>{f.dateTime(block.created_at)}</td>
     </>
   );
   return (
@@ -45,47 +56,25 @@ export function BlocksPage(props: { page: PageContext; view: BlocksView }) {
           {b.active}: {f.count(active.length)}
           {active.length > 0 ? <span class="flag-inline"> ⚠ {page.t.console.alarm}</span> : null}
         </h2>
-        {active.length === 0 ? (
-          <p>{b.noneActive}</p>
-        ) : (
-          <div class="table">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{b.value}</th>
-                  <th scope="col">{b.scope}</th>
-                  <th scope="col">{b.reason}</th>
-                  <th scope="col">{b.source}</th>
-                  <th scope="col">{b.created}</th>
-                  <th scope="col">{b.until}</th>
-                  <th scope="col">{b.lift}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {active.map((block) => (
-                  <tr data-block={block.id}>
-                    <td>
-                      <code>{block.value}</code>
-                    </td>
-                    <td>{b.scopes[block.scope]}</td>
-                    <td>{why(block)}</td>
-                    <td>{source(block)}</td>
-                    <td>{f.dateTime(block.created_at)}</td>
-                    <td>{f.dateTime(block.until)}</td>
-                    <td>
-                      <form method="post" action={`/admin/blocks/${encodeURIComponent(block.id)}/lift`}>
-                        <CsrfField page={page} />
-                        <button type="submit" class="secondary" aria-label={b.liftLabel(block.value)}>
-                          {b.lift}
-                        </button>
-                      </form>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <DataTable
+          headers={[...described, b.until, b.lift]}
+          rows={active}
+          empty={<p>{b.noneActive}</p>}
+          row={(block) => (
+            <tr data-block={block.id}>
+              {describe(block)}
+              <td>{f.dateTime(block.until)}</td>
+              <td>
+                <form method="post" action={`/admin/blocks/${encodeURIComponent(block.id)}/lift`}>
+                  <CsrfField page={page} />
+                  <button type="submit" class="secondary" aria-label={b.liftLabel(block.value)}>
+                    {b.lift}
+                  </button>
+                </form>
+              </td>
+            </tr>
+          )}
+        />
       </section>
       <section class="card" aria-labelledby="blocks-add">
         <h2 id="blocks-add">{b.addTitle}</h2>
@@ -118,38 +107,17 @@ export function BlocksPage(props: { page: PageContext; view: BlocksView }) {
       </section>
       <section class="card" aria-labelledby="blocks-recent">
         <h2 id="blocks-recent">{b.recent}</h2>
-        {recent.length === 0 ? (
-          <p>{b.noneRecent}</p>
-        ) : (
-          <div class="table">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{b.value}</th>
-                  <th scope="col">{b.scope}</th>
-                  <th scope="col">{b.reason}</th>
-                  <th scope="col">{b.source}</th>
-                  <th scope="col">{b.created}</th>
-                  <th scope="col">{b.ended}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {recent.map((block) => (
-                  <tr>
-                    <td>
-                      <code>{block.value}</code>
-                    </td>
-                    <td>{b.scopes[block.scope]}</td>
-                    <td>{why(block)}</td>
-                    <td>{source(block)}</td>
-                    <td>{f.dateTime(block.created_at)}</td>
-                    <td>{block.lifted_at ? `${b.lifted} ${f.dateTime(block.lifted_at)}` : f.dateTime(block.until)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <DataTable
+          headers={[...described, b.ended]}
+          rows={recent}
+          empty={<p>{b.noneRecent}</p>}
+          row={(block) => (
+            <tr>
+              {describe(block)}
+              <td>{block.lifted_at ? `${b.lifted} ${f.dateTime(block.lifted_at)}` : f.dateTime(block.until)}</td>
+            </tr>
+          )}
+        />
         {view.next ? (
           <p class="pager">
             <a href={`/admin/blocks?${new URLSearchParams({ cursor: view.next })}`} rel="next">

@@ -2,6 +2,9 @@
 // differ by colour and also by line pattern and marker shape, so no chart needs colour vision;
 // each has a text summary for screen readers and its numbers as a table under a disclosure.
 
+import type { Child } from "hono/jsx";
+import { DataTable, num } from "./table";
+
 export type Tone = 1 | 2 | 3 | 4;
 
 export type Series = {
@@ -95,36 +98,41 @@ function Swatch(props: { series: Pick<Series, "tone" | "marker" | "dash"> }) {
 }
 
 /** The chart's numbers as a table, for whoever cannot or would rather not read the picture. */
-function DataTable(props: ChartProps & { series: Series[] }) {
+function NumbersTable(props: ChartProps & { series: Series[] }) {
   return (
     <details>
       <summary>{props.tableLabel}</summary>
-      <div class="table">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{props.when}</th>
-              {props.series.map((series) => (
-                <th scope="col" class="num">
-                  {series.name}
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {props.labels.map((label, index) => (
-              <tr>
-                <th scope="row">{label}</th>
-                {props.series.map((series) => {
-                  const value = series.values[index];
-                  return <td class="num">{value == null ? "—" : props.format(value)}</td>;
-                })}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        headers={[props.when, ...props.series.map((series) => num(series.name))]}
+        rows={props.labels}
+        row={(label, index) => (
+          <tr>
+            <th scope="row">{label}</th>
+            {props.series.map((series) => {
+              const value = series.values[index];
+              return <td class="num">{value == null ? "—" : props.format(value)}</td>;
+            })}
+          </tr>
+        )}
+      />
     </details>
+  );
+}
+
+/** What every chart shares: its caption, the SVG (named and summarised) over the frame, then the numbers table. */
+function ChartFigure(props: ChartProps & { series: Series[]; top: number; plot: Child; legend?: Child }) {
+  return (
+    <figure class="chart" id={props.id}>
+      <figcaption>{props.title}</figcaption>
+      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby={`${props.id}-name ${props.id}-desc`}>
+        <title id={`${props.id}-name`}>{props.title}</title>
+        <desc id={`${props.id}-desc`}>{props.summary}</desc>
+        <Frame labels={props.labels} top={props.top} format={props.axisFormat ?? props.format} />
+        {props.plot}
+      </svg>
+      {props.legend}
+      <NumbersTable {...props} />
+    </figure>
   );
 }
 
@@ -133,64 +141,60 @@ export function LineChart(props: ChartProps & { series: Series[]; threshold?: { 
   const count = props.labels.length;
   const highest = Math.max(0, props.threshold?.value ?? 0, ...props.series.flatMap((series) => series.values.map((value) => value ?? 0)));
   const top = props.top ?? niceMax(highest);
-  return (
-    <figure class="chart" id={props.id}>
-      <figcaption>{props.title}</figcaption>
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby={`${props.id}-name ${props.id}-desc`}>
-        <title id={`${props.id}-name`}>{props.title}</title>
-        <desc id={`${props.id}-desc`}>{props.summary}</desc>
-        <Frame labels={props.labels} top={top} format={props.axisFormat ?? props.format} />
-        {props.threshold ? (
-          <line
-            class="threshold"
-            x1={PLOT.left}
-            x2={WIDTH - PLOT.right}
-            y1={yOf(props.threshold.value, top)}
-            y2={yOf(props.threshold.value, top)}
-            stroke-dasharray="8 5"
-          />
-        ) : null}
-        {props.series.map((series) => {
-          const points = series.values.map((value, index) => (value == null ? null : { x: xOf(index, count), y: yOf(value, top) }));
-          // A gap (null) splits the line: nothing is drawn through a bucket without a value.
-          const runs: string[] = [];
-          let run: string[] = [];
-          for (const point of [...points, null]) {
-            if (point) run.push(`${point.x},${point.y}`);
-            else if (run.length > 0) {
-              runs.push(run.join(" "));
-              run = [];
-            }
+  const plot = (
+    <>
+      {props.threshold ? (
+        <line
+          class="threshold"
+          x1={PLOT.left}
+          x2={WIDTH - PLOT.right}
+          y1={yOf(props.threshold.value, top)}
+          y2={yOf(props.threshold.value, top)}
+          stroke-dasharray="8 5"
+        />
+      ) : null}
+      {props.series.map((series) => {
+        const points = series.values.map((value, index) => (value == null ? null : { x: xOf(index, count), y: yOf(value, top) }));
+        // A gap (null) splits the line: nothing is drawn through a bucket without a value.
+        const runs: string[] = [];
+        let run: string[] = [];
+        for (const point of [...points, null]) {
+          if (point) run.push(`${point.x},${point.y}`);
+          else if (run.length > 0) {
+            runs.push(run.join(" "));
+            run = [];
           }
-          return (
-            <g>
-              {runs.map((run) => (
-                <polyline class={`line tone-${series.tone}`} points={run} stroke-dasharray={series.dash} />
-              ))}
-              {points.map((point) => (point ? <Marker shape={series.marker} x={point.x} y={point.y} tone={series.tone} /> : null))}
-            </g>
-          );
-        })}
-      </svg>
-      <ul class="legend">
-        {props.series.map((series) => (
-          <li>
-            <Swatch series={series} />
-            {series.name}
-          </li>
-        ))}
-        {props.threshold ? (
-          <li>
-            <svg viewBox="0 0 28 12" aria-hidden="true" focusable="false">
-              <line class="threshold" x1={0} x2={28} y1={6} y2={6} stroke-dasharray="8 5" />
-            </svg>
-            {props.threshold.label}
-          </li>
-        ) : null}
-      </ul>
-      <DataTable {...props} />
-    </figure>
+        }
+        return (
+          <g>
+            {runs.map((run) => (
+              <polyline class={`line tone-${series.tone}`} points={run} stroke-dasharray={series.dash} />
+            ))}
+            {points.map((point) => (point ? <Marker shape={series.marker} x={point.x} y={point.y} tone={series.tone} /> : null))}
+          </g>
+        );
+      })}
+    </>
   );
+  const legend = (
+    <ul class="legend">
+      {props.series.map((series) => (
+        <li>
+          <Swatch series={series} />
+          {series.name}
+        </li>
+      ))}
+      {props.threshold ? (
+        <li>
+          <svg viewBox="0 0 28 12" aria-hidden="true" focusable="false">
+            <line class="threshold" x1={0} x2={28} y1={6} y2={6} stroke-dasharray="8 5" />
+          </svg>
+          {props.threshold.label}
+        </li>
+      ) : null}
+    </ul>
+  );
+  return <ChartFigure {...props} top={top} plot={plot} legend={legend} />;
 }
 
 /** One bar per bucket (spend, blocks in force). */
@@ -199,26 +203,16 @@ export function BarChart(props: ChartProps & { series: Series }) {
   const count = props.labels.length;
   const top = niceMax(Math.max(0, ...series.values.map((value) => value ?? 0)));
   const width = round(Math.max(2, (INNER_W / Math.max(count, 1)) * 0.7));
-  return (
-    <figure class="chart" id={props.id}>
-      <figcaption>{props.title}</figcaption>
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby={`${props.id}-name ${props.id}-desc`}>
-        <title id={`${props.id}-name`}>{props.title}</title>
-        <desc id={`${props.id}-desc`}>{props.summary}</desc>
-        <Frame labels={props.labels} top={top} format={props.axisFormat ?? props.format} />
-        {series.values.map((value, index) =>
-          value ? (
-            <rect
-              class={`tone-${series.tone}`}
-              x={round(xOf(index, count) - width / 2)}
-              y={yOf(value, top)}
-              width={width}
-              height={round((value / top) * INNER_H)}
-            />
-          ) : null,
-        )}
-      </svg>
-      <DataTable {...props} series={[series]} />
-    </figure>
+  const bars = series.values.map((value, index) =>
+    value ? (
+      <rect
+        class={`tone-${series.tone}`}
+        x={round(xOf(index, count) - width / 2)}
+        y={yOf(value, top)}
+        width={width}
+        height={round((value / top) * INNER_H)}
+      />
+    ) : null,
   );
+  return <ChartFigure {...props} series={[series]} top={top} plot={bars} />;
 }

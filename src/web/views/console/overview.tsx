@@ -25,8 +25,10 @@ export type Overview = {
   series: { starts: number[]; sent: number[]; verified: number[]; conversion: (number | null)[]; cost: number[]; blocks: number[] };
 };
 
+type KpiProps = { id: string; label: string; value: string; raw: number | null; note?: Child; alarm?: string };
+
 /** One headline number; an alarming one says so in words ("⚠ Alarm: …") and gets a thick border. */
-function Kpi(props: { id: string; label: string; value: string; raw: number | null; note?: Child; alarm?: string; alarmLabel: string }) {
+function Kpi(props: KpiProps & { alarmLabel: string }) {
   return (
     <div class={props.alarm ? "kpi alarm" : "kpi"} data-kpi={props.id} data-alarm={props.alarm ? "true" : undefined}>
       <dt>{props.label}</dt>
@@ -54,6 +56,40 @@ export function OverviewPage(props: { page: PageContext; period: Period; overvie
   const labels = o.series.starts.map((start) => f.bucket(start, period.bucket));
   const chart = { labels, when: v.when, tableLabel: v.asTable };
   const shown = t.period.options[period.key];
+  const kpis: KpiProps[] = [
+    { id: "sent", label: v.codesSent, value: f.count(o.sent), raw: o.sent, note: v.verifiedOf(f.count(o.verified)) },
+    {
+      id: "conversion",
+      label: v.conversion,
+      value: f.percent(o.conversion),
+      raw: o.conversion,
+      alarm: o.conversionAlarm ? v.belowThreshold(f.percent(o.minConversion)) : undefined,
+    },
+    { id: "spend", label: v.spend, value: f.money(o.spend), raw: o.spend, note: v.spendNote },
+    {
+      id: "blocks",
+      label: v.activeBlocks,
+      value: f.count(o.activeBlocks),
+      raw: o.activeBlocks,
+      note: <a href="/admin/blocks">{t.nav.blocks}</a>,
+      alarm: o.activeBlocks > 0 ? v.activeBlocksNote(o.activeBlocks) : undefined,
+    },
+    {
+      id: "passkey",
+      label: v.passkeyShare,
+      value: f.percent(o.passkeyShare),
+      raw: o.passkeyShare,
+      note: v.passkeyNote(f.count(o.signIns.passkey), f.count(o.signIns.code)),
+    },
+    {
+      id: "failed",
+      label: v.failedShare,
+      value: f.percent(o.failedShare),
+      raw: o.failedShare,
+      note: v.failedNote(f.count(o.failed), f.count(o.attempts)),
+      alarm: o.failedAlarm ? v.aboveThreshold(f.percent(o.failedThreshold)) : undefined,
+    },
+  ];
   return (
     <ConsoleLayout page={page} section="overview" title={v.title}>
       <ConsoleHead title={v.title}>
@@ -67,49 +103,9 @@ export function OverviewPage(props: { page: PageContext; period: Period; overvie
       </p>
       <Notice message={period.unknown ? t.period.unknown(period.unknown, shown) : undefined} />
       <dl class="kpis">
-        <Kpi
-          id="sent"
-          label={v.codesSent}
-          value={f.count(o.sent)}
-          raw={o.sent}
-          note={v.verifiedOf(f.count(o.verified))}
-          alarmLabel={t.alarm}
-        />
-        <Kpi
-          id="conversion"
-          label={v.conversion}
-          value={f.percent(o.conversion)}
-          raw={o.conversion}
-          alarm={o.conversionAlarm ? v.belowThreshold(f.percent(o.minConversion)) : undefined}
-          alarmLabel={t.alarm}
-        />
-        <Kpi id="spend" label={v.spend} value={f.money(o.spend)} raw={o.spend} note={v.spendNote} alarmLabel={t.alarm} />
-        <Kpi
-          id="blocks"
-          label={v.activeBlocks}
-          value={f.count(o.activeBlocks)}
-          raw={o.activeBlocks}
-          note={<a href="/admin/blocks">{t.nav.blocks}</a>}
-          alarm={o.activeBlocks > 0 ? v.activeBlocksNote(o.activeBlocks) : undefined}
-          alarmLabel={t.alarm}
-        />
-        <Kpi
-          id="passkey"
-          label={v.passkeyShare}
-          value={f.percent(o.passkeyShare)}
-          raw={o.passkeyShare}
-          note={v.passkeyNote(f.count(o.signIns.passkey), f.count(o.signIns.code))}
-          alarmLabel={t.alarm}
-        />
-        <Kpi
-          id="failed"
-          label={v.failedShare}
-          value={f.percent(o.failedShare)}
-          raw={o.failedShare}
-          note={v.failedNote(f.count(o.failed), f.count(o.attempts))}
-          alarm={o.failedAlarm ? v.aboveThreshold(f.percent(o.failedThreshold)) : undefined}
-          alarmLabel={t.alarm}
-        />
+        {kpis.map((kpi) => (
+          <Kpi {...kpi} alarmLabel={t.alarm} />
+        ))}
       </dl>
       {o.sent === 0 ? <p class="meta">{v.noData}</p> : null}
       <div class="charts">

@@ -4,6 +4,7 @@ import type { PageContext } from "../../middleware";
 import { Notice } from "../fields";
 import { formatsOf } from "./format";
 import { ConsoleHead, ConsoleLayout, PeriodSelect } from "./layout";
+import { DataTable, num } from "./table";
 
 export type Grouping = "country" | "prefix" | "channel" | "provider";
 
@@ -49,63 +50,30 @@ export function TrafficPage(props: { page: PageContext; view: TrafficView }) {
       <Notice message={view.period.unknown ? t.period.unknown(view.period.unknown, shown) : undefined} />
       <Notice message={view.unknownGroup ? r.unknownGroup(view.unknownGroup, r.groups[view.groupBy]) : undefined} />
       <section class="card" aria-label={r.title}>
-        {view.items.length === 0 ? (
-          <p>{r.none}</p>
-        ) : (
-          <div class="table">
-            <table data-group-by={view.groupBy}>
-              <thead>
-                <tr>
-                  <th scope="col">{r.key[view.groupBy]}</th>
-                  <th scope="col" class="num">
-                    {r.sent}
-                  </th>
-                  <th scope="col" class="num">
-                    {r.delivered}
-                  </th>
-                  <th scope="col" class="num">
-                    {r.failed}
-                  </th>
-                  <th scope="col" class="num">
-                    {r.verified}
-                  </th>
-                  <th scope="col" class="num">
-                    {r.conversion}
-                  </th>
-                  <th scope="col" class="num">
-                    {r.p50}
-                  </th>
-                  <th scope="col" class="num">
-                    {r.p90}
-                  </th>
-                  <th scope="col" class="num">
-                    {r.cost}
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {view.items.map((item) => (
-                  <tr class={low(item) ? "alarm" : undefined} data-key={item.key}>
-                    <th scope="row">
-                      <code>{item.key}</code>
-                    </th>
-                    <td class="num">{f.count(item.sent)}</td>
-                    <td class="num">{f.count(item.delivered)}</td>
-                    <td class="num">{f.count(item.failed)}</td>
-                    <td class="num">{f.count(item.verified)}</td>
-                    <td class="num">
-                      {f.percent(item.conversion)}
-                      {low(item) ? <span class="flag-inline"> ⚠ {t.alarm}</span> : null}
-                    </td>
-                    <td class="num">{f.seconds(item.p50_seconds_to_verify)}</td>
-                    <td class="num">{f.seconds(item.p90_seconds_to_verify)}</td>
-                    <td class="num">{f.money(item.cost)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <DataTable
+          headers={[r.key[view.groupBy], ...[r.sent, r.delivered, r.failed, r.verified, r.conversion, r.p50, r.p90, r.cost].map(num)]}
+          rows={view.items}
+          empty={<p>{r.none}</p>}
+          data={{ "data-group-by": view.groupBy }}
+          row={(item) => (
+            <tr class={low(item) ? "alarm" : undefined} data-key={item.key}>
+              <th scope="row">
+                <code>{item.key}</code>
+              </th>
+              <td class="num">{f.count(item.sent)}</td>
+              <td class="num">{f.count(item.delivered)}</td>
+              <td class="num">{f.count(item.failed)}</td>
+              <td class="num">{f.count(item.verified)}</td>
+              <td class="num">
+                {f.percent(item.conversion)}
+                {low(item) ? <span class="flag-inline"> ⚠ {t.alarm}</span> : null}
+              </td>
+              <td class="num">{f.seconds(item.p50_seconds_to_verify)}</td>
+              <td class="num">{f.seconds(item.p90_seconds_to_verify)}</td>
+              <td class="num">{f.money(item.cost)}</td>
+            </tr>
+          )}
+        />
       </section>
     </ConsoleLayout>
   );

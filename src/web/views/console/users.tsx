@@ -4,6 +4,7 @@ import type { PageContext } from "../../middleware";
 import { CsrfField, FormAlert, Notice } from "../fields";
 import { formatsOf } from "./format";
 import { ConsoleHead, ConsoleLayout } from "./layout";
+import { DataTable } from "./table";
 
 type ListedUser = Omit<AdminUserDetail, "invited_by" | "sessions">;
 
@@ -31,38 +32,23 @@ export function UsersPage(props: { page: PageContext; q: string; users: ListedUs
         <button type="submit">{u.find}</button>
       </form>
       <section class="card" aria-label={u.title}>
-        {props.users.length === 0 ? (
-          <p>{u.none}</p>
-        ) : (
-          <div class="table">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{u.phone}</th>
-                  <th scope="col">{u.name}</th>
-                  <th scope="col">{u.role}</th>
-                  <th scope="col">{u.status}</th>
-                  <th scope="col">{u.joined}</th>
-                  <th scope="col">{u.lastLogin}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {props.users.map((user) => (
-                  <tr>
-                    <td>
-                      <a href={`/admin/users/${encodeURIComponent(user.id)}`}>{user.phone}</a>
-                    </td>
-                    <td>{nameOf(user)}</td>
-                    <td>{u.roles[user.role]}</td>
-                    <td>{user.is_active ? u.active : <strong class="flag-inline">{u.inactive}</strong>}</td>
-                    <td>{f.dateTime(user.created_at)}</td>
-                    <td>{user.last_login_at ? f.dateTime(user.last_login_at) : u.never}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <DataTable
+          headers={[u.phone, u.name, u.role, u.status, u.joined, u.lastLogin]}
+          rows={props.users}
+          empty={<p>{u.none}</p>}
+          row={(user) => (
+            <tr>
+              <td>
+                <a href={`/admin/users/${encodeURIComponent(user.id)}`}>{user.phone}</a>
+              </td>
+              <td>{nameOf(user)}</td>
+              <td>{u.roles[user.role]}</td>
+              <td>{user.is_active ? u.active : <strong class="flag-inline">{u.inactive}</strong>}</td>
+              <td>{f.dateTime(user.created_at)}</td>
+              <td>{user.last_login_at ? f.dateTime(user.last_login_at) : u.never}</td>
+            </tr>
+          )}
+        />
         {nextHref ? (
           <p class="pager">
             <a href={nextHref} rel="next">
