@@ -6,9 +6,11 @@ import worker from "../../src/index";
 import { parsePhone } from "../../src/phone";
 import { variantEnv } from "../../test/otp-helpers";
 import {
+  DAY,
   HOUR,
   legitPrefixes,
   legitSendTimes,
+  MINUTE,
   pickPrefix,
   type Random,
   SECOND,
@@ -353,6 +355,17 @@ function summarize({ scenario, config, start, events, outcomes, verifies, blocks
     const known = blockedAt.filter((at): at is number => at !== null);
     const sent = mine.filter((outcome) => outcome.status === 200);
     const refused = mine.filter((outcome) => outcome.code === "destination_blocked");
+    // Codes the attack would have had sent without the block: its attempts, capped by the per-IP
+    // windows of its addresses (an address per send never fills one). Only the rest is prevented.
+    const unblocked =
+      attack.ips === "fresh"
+        ? attack.sends
+        : Math.min(
+            attack.sends,
+            attack.ips *
+              Math.min(config.OTP_IP_PER_MINUTE * Math.ceil(attack.over / MINUTE), config.OTP_IP_PER_DAY * Math.ceil(attack.over / DAY)),
+          );
+    const prevented = Math.max(0, unblocked - sent.length);
     // Codes in the attack's busiest hour: in all, to each prefix (round-robin), to each country.
     const perHour = attack.sends * Math.min(1, HOUR / Math.max(attack.over, 1));
     const perPrefix = perHour / attack.prefixes.length;
@@ -385,7 +398,8 @@ function summarize({ scenario, config, start, events, outcomes, verifies, blocks
       rateLimited: count(mine, (outcome) => outcome.code === "rate_limited"),
       other: other(mine),
       spendSent: sent.reduce((sum, outcome) => sum + price(outcome.country), 0),
-      spendPrevented: refused.reduce((sum, outcome) => sum + price(outcome.country), 0),
+      codesPrevented: prevented,
+      spendPrevented: (prevented * mine.reduce((sum, outcome) => sum + price(outcome.country), 0)) / Math.max(1, mine.length),
       prefixesBlocked: known.length,
       firstBlockSeconds: firstBlock,
       allBlockedSeconds: allBlocked,

@@ -5,6 +5,7 @@
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
 export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
 
 /** Sends per day of the whole population at scale 1 (BENCH_FRAUD_SCALE multiplies it). */
 export const SENDS_PER_DAY = 5000;

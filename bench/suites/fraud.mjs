@@ -195,11 +195,12 @@ ${table(
 ## Attacks
 
 "Sent" is codes a provider accepted (what the attacker is paid for); "refused by the block" answered 403
-\`destination_blocked\`; "refused by IP limits" answered 429 \`rate_limited\` (5 a minute and 50 a day per client address
-would have refused those anyway, so they are not counted as prevented). Spend is at ${config.pricePerSms} per SMS
+\`destination_blocked\`; "refused by IP limits" answered 429 \`rate_limited\`. "Spend prevented" counts only the codes the
+block kept from going out: what the attack would have had sent without it (its attempts, capped by the per-IP windows of
+its addresses, ${config.OTP_IP_PER_MINUTE} a minute and ${config.OTP_IP_PER_DAY} a day each) minus what it had sent. Spend is at ${config.pricePerSms} per SMS
 (\`DELIVERY_PRICES=${config.DELIVERY_PRICES}\`${config.DELIVERY_PRICES === "sms:console:*=0.05" ? ", an assumption: one segment per code" : ""}).
 Time to block is the block's \`created_at\` minus the attack's first send: the first of its destinations / all of them.
-An attacker keeps to its plan after a block (it does not give up), so "spend prevented" is the plan's remainder.
+An attacker keeps to its plan after a block (it does not give up), so "spend prevented" is measured against the whole plan.
 
 ${table(
   [
@@ -228,7 +229,7 @@ ${table(
     String(attack.refused),
     String(attack.rateLimited),
     money(attack.spendSent),
-    money(attack.spendPrevented),
+    `${money(attack.spendPrevented)} (${attack.codesPrevented} codes)`,
     attack.prefixes > 1 && attack.firstBlockSeconds !== attack.allBlockedSeconds
       ? `${duration(attack.firstBlockSeconds)} / ${duration(attack.allBlockedSeconds)}${attack.allBlockedSeconds === null ? ` (${attack.prefixesBlocked} of ${attack.prefixes})` : ""}`
       : duration(attack.firstBlockSeconds),
