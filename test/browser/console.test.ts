@@ -31,7 +31,8 @@ let phoneCounter = 0;
 /** A fresh valid Belarusian mobile number (DEFAULT_REGION=BY), not one of the admins'. */
 function freshPhone() {
   phoneCounter += 1;
-  return `+37529${String(Date.now() % 100_000).padStart(5, "0")}${String(phoneCounter).padStart(2, "0")}`;
+  // +375 29 0… is no mobile range: the subscriber number starts with 1–9.
+  return `+37529${1 + (phoneCounter % 9)}${String(Date.now() % 10_000).padStart(4, "0")}${String(phoneCounter % 100).padStart(2, "0")}`;
 }
 
 async function api(method: string, path: string, body?: unknown, token?: string) {
