@@ -349,6 +349,8 @@ async function main({ work, cleanup, log, facts }) {
     // its thresholds are out of reach: a block would turn the rest of the run into 403s.
     FRAUD_MIN_SENDS: "1000000000",
     FRAUD_COUNTRY_MIN_SENDS: "1000000000",
+    // A network round trip to D1 on every side alike (bench/workers/counting.ts); unset: none.
+    ...(process.env.BENCH_D1_LATENCY_MS ? { BENCH_D1_LATENCY_MS: process.env.BENCH_D1_LATENCY_MS } : {}),
   };
   // phoneFor is a valid BY mobile below 18,000,000: each side its own range.
   const sides = {};

@@ -77,6 +77,14 @@ for (const name of ["digest", "sign", "verify", "importKey", "deriveKey", "deriv
 
 // ---- D1 ----
 
+/**
+ * `BENCH_D1_LATENCY_MS`: a wait before every D1 round trip, on every side alike. Miniflare's D1 is
+ * SQLite in the same process, so a round trip costs ~0.1 ms locally; from a Cloudflare location to
+ * the database's primary it costs a network round trip. Unset (0): no wait.
+ */
+let d1LatencyMs = 0;
+const travel = () => (d1LatencyMs > 0 ? new Promise<void>((resolve) => setTimeout(resolve, d1LatencyMs)) : Promise.resolve());
+
 class CountedStatement {
   constructor(
     readonly real: D1PreparedStatement,
@@ -90,20 +98,24 @@ class CountedStatement {
     ops.d1Statements++;
     if (recordSql) bump(ops.sql, normalise(this.text));
   }
-  first(column?: string) {
+  async first(column?: string) {
     this.trip();
+    await travel();
     return column === undefined ? this.real.first() : this.real.first(column);
   }
-  all() {
+  async all() {
     this.trip();
+    await travel();
     return this.real.all();
   }
-  run() {
+  async run() {
     this.trip();
+    await travel();
     return this.real.run();
   }
-  raw(options?: { columnNames?: boolean }) {
+  async raw(options?: { columnNames?: boolean }) {
     this.trip();
+    await travel();
     return this.real.raw(options as { columnNames: true });
   }
 }
@@ -113,7 +125,7 @@ type Preparer = Pick<D1Database, "prepare" | "batch">;
 function countedPreparer(real: Preparer) {
   return {
     prepare: (query: string) => new CountedStatement(real.prepare(query), query) as unknown as D1PreparedStatement,
-    batch: (statements: D1PreparedStatement[]) => {
+    batch: async (statements: D1PreparedStatement[]) => {
       ops.d1RoundTrips++;
       ops.d1Statements += statements.length;
       const unwrapped = statements.map((statement) => {
@@ -121,6 +133,7 @@ function countedPreparer(real: Preparer) {
         if (recordSql) bump(ops.sql, normalise(statement.text));
         return statement.real;
       });
+      await travel();
       return real.batch(unwrapped);
     },
   };
@@ -129,8 +142,9 @@ function countedPreparer(real: Preparer) {
 function countedD1(real: D1Database): D1Database {
   return {
     ...countedPreparer(real),
-    exec: (query: string) => {
+    exec: async (query: string) => {
       ops.d1RoundTrips++;
+      await travel();
       return real.exec(query);
     },
     dump: () => real.dump(),
@@ -237,6 +251,7 @@ export function countingHandler(inner: Fetch): ExportedHandler<Record<string, un
         return Response.json({ ...ops, envWraps, assetsTotal, recordSql });
       }
       ops.requests++;
+      d1LatencyMs = Number(env.BENCH_D1_LATENCY_MS ?? 0) || 0;
       return inner(request, countingEnv(env) as never, countingContext(ctx));
     },
   };
