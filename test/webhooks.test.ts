@@ -244,6 +244,29 @@ describe("events and their delivery", () => {
     expect(JSON.parse(deleted?.payload ?? "{}").data).toEqual({ user_id: user.user.id, phone: target });
   });
 
+  it("parallel logouts of one session, and parallel logouts everywhere, each record one session.revoked event", async () => {
+    const admin = await sharedAdmin();
+    await createEndpoint(admin, { event_types: ["session.revoked"] });
+    const user = await signUp();
+    const logouts = await Promise.all(
+      Array.from({ length: 8 }, () => callWorker("POST", "/v1/auth/logout", { body: { refresh_token: user.refresh_token } })),
+    );
+    expect(logouts.map((response) => response.status)).toEqual(Array(8).fill(204));
+    expect(await eventsOf("session.revoked", user.user.id)).toHaveLength(1);
+    expect(await row("SELECT COUNT(*) AS n FROM audit_events WHERE type = 'session_revoked' AND user_id = ?", user.user.id)).toEqual({
+      n: 1,
+    });
+
+    const other = await signUp();
+    const everywhere = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        callWorker("POST", "/v1/auth/logout", { token: other.access_token, body: { refresh_token: other.refresh_token, all: true } }),
+      ),
+    );
+    expect(everywhere.every((response) => response.status === 204 || response.status === 401)).toBe(true);
+    expect(await eventsOf("session.revoked", other.user.id)).toHaveLength(1);
+  });
+
   it("an endpoint can be turned off, re-subscribed and moved (PATCH), and removed (DELETE, then 404)", async () => {
     const admin = await sharedAdmin();
     const endpoint = await createEndpoint(admin, { event_types: ["user.created"] });

@@ -144,9 +144,17 @@ export async function revokeByRefreshToken(deps: Deps, token: string): Promise<v
       JOIN users u ON u.id = s.user_id WHERE t.token_hash = ${await sha256Hex(token)} AND s.revoked_at IS NULL`,
   );
   if (!owner) return;
+  // The events come before the UPDATE, guarded by the session still being live: of parallel
+  // logouts of one session, only the batch that revokes it records them.
+  const live = sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${owner.session_id} AND revoked_at IS NULL)`;
   await batch(db, [
-    await eventSql(deps, { type: "session_revoked", userId: owner.user_id, phone: owner.phone, detail: { reason: "logout" } }),
-    ...webhookSql({ type: "session.revoked", data: { user_id: owner.user_id, session_id: owner.session_id, reason: "logout" }, now }),
+    await eventSql(deps, { type: "session_revoked", userId: owner.user_id, phone: owner.phone, detail: { reason: "logout" } }, live),
+    ...webhookSql({
+      type: "session.revoked",
+      data: { user_id: owner.user_id, session_id: owner.session_id, reason: "logout" },
+      now,
+      when: live,
+    }),
     sql`UPDATE sessions SET revoked_at = ${now} WHERE id = ${owner.session_id} AND revoked_at IS NULL`,
   ]);
 }
@@ -154,9 +162,16 @@ export async function revokeByRefreshToken(deps: Deps, token: string): Promise<v
 /** Revokes every live session of a user (logout everywhere); the caller was checked live. */
 export async function revokeUserSessions(deps: Deps, caller: { id: string; phone: string }): Promise<void> {
   const { id: userId, phone } = caller;
+  // As above: only a batch that finds a live session to revoke records the events.
+  const anyLive = sql`EXISTS (SELECT 1 FROM sessions WHERE user_id = ${userId} AND revoked_at IS NULL)`;
   await batch(deps.db, [
-    await eventSql(deps, { type: "session_revoked", userId, phone, detail: { reason: "logout_all" } }),
-    ...webhookSql({ type: "session.revoked", data: { user_id: userId, session_id: null, reason: "logout_all" }, now: deps.now }),
+    await eventSql(deps, { type: "session_revoked", userId, phone, detail: { reason: "logout_all" } }, anyLive),
+    ...webhookSql({
+      type: "session.revoked",
+      data: { user_id: userId, session_id: null, reason: "logout_all" },
+      now: deps.now,
+      when: anyLive,
+    }),
     sql`UPDATE sessions SET revoked_at = ${deps.now} WHERE user_id = ${userId} AND revoked_at IS NULL`,
   ]);
 }
