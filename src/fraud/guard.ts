@@ -67,29 +67,53 @@ const ruleOf = (config: Config, scope: BlockScope) => ({
   minConversion: config.FRAUD_MIN_CONVERSION,
 });
 
+/** The rule's numbers for one destination: codes sent, judged and verified in the window since its last lift (`s`). */
+function windowStatsSql(config: Config, scope: BlockScope, value: string, now: number): SQL {
+  const rule = ruleOf(config, scope);
+  const column = sql.raw(scope === "prefix" ? "prefix" : "country");
+  const lastLift = sql`COALESCE((SELECT MAX(lifted_at) FROM fraud_blocks WHERE scope = ${scope} AND value = ${value}), 0)`;
+  return sql`(SELECT COUNT(*) AS sends, COALESCE(SUM(verified_at IS NOT NULL), 0) AS verified,
+      COALESCE(SUM(verified_at IS NOT NULL OR sent_at <= ${now - rule.graceMs}), 0) AS judged
+    FROM code_sends WHERE ${column} = ${value} AND sent_at > MAX(${now - rule.windowMs}, ${lastLift})) s`;
+}
+
+/** SQL condition over `s`: the destination trips the rule and has no active block. */
+function tripsSql(config: Config, scope: BlockScope, value: string, now: number): SQL {
+  const rule = ruleOf(config, scope);
+  return sql`s.sends >= ${rule.minSends} AND s.judged > 0 AND s.verified < ${rule.minConversion} * s.judged
+    AND NOT EXISTS (SELECT 1 FROM fraud_blocks WHERE scope = ${scope} AND value = ${value} AND lifted_at IS NULL AND until > ${now})`;
+}
+
 /**
- * The automatic block of one destination, judged after a code to it was sent: the block INSERT,
- * then its audit and webhook events guarded by the row it made. `RETURNING` tells the caller to
- * write the KV edge copy.
+ * One read, in the send's record batch: which of the code's destinations trip the rule now
+ * (`prefix_trips`, `country_trips`). Almost always neither, so the block and its events — a
+ * batch of their own — are built and sent only when one does.
+ */
+export function judgeSql(config: Config, destination: { prefix: string; country: string | null }, now: number): SQL {
+  const judge = (scope: BlockScope, value: string | null) =>
+    value === null
+      ? sql`0`
+      : sql`EXISTS (SELECT 1 FROM ${windowStatsSql(config, scope, value, now)} WHERE ${tripsSql(config, scope, value, now)})`;
+  return sql`SELECT ${judge("prefix", destination.prefix)} AS prefix_trips, ${judge("country", destination.country)} AS country_trips`;
+}
+
+/**
+ * The automatic block of one destination that `judgeSql` found tripping: the block INSERT, which
+ * decides again (exact: of racing sends one makes the block), then its audit and webhook events
+ * guarded by the row it made. `RETURNING` tells the caller to write the KV edge copy.
  */
 export async function autoBlockStatements(deps: Deps, scope: BlockScope, value: string): Promise<SQL[]> {
   const { config, now } = deps;
-  const rule = ruleOf(config, scope);
   const id = crypto.randomUUID();
   const until = now + config.FRAUD_BLOCK_SECONDS * 1000;
-  const column = sql.raw(scope === "prefix" ? "prefix" : "country");
-  const lastLift = sql`COALESCE((SELECT MAX(lifted_at) FROM fraud_blocks WHERE scope = ${scope} AND value = ${value}), 0)`;
   const made = sql`EXISTS (SELECT 1 FROM fraud_blocks WHERE id = ${id})`;
   const numbers = (name: string) => sql`(SELECT ${sql.raw(name)} FROM fraud_blocks WHERE id = ${id})`;
   const reason = `conversion under ${config.FRAUD_MIN_CONVERSION} in ${config.FRAUD_WINDOW_SECONDS} s`;
   return [
     sql`INSERT INTO fraud_blocks (id, scope, value, reason, source, created_at, until, sends, judged, verified)
       SELECT ${id}, ${scope}, ${value}, ${reason}, 'auto', ${now}, ${until}, s.sends, s.judged, s.verified
-      FROM (SELECT COUNT(*) AS sends, COALESCE(SUM(verified_at IS NOT NULL), 0) AS verified,
-          COALESCE(SUM(verified_at IS NOT NULL OR sent_at <= ${now - rule.graceMs}), 0) AS judged
-        FROM code_sends WHERE ${column} = ${value} AND sent_at > MAX(${now - rule.windowMs}, ${lastLift})) s
-      WHERE s.sends >= ${rule.minSends} AND s.judged > 0 AND s.verified < ${rule.minConversion} * s.judged
-        AND NOT EXISTS (SELECT 1 FROM fraud_blocks WHERE scope = ${scope} AND value = ${value} AND lifted_at IS NULL AND until > ${now})
+      FROM ${windowStatsSql(config, scope, value, now)}
+      WHERE ${tripsSql(config, scope, value, now)}
       RETURNING scope, value, until`,
     await eventSql(
       deps,
