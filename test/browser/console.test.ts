@@ -1,8 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalWorker, launchChromium, startLocalWorker, within } from "./worker";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { browserSuite } from "./worker";
 
 // The operator console in real Chromium (no script needed, so JavaScript is off): an admin signs
 // in through the pages, reads the overview's numbers and SVG charts, lifts a block and deactivates
@@ -13,18 +13,9 @@ const SHOTS = join(import.meta.dirname, "screenshots");
 const ADMIN = "+375339990001";
 const ADMIN_API = "+375339990002";
 
-let worker: LocalWorker;
-let browser: Browser;
-
-beforeAll(async () => {
+const local = browserSuite(() => {
   mkdirSync(SHOTS, { recursive: true });
-  worker = await startLocalWorker({ vars: { ADMIN_PHONES: `${ADMIN},${ADMIN_API}` } });
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await within(15_000, "closing Chromium", browser?.close() ?? Promise.resolve()).catch(() => {});
-  await worker?.dispose();
+  return { vars: { ADMIN_PHONES: `${ADMIN},${ADMIN_API}` } };
 });
 
 let phoneCounter = 0;
@@ -38,7 +29,11 @@ function freshPhone() {
 async function api(method: string, path: string, body?: unknown, token?: string) {
   const headers: Record<string, string> = body === undefined ? {} : { "Content-Type": "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(`${worker.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${local.worker.url}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await response.text();
   return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
@@ -55,11 +50,11 @@ async function apiUser(phone = freshPhone(), options: { verify?: boolean; channe
 
 /** Signs in through the pages (phone, sandbox code) in a window without JavaScript. */
 async function signedInPage(phone: string): Promise<Page> {
-  const context = await browser.newContext({ javaScriptEnabled: false, locale: "en-US", viewport: { width: 1280, height: 900 } });
+  const context = await local.browser.newContext({ javaScriptEnabled: false, locale: "en-US", viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
   page.setDefaultNavigationTimeout(15_000);
-  await page.goto(`${worker.url}/`);
+  await page.goto(`${local.worker.url}/`);
   await page.getByLabel("Mobile number").fill(phone);
   await page.getByRole("button", { name: "Send code" }).click();
   await page.waitForURL("**/verify");
@@ -94,7 +89,7 @@ describe("the operator console in Chromium", () => {
 
     const page = await signedInPage(ADMIN);
     try {
-      await page.goto(`${worker.url}/admin?period=24h`);
+      await page.goto(`${local.worker.url}/admin?period=24h`);
       expect(await page.locator("h1").textContent()).toBe("Overview");
       // The numbers come first: 8 + 4 user codes and the two admins' sign-ins.
       expect(await page.locator('[data-kpi="sent"] .value').getAttribute("data-value")).toBe("14");
@@ -137,7 +132,7 @@ describe("the operator console in Chromium", () => {
   it("someone who is not an admin gets 403", async () => {
     const page = await signedInPage(freshPhone());
     try {
-      const response = await page.goto(`${worker.url}/admin`);
+      const response = await page.goto(`${local.worker.url}/admin`);
       expect(response?.status()).toBe(403);
       expect(await page.locator("h1").textContent()).toBe("Something went wrong");
       expect(await page.getByText("You do not have access to this.").isVisible()).toBe(true);

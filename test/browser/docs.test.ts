@@ -1,33 +1,21 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalWorker, launchChromium, startLocalWorker, within } from "./worker";
+import { describe, expect, it } from "vitest";
+import { browserSuite } from "./worker";
 
 // /docs in real headless Chromium with the network unplugged (every request that is not to the
 // local Worker is aborted), under the page's CSP; and the typed-client example run against the
 // same Worker.
 
-let worker: LocalWorker;
-let browser: Browser;
-
-beforeAll(async () => {
-  worker = await startLocalWorker();
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await within(15_000, "closing Chromium", browser?.close() ?? Promise.resolve()).catch(() => {});
-  await worker?.dispose();
-});
+const local = browserSuite();
 
 describe("/docs", () => {
   it("renders every operation offline, and runs an authorized call, with no CSP violation and no request off the origin", async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await local.browser.newContext({ viewport: { width: 1280, height: 900 } });
     const offOrigin: string[] = [];
     await context.route(
-      (url) => url.origin !== worker.url,
+      (url) => url.origin !== local.worker.url,
       (route) => {
         offOrigin.push(route.request().url());
         return route.abort("internetdisconnected");
@@ -43,14 +31,16 @@ describe("/docs", () => {
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(error.message));
 
-    const response = await page.goto(`${worker.url}/docs`);
+    const response = await page.goto(`${local.worker.url}/docs`);
     expect(response?.headers()["content-security-policy"]).toContain("script-src 'nonce-");
     expect(response?.headers()["x-frame-options"]).toBe("DENY");
     await page.locator(".opblock").first().waitFor();
 
     // Swagger UI draws an operation once under each of its tags.
     type Operation = { tags?: string[] };
-    const openapi = (await (await fetch(`${worker.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, Operation>> };
+    const openapi = (await (await fetch(`${local.worker.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
     const drawn = Object.values(openapi.paths)
       .flatMap((item) => Object.values(item))
       .reduce((sum, operation) => sum + (operation.tags?.length ?? 1), 0);
@@ -86,9 +76,9 @@ describe("/docs", () => {
 async function accessToken(): Promise<string> {
   const phone = `+375442${String(Date.now() % 1_000_000).padStart(6, "0")}`;
   const json = { "Content-Type": "application/json" };
-  const sent = await fetch(`${worker.url}/v1/auth/otp`, { method: "POST", headers: json, body: JSON.stringify({ phone }) });
+  const sent = await fetch(`${local.worker.url}/v1/auth/otp`, { method: "POST", headers: json, body: JSON.stringify({ phone }) });
   const { dev_code: code } = (await sent.json()) as { dev_code: string };
-  const verified = await fetch(`${worker.url}/v1/auth/otp/verify`, {
+  const verified = await fetch(`${local.worker.url}/v1/auth/otp/verify`, {
     method: "POST",
     headers: json,
     body: JSON.stringify({ phone, code }),
@@ -102,7 +92,7 @@ describe("the typed-client example (examples/typed-client)", () => {
     const phone = `+375441${String(Date.now() % 1_000_000).padStart(6, "0")}`;
     const { stdout } = await promisify(execFile)(join(root, "node_modules", ".bin", "tsx"), ["examples/typed-client/signin.ts"], {
       cwd: root,
-      env: { ...process.env, BASE_URL: worker.url, PHONE: phone },
+      env: { ...process.env, BASE_URL: local.worker.url, PHONE: phone },
       timeout: 30_000,
     });
     const profile = JSON.parse(stdout) as { id: string; phone: string };

@@ -1,8 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalWorker, launchChromium, startLocalWorker, within } from "./worker";
+import type { BrowserContext, Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { browserSuite } from "./worker";
 
 // Real headless Chromium (Debian's `chromium`) against the Worker under `wrangler dev`: the
 // whole journey with JavaScript on and with it off, a cross-site post, and a screenshot of each
@@ -10,18 +10,9 @@ import { type LocalWorker, launchChromium, startLocalWorker, within } from "./wo
 
 const SHOTS = join(import.meta.dirname, "screenshots");
 
-let worker: LocalWorker;
-let browser: Browser;
-
-beforeAll(async () => {
+const local = browserSuite(() => {
   mkdirSync(SHOTS, { recursive: true });
-  worker = await startLocalWorker();
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await within(15_000, "closing Chromium", browser?.close() ?? Promise.resolve()).catch(() => {});
-  await worker?.dispose();
+  return {};
 });
 
 let phoneCounter = 0;
@@ -35,10 +26,10 @@ function freshPhone() {
 async function apiUser(inviteCode?: string): Promise<{ inviteCode: string; accessToken: string }> {
   const phone = freshPhone();
   const json = { "Content-Type": "application/json" };
-  const sent = await fetch(`${worker.url}/v1/auth/otp`, { method: "POST", headers: json, body: JSON.stringify({ phone }) });
+  const sent = await fetch(`${local.worker.url}/v1/auth/otp`, { method: "POST", headers: json, body: JSON.stringify({ phone }) });
   const { dev_code: code } = (await sent.json()) as { dev_code: string };
   const body = JSON.stringify({ phone, code, invite_code: inviteCode });
-  const verified = await fetch(`${worker.url}/v1/auth/otp/verify`, { method: "POST", headers: json, body });
+  const verified = await fetch(`${local.worker.url}/v1/auth/otp/verify`, { method: "POST", headers: json, body });
   const tokens = (await verified.json()) as { access_token: string; user: { invite_code: string } };
   expect(verified.status, JSON.stringify(tokens)).toBe(200);
   return { inviteCode: tokens.user.invite_code, accessToken: tokens.access_token };
@@ -47,7 +38,7 @@ async function apiUser(inviteCode?: string): Promise<{ inviteCode: string; acces
 /** A desktop window with JavaScript, a phone-sized one without (so the screenshots show both layouts). */
 async function newPage(javaScriptEnabled: boolean): Promise<{ context: BrowserContext; page: Page }> {
   const viewport = javaScriptEnabled ? { width: 1280, height: 900 } : { width: 390, height: 844 };
-  const context = await browser.newContext({ javaScriptEnabled, locale: "en-US", viewport });
+  const context = await local.browser.newContext({ javaScriptEnabled, locale: "en-US", viewport });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
   page.setDefaultNavigationTimeout(15_000);
@@ -70,7 +61,7 @@ describe.each([
       const phone = freshPhone();
       const password = `violet lantern over ${js ? "seven" : "eight"} quiet hills`;
 
-      await page.goto(`${worker.url}/`);
+      await page.goto(`${local.worker.url}/`);
       expect(await heading(page)).toBe("Sign in");
       await shot(page, `phone${suffix}`);
       await page.getByLabel("Mobile number").fill(phone);
@@ -93,7 +84,7 @@ describe.each([
       expect(await page.locator("[data-phone]").getAttribute("data-phone")).toBe(phone);
       expect(await page.getByRole("button", { name: "Copy" }).isVisible()).toBe(js);
       if (js) {
-        await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: worker.url });
+        await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: local.worker.url });
         await page.getByRole("button", { name: "Copy" }).click();
         await page.getByText("Copied to the clipboard.").waitFor();
         const copied = await page.evaluate<string>("navigator.clipboard.readText()");
@@ -156,7 +147,7 @@ describe.each([
 it("refuses a cross-site form post and changes nothing", async () => {
   const { context, page } = await newPage(true);
   try {
-    await page.goto(`${worker.url}/`);
+    await page.goto(`${local.worker.url}/`);
     await page.getByLabel("Mobile number").fill(freshPhone());
     await page.getByRole("button", { name: "Send code" }).click();
     await page.waitForURL("**/verify");
@@ -169,20 +160,20 @@ it("refuses a cross-site form post and changes nothing", async () => {
     await context.route("http://attacker.test/**", (route) =>
       route.fulfill({
         contentType: "text/html",
-        body: `<!doctype html><form method="post" action="${worker.url}/profile">
+        body: `<!doctype html><form method="post" action="${local.worker.url}/profile">
           <input name="first_name" value="Mallory"><input name="csrf" value="guessed"><button>Win a prize</button></form>`,
       }),
     );
     await page.goto("http://attacker.test/");
     const [response] = await Promise.all([
-      page.waitForResponse(`${worker.url}/profile`),
+      page.waitForResponse(`${local.worker.url}/profile`),
       page.getByRole("button", { name: "Win a prize" }).click(),
     ]);
     expect(response.status()).toBe(403);
     expect(await heading(page)).toBe("This form could not be sent");
     await shot(page, "refused");
 
-    await page.goto(`${worker.url}/profile`);
+    await page.goto(`${local.worker.url}/profile`);
     expect(await heading(page)).toBe("Hello");
     expect(await page.getByLabel("First name").inputValue()).toBe("");
   } finally {
@@ -197,7 +188,7 @@ describe.each([
   it("offers WhatsApp, Telegram and a call on /verify, within the resend cooldown's limits, and signs in with the new code", async () => {
     const { context, page } = await newPage(js);
     try {
-      await page.goto(`${worker.url}/`);
+      await page.goto(`${local.worker.url}/`);
       await page.getByLabel("Mobile number").fill(freshPhone());
       await page.getByRole("button", { name: "Send code" }).click();
       await page.waitForURL("**/verify");

@@ -1,8 +1,7 @@
 import { createServer } from "node:net";
 import { join } from "node:path";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalWorker, launchChromium, startLocalWorker, within } from "./worker";
+import { describe, expect, it } from "vitest";
+import { browserSuite } from "./worker";
 
 // Passkeys in real Chromium with JavaScript on: register one on /profile and sign in with it on
 // `/`, through a CDP virtual authenticator (a platform authenticator with user verification that
@@ -10,8 +9,6 @@ import { type LocalWorker, launchChromium, startLocalWorker, within } from "./wo
 // on a port chosen up front (WEBAUTHN_ORIGINS names it). Runs the deployed bundle (wrangler's
 // aliases included), so the bundle's own DER signature parser is what verifies the assertions.
 
-let worker: LocalWorker;
-let browser: Browser;
 let origin: string;
 
 function freePort(): Promise<number> {
@@ -25,24 +22,15 @@ function freePort(): Promise<number> {
   });
 }
 
-beforeAll(async () => {
+const local = browserSuite(async () => {
   const port = await freePort();
   origin = `http://localhost:${port}`;
-  worker = await startLocalWorker({
-    port,
-    vars: { WEBAUTHN_RP_ID: "localhost", WEBAUTHN_RP_NAME: "phone-auth-edge", WEBAUTHN_ORIGINS: origin },
-  });
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await within(15_000, "closing Chromium", browser?.close() ?? Promise.resolve()).catch(() => {});
-  await worker?.dispose();
+  return { port, vars: { WEBAUTHN_RP_ID: "localhost", WEBAUTHN_RP_NAME: "phone-auth-edge", WEBAUTHN_ORIGINS: origin } };
 });
 
 describe("passkeys in Chromium", () => {
   it("adds a passkey on /profile and signs in with it on /, no SMS", async () => {
-    const context = await browser.newContext({ locale: "en-US", viewport: { width: 1280, height: 900 } });
+    const context = await local.browser.newContext({ locale: "en-US", viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);
     try {

@@ -1,6 +1,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
 import { unstable_startWorker } from "wrangler";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -31,13 +32,15 @@ export function within<T>(ms: number, what: string, promise: Promise<T>): Promis
 
 export type LocalWorker = { url: string; dispose: () => Promise<void> };
 
+type StartOptions = { vars?: Record<string, string>; port?: number };
+
 /**
  * The Worker as `npm run dev` runs it, on a free port: a fresh local D1 (migrated with the same
  * wrangler command), fresh dev secrets, the development sandbox and the console SMS provider.
  * The IP windows are widened so one machine can run every flow inside a minute. `vars` adds
  * variables (passkeys need WEBAUTHN_*, whose origin names the port: hence `port`).
  */
-export async function startLocalWorker(options: { vars?: Record<string, string>; port?: number } = {}): Promise<LocalWorker> {
+export async function startLocalWorker(options: StartOptions = {}): Promise<LocalWorker> {
   const persist = await migratedLocalD1("browser");
   const secrets = await devSecrets();
   const text = (value: string) => ({ type: "plain_text" as const, value });
@@ -91,4 +94,21 @@ export function launchChromium(): Promise<Browser> {
       "--disable-sync",
     ],
   });
+}
+
+/**
+ * The local Worker and Chromium of one test file: started before its tests (with the options
+ * `options` gives then), stopped after them. Read `suite.worker` and `suite.browser` in the tests.
+ */
+export function browserSuite(options: () => StartOptions | Promise<StartOptions> = () => ({})) {
+  const suite = {} as { worker: LocalWorker; browser: Browser };
+  beforeAll(async () => {
+    suite.worker = await startLocalWorker(await options());
+    suite.browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await within(15_000, "closing Chromium", suite.browser?.close() ?? Promise.resolve()).catch(() => {});
+    await suite.worker?.dispose();
+  });
+  return suite;
 }
