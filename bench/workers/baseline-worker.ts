@@ -321,16 +321,40 @@ function verifiedRollupSql(codeId: string, when: Sql): Sql {
     ON CONFLICT (hour, prefix, channel, provider) DO UPDATE SET verified = verified + 1, ${verifySums}`;
 }
 
-/** The automatic block of one destination after a code was sent to it: the conditional INSERT, its audit event and webhook. */
-async function autoBlockSql(ctx: Ctx, scope: "prefix" | "country", value: string): Promise<Sql[]> {
+type BlockScope = "prefix" | "country";
+const minSendsOf = (ctx: Ctx, scope: BlockScope) =>
+  scope === "prefix"
+    ? Number(ctx.env.FRAUD_MIN_SENDS ?? FRAUD_MIN_SENDS)
+    : Number(ctx.env.FRAUD_COUNTRY_MIN_SENDS ?? FRAUD_COUNTRY_MIN_SENDS);
+
+/** The rule's numbers for one destination (`s`): codes sent, judged and verified in the window since its last lift. */
+function windowStatsSql(ctx: Ctx, scope: BlockScope, value: string): Sql {
+  const { now } = ctx;
+  const lastLift = q`COALESCE((SELECT MAX(lifted_at) FROM fraud_blocks WHERE scope = ${scope} AND value = ${value}), 0)`;
+  return q`(SELECT COUNT(*) AS sends, COALESCE(SUM(verified_at IS NOT NULL), 0) AS verified,
+      COALESCE(SUM(verified_at IS NOT NULL OR sent_at <= ${now - FRAUD_GRACE_MS}), 0) AS judged
+    FROM code_sends WHERE ${raw(scope)} = ${value} AND sent_at > MAX(${now - FRAUD_WINDOW_SECONDS * 1000}, ${lastLift})) s`;
+}
+
+/** Condition over `s`: the destination trips the rule and has no active block. */
+function tripsSql(ctx: Ctx, scope: BlockScope, value: string): Sql {
+  const { now } = ctx;
+  return q`s.sends >= ${minSendsOf(ctx, scope)} AND s.judged > 0 AND s.verified < ${FRAUD_MIN_CONVERSION} * s.judged
+    AND NOT EXISTS (SELECT 1 FROM fraud_blocks WHERE scope = ${scope} AND value = ${value} AND lifted_at IS NULL AND until > ${now})`;
+}
+
+/** The record batch's last statement: which of the code's destinations trip the rule now (`prefix_trips`, `country_trips`). */
+function judgeSql(ctx: Ctx, destination: { prefix: string; country: string | null }): Sql {
+  const judge = (scope: BlockScope, value: string | null) =>
+    value === null ? raw("0") : q`EXISTS (SELECT 1 FROM ${windowStatsSql(ctx, scope, value)} WHERE ${tripsSql(ctx, scope, value)})`;
+  return q`SELECT ${judge("prefix", destination.prefix)} AS prefix_trips, ${judge("country", destination.country)} AS country_trips`;
+}
+
+/** The automatic block of one destination the judgement found tripping: the conditional INSERT (deciding again), its audit event and webhook. */
+async function autoBlockSql(ctx: Ctx, scope: BlockScope, value: string): Promise<Sql[]> {
   const { now } = ctx;
   const id = crypto.randomUUID();
   const until = now + FRAUD_BLOCK_MS;
-  const minSends =
-    scope === "prefix"
-      ? Number(ctx.env.FRAUD_MIN_SENDS ?? FRAUD_MIN_SENDS)
-      : Number(ctx.env.FRAUD_COUNTRY_MIN_SENDS ?? FRAUD_COUNTRY_MIN_SENDS);
-  const lastLift = q`COALESCE((SELECT MAX(lifted_at) FROM fraud_blocks WHERE scope = ${scope} AND value = ${value}), 0)`;
   const made = q`EXISTS (SELECT 1 FROM fraud_blocks WHERE id = ${id})`;
   const numbers = {
     sends: q`(SELECT sends FROM fraud_blocks WHERE id = ${id})`,
@@ -341,11 +365,8 @@ async function autoBlockSql(ctx: Ctx, scope: "prefix" | "country", value: string
   return [
     q`INSERT INTO fraud_blocks (id, scope, value, reason, source, created_at, until, sends, judged, verified)
       SELECT ${id}, ${scope}, ${value}, ${reason}, 'auto', ${now}, ${until}, s.sends, s.judged, s.verified
-      FROM (SELECT COUNT(*) AS sends, COALESCE(SUM(verified_at IS NOT NULL), 0) AS verified,
-          COALESCE(SUM(verified_at IS NOT NULL OR sent_at <= ${now - FRAUD_GRACE_MS}), 0) AS judged
-        FROM code_sends WHERE ${raw(scope)} = ${value} AND sent_at > MAX(${now - FRAUD_WINDOW_SECONDS * 1000}, ${lastLift})) s
-      WHERE s.sends >= ${minSends} AND s.judged > 0 AND s.verified < ${FRAUD_MIN_CONVERSION} * s.judged
-        AND NOT EXISTS (SELECT 1 FROM fraud_blocks WHERE scope = ${scope} AND value = ${value} AND lifted_at IS NULL AND until > ${now})
+      FROM ${windowStatsSql(ctx, scope, value)}
+      WHERE ${tripsSql(ctx, scope, value)}
       RETURNING scope, value, until`,
     await auditSql(
       ctx,
@@ -368,8 +389,9 @@ async function autoBlockSql(ctx: Ctx, scope: "prefix" | "country", value: string
 
 /**
  * The send's delivery record, after the answer, in one batch: the attempt, the hourly counters and,
- * for a code the provider accepted, its `code_sends` row and the automatic block's judgement of its
- * prefix and country. A block it makes gets its KV edge copy.
+ * for a code the provider accepted, its `code_sends` row and one read judging its prefix and country.
+ * Only when one trips does a second batch make the block (with its audit and webhook events), and a
+ * block it makes gets its KV edge copy.
  */
 async function recordDelivery(
   ctx: Ctx,
@@ -398,12 +420,19 @@ async function recordDelivery(
       (SELECT consumed_at FROM otp_challenges WHERE phone = ${send.phone} AND purpose = ${send.purpose} AND code_id = ${send.codeId}))
     ON CONFLICT (code_id) DO NOTHING`,
       verifiedRollupSql(send.codeId, ONE),
-      ...(await autoBlockSql(ctx, "prefix", prefix)),
-      ...(await autoBlockSql(ctx, "country", send.country)),
+      judgeSql(ctx, { prefix, country: send.country }),
     );
   }
   const results = await db.batch(statements.map((s) => stmt(db, s)));
-  const blocks = results.flatMap((result) => result.results as { scope?: string; value?: string; until?: number }[]);
+  if (!sent) return;
+  const verdict = (results.at(-1)?.results as { prefix_trips: number; country_trips: number }[] | undefined)?.[0];
+  const tripped: [BlockScope, string][] = [];
+  if (verdict?.prefix_trips) tripped.push(["prefix", prefix]);
+  if (verdict?.country_trips && send.country) tripped.push(["country", send.country]);
+  if (tripped.length === 0) return;
+  const blockStatements = (await Promise.all(tripped.map(([scope, value]) => autoBlockSql(ctx, scope, value)))).flat();
+  const made = await db.batch(blockStatements.map((s) => stmt(db, s)));
+  const blocks = made.flatMap((result) => result.results as { scope?: string; value?: string; until?: number }[]);
   await Promise.all(
     blocks
       .filter((row) => row.scope !== undefined && typeof row.until === "number" && row.until > now)
