@@ -256,6 +256,9 @@ export async function listEvents(
   };
 }
 
+/** One audit event as the admin API answers it. */
+export type AdminAuditEvent = Exclude<Awaited<ReturnType<typeof listEvents>>, Failure>["items"][number];
+
 /**
  * Cheap numbers: a maintained counter and index ranges over today's rows (users by created_at,
  * events by type and created_at) — never a full scan. Sent vs verified is the SMS-pumping signal.

@@ -35,7 +35,7 @@ export async function guarded<T>(dependency: Dependency, timeoutMs: number, call
     if (dependency === "db" && OWN_SQL.test(message)) throw error;
     throw new DependencyError(dependency, message);
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) clearTimeout(timer);
   }
 }
 

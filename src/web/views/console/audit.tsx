@@ -1,19 +1,11 @@
+import type { AdminAuditEvent } from "../../../admin/service";
 import type { PageContext } from "../../middleware";
 import { Notice } from "../fields";
 import { formatsOf } from "./format";
 import { ConsoleHead, ConsoleLayout } from "./layout";
 import { DataTable } from "./table";
 
-type AuditEvent = {
-  id: string;
-  type: string;
-  created_at: string;
-  user_id: string | null;
-  phone: string | null;
-  ip: string | null;
-  country: string | null;
-  detail: Record<string, unknown> | null;
-};
+type AuditEvent = Pick<AdminAuditEvent, "id" | "type" | "created_at" | "user_id" | "phone" | "ip" | "country" | "detail">;
 
 export type AuditView = {
   events: AuditEvent[];
