@@ -58,9 +58,13 @@ export async function runRetention(db: Db, config: Config, now: number) {
     sql`DELETE FROM sms_budget WHERE rowid IN (SELECT rowid FROM sms_budget
       WHERE day < ${new Date(now - 7 * DAY).toISOString().slice(0, 10)} LIMIT ${limit}) RETURNING day`,
   ]);
-  // The fraud guard reads code sends of its window only (kept a day, or the window if longer); the
+  // The fraud guard reads code sends (and their country minutes) of its window only (kept a day, or the window if longer); the
   // hourly counters serve the analytics for as long as they can be asked for.
   const sendsBefore = now - Math.max(DAY, config.FRAUD_WINDOW_SECONDS * 1000);
+  const countryMinutes = await drain(db, (limit) => [
+    sql`DELETE FROM country_minutes WHERE rowid IN (SELECT rowid FROM country_minutes WHERE minute < ${Math.floor(sendsBefore / 60_000)} LIMIT ${limit})
+      RETURNING minute`,
+  ]);
   const codeSends = await drain(db, (limit) => [
     sql`DELETE FROM code_sends WHERE code_id IN (SELECT code_id FROM code_sends WHERE sent_at < ${sendsBefore} LIMIT ${limit}) RETURNING code_id`,
   ]);
@@ -69,5 +73,5 @@ export async function runRetention(db: Db, config: Config, now: number) {
       RETURNING hour`,
   ]);
   await batch(db, [sql`DELETE FROM counters WHERE substr(name, 1, 14) = 'wrong_guesses:' AND name < ${oldestStormCounter(now)}`]);
-  return { events, sessions, codes, passkeyChallenges, budgetDays, rateEvents, codeSends, rollups };
+  return { events, sessions, codes, passkeyChallenges, budgetDays, rateEvents, codeSends, countryMinutes, rollups };
 }

@@ -451,3 +451,20 @@ export const fraudAlarms = sqliteTable(
   },
   (table) => [index("fraud_alarms_kind_until").on(table.kind, table.until)],
 );
+
+/**
+ * Codes sent and verified per country and UTC minute (`minute` = sent_at ÷ 60,000), kept by
+ * triggers on `code_sends` (migration 0015), so the country rule of the fraud guard reads at most
+ * one row per minute of its window and the exact rows of its two edge minutes only, not every send
+ * of the hour (src/fraud/guard.ts).
+ */
+export const countryMinutes = sqliteTable(
+  "country_minutes",
+  {
+    country: text("country").notNull(),
+    minute: integer("minute").notNull(),
+    sends: integer("sends").notNull().default(0),
+    verified: integer("verified").notNull().default(0),
+  },
+  (table) => [primaryKey({ columns: [table.country, table.minute] })],
+);

@@ -67,14 +67,49 @@ const ruleOf = (config: Config, scope: BlockScope) => ({
   minConversion: config.FRAUD_MIN_CONVERSION,
 });
 
-/** The rule's numbers for one destination: codes sent, judged and verified in the window since its last lift (`s`). */
-function windowStatsSql(config: Config, scope: BlockScope, value: string, now: number): SQL {
+const MINUTE = 60_000;
+
+/** The exclusive lower bound of the sends a destination is judged on: the window's start, or its last lift if later. */
+const sinceSql = (scope: BlockScope, value: string, windowMs: number, now: number) =>
+  sql`MAX(${now - windowMs}, COALESCE((SELECT MAX(lifted_at) FROM fraud_blocks WHERE scope = ${scope} AND value = ${value}), 0))`;
+
+/** The rule's numbers for one destination (`s`: sends, verified, judged), counted row by row in `code_sends`. */
+export function exactStatsSql(config: Config, scope: BlockScope, value: string, now: number): SQL {
   const rule = ruleOf(config, scope);
   const column = sql.raw(scope === "prefix" ? "prefix" : "country");
-  const lastLift = sql`COALESCE((SELECT MAX(lifted_at) FROM fraud_blocks WHERE scope = ${scope} AND value = ${value}), 0)`;
   return sql`(SELECT COUNT(*) AS sends, COALESCE(SUM(verified_at IS NOT NULL), 0) AS verified,
       COALESCE(SUM(verified_at IS NOT NULL OR sent_at <= ${now - rule.graceMs}), 0) AS judged
-    FROM code_sends WHERE ${column} = ${value} AND sent_at > MAX(${now - rule.windowMs}, ${lastLift})) s`;
+    FROM code_sends WHERE ${column} = ${value} AND sent_at > ${sinceSql(scope, value, rule.windowMs, now)}) s`;
+}
+
+/**
+ * The same numbers for a country, which may send tens of thousands of codes an hour: the whole
+ * minutes of the window come from `country_minutes` (one row each, kept by triggers on
+ * `code_sends`), and only the two minutes a boundary cuts through — the window's first and the one
+ * holding `now − FRAUD_GRACE_SECONDS` — are counted row by row, so the result is exact.
+ */
+export function countryStatsSql(config: Config, country: string, now: number): SQL {
+  const rule = ruleOf(config, "country");
+  const since = sinceSql("country", country, rule.windowMs, now);
+  const judgedUpTo = now - rule.graceMs;
+  const graceMinute = Math.floor(judgedUpTo / MINUTE);
+  // D1 binds JavaScript numbers as REAL: the division must be made whole.
+  const firstMinute = sql`CAST(${since} / ${MINUTE} AS INTEGER)`;
+  const rows = (from: SQL, before: number | SQL) => sql`SELECT COUNT(*) AS sends, COALESCE(SUM(verified_at IS NOT NULL), 0) AS verified,
+      COALESCE(SUM(verified_at IS NOT NULL OR sent_at <= ${judgedUpTo}), 0) AS judged
+    FROM code_sends WHERE country = ${country} AND sent_at > ${from} AND sent_at < ${before}`;
+  return sql`(SELECT SUM(sends) AS sends, SUM(verified) AS verified, SUM(judged) AS judged FROM (
+      SELECT COALESCE(SUM(sends), 0) AS sends, COALESCE(SUM(verified), 0) AS verified,
+        COALESCE(SUM(verified + CASE WHEN minute < ${graceMinute} THEN sends - verified ELSE 0 END), 0) AS judged
+      FROM country_minutes WHERE country = ${country} AND minute > ${firstMinute} AND minute <> ${graceMinute}
+      UNION ALL ${rows(since, sql`(${firstMinute} + 1) * ${MINUTE}`)}
+      UNION ALL ${rows(sql`MAX(${since}, ${graceMinute * MINUTE - 1})`, (graceMinute + 1) * MINUTE)} AND ${graceMinute} > ${firstMinute}
+    )) s`;
+}
+
+/** The rule's numbers for one destination: codes sent, judged and verified in the window since its last lift (`s`). */
+function windowStatsSql(config: Config, scope: BlockScope, value: string, now: number): SQL {
+  return scope === "country" ? countryStatsSql(config, value, now) : exactStatsSql(config, scope, value, now);
 }
 
 /** SQL condition over `s`: the destination trips the rule and has no active block. */
