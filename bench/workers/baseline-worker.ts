@@ -327,13 +327,40 @@ const minSendsOf = (ctx: Ctx, scope: BlockScope) =>
     ? Number(ctx.env.FRAUD_MIN_SENDS ?? FRAUD_MIN_SENDS)
     : Number(ctx.env.FRAUD_COUNTRY_MIN_SENDS ?? FRAUD_COUNTRY_MIN_SENDS);
 
-/** The rule's numbers for one destination (`s`): codes sent, judged and verified in the window since its last lift. */
-function windowStatsSql(ctx: Ctx, scope: BlockScope, value: string): Sql {
+/** The exclusive lower bound of the sends a destination is judged on: the window's start, or its last lift if later. */
+const sinceSql = (scope: BlockScope, value: string, now: number): Sql =>
+  q`MAX(${now - FRAUD_WINDOW_SECONDS * 1000}, COALESCE((SELECT MAX(lifted_at) FROM fraud_blocks WHERE scope = ${scope} AND value = ${value}), 0))`;
+
+/** The rule's numbers for one destination (`s`: sends, verified, judged), counted row by row in `code_sends`. */
+function exactStatsSql(ctx: Ctx, scope: BlockScope, value: string): Sql {
   const { now } = ctx;
-  const lastLift = q`COALESCE((SELECT MAX(lifted_at) FROM fraud_blocks WHERE scope = ${scope} AND value = ${value}), 0)`;
   return q`(SELECT COUNT(*) AS sends, COALESCE(SUM(verified_at IS NOT NULL), 0) AS verified,
       COALESCE(SUM(verified_at IS NOT NULL OR sent_at <= ${now - FRAUD_GRACE_MS}), 0) AS judged
-    FROM code_sends WHERE ${raw(scope)} = ${value} AND sent_at > MAX(${now - FRAUD_WINDOW_SECONDS * 1000}, ${lastLift})) s`;
+    FROM code_sends WHERE ${raw(scope)} = ${value} AND sent_at > ${sinceSql(scope, value, now)}) s`;
+}
+
+/** The same numbers for a country: whole minutes from `country_minutes`, the two edge minutes row by row in `code_sends`. */
+function countryStatsSql(ctx: Ctx, country: string): Sql {
+  const { now } = ctx;
+  const since = sinceSql("country", country, now);
+  const judgedUpTo = now - FRAUD_GRACE_MS;
+  const graceMinute = Math.floor(judgedUpTo / MINUTE);
+  const firstMinute = q`CAST(${since} / ${MINUTE} AS INTEGER)`;
+  const rows = (from: Sql, before: number | Sql) => q`SELECT COUNT(*) AS sends, COALESCE(SUM(verified_at IS NOT NULL), 0) AS verified,
+      COALESCE(SUM(verified_at IS NOT NULL OR sent_at <= ${judgedUpTo}), 0) AS judged
+    FROM code_sends WHERE country = ${country} AND sent_at > ${from} AND sent_at < ${before}`;
+  return q`(SELECT SUM(sends) AS sends, SUM(verified) AS verified, SUM(judged) AS judged FROM (
+      SELECT COALESCE(SUM(sends), 0) AS sends, COALESCE(SUM(verified), 0) AS verified,
+        COALESCE(SUM(verified + CASE WHEN minute < ${graceMinute} THEN sends - verified ELSE 0 END), 0) AS judged
+      FROM country_minutes WHERE country = ${country} AND minute > ${firstMinute} AND minute <> ${graceMinute}
+      UNION ALL ${rows(since, q`(${firstMinute} + 1) * ${MINUTE}`)}
+      UNION ALL ${rows(q`MAX(${since}, ${graceMinute * MINUTE - 1})`, (graceMinute + 1) * MINUTE)} AND ${graceMinute} > ${firstMinute}
+    )) s`;
+}
+
+/** The rule's numbers for one destination (`s`): codes sent, judged and verified in the window since its last lift. */
+function windowStatsSql(ctx: Ctx, scope: BlockScope, value: string): Sql {
+  return scope === "country" ? countryStatsSql(ctx, value) : exactStatsSql(ctx, scope, value);
 }
 
 /** Condition over `s`: the destination trips the rule and has no active block. */
