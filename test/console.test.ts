@@ -236,6 +236,47 @@ describe("the console's blocks page", () => {
     expect(await row("SELECT count(*) AS n FROM fraud_blocks")).toEqual(before);
   });
 
+  it("counts and offers to lift an active block that 54 newer blocks push off the recent page", async () => {
+    const browser = await admin();
+    const now = Date.now();
+    const at = now - 100_000;
+    const oldest = crypto.randomUUID();
+    const rows = [
+      env.DB.prepare(
+        "INSERT INTO fraud_blocks (id, scope, value, reason, source, created_at, until) VALUES (?, 'prefix', ?, 'oldest', 'manual', ?, ?)",
+      ).bind(oldest, "+88213009999", at, now + 3_600_000),
+      // Newer ones, none in force: half lifted, half run out.
+      ...Array.from({ length: 54 }, (_, i) =>
+        env.DB.prepare(
+          "INSERT INTO fraud_blocks (id, scope, value, source, created_at, until, lifted_at) VALUES (?, 'prefix', ?, 'manual', ?, ?, ?)",
+        ).bind(
+          crypto.randomUUID(),
+          `+8821300${String(i).padStart(4, "0")}`,
+          at + (i + 1) * 1000,
+          i % 2 ? at + (i + 1) * 1000 + 500 : now + 3_600_000,
+          i % 2 ? null : at + (i + 1) * 1000 + 500,
+        ),
+      ),
+    ];
+    await env.DB.batch(rows);
+    // The precondition: the paged list's first 50 no longer hold it.
+    const api = await callWorker("GET", "/v1/admin/fraud/blocks?limit=50", { token: (await sharedAdmin()).access_token });
+    const { items } = (await api.json()) as { items: { id: string }[] };
+    expect(items.map((item) => item.id)).not.toContain(oldest);
+
+    await browser.get("/admin/blocks");
+    const inForce = await row<{ n: number }>("SELECT count(*) AS n FROM fraud_blocks WHERE lifted_at IS NULL AND until > ?", Date.now());
+    expect(inForce?.n).toBeGreaterThanOrEqual(1);
+    const heading = /id="blocks-active">Active blocks: ([\d,]+)/.exec(browser.html)?.[1];
+    expect(Number(heading?.replace(/,/g, ""))).toBe(inForce?.n);
+    expect(browser.html).toContain(`<tr data-block="${oldest}">`);
+    expect(browser.html).toContain(`action="/admin/blocks/${oldest}/lift"`);
+
+    // Its button lifts it.
+    expect((await browser.post(`/admin/blocks/${oldest}/lift`, {})).status).toBe(303);
+    expect(await row("SELECT lifted_at IS NOT NULL AS lifted FROM fraud_blocks WHERE id = ?", oldest)).toEqual({ lifted: 1 });
+  });
+
   it("refuses a post without the CSRF token (403) and lifts nothing", async () => {
     const browser = await admin();
     await browser.get("/admin/blocks");
@@ -275,6 +316,39 @@ describe("the console's users and audit pages", () => {
     await browser.get(`/admin/users/${user.user.id}`);
     expect((await browser.post(`/admin/users/${user.user.id}/active`, { is_active: "1" })).status).toBe(303);
     expect(await row("SELECT is_active FROM users WHERE id = ?", user.user.id)).toEqual({ is_active: 1 });
+  });
+
+  it("records an admin_viewed event by the admin for the user search and the user page, which show full phones", async () => {
+    const phone = freshAdminPhone();
+    const browser = new WebClient("https://web.test", {}, ADMIN_ENV);
+    await browser.signIn(phone);
+    const by = (await row<{ id: string }>("SELECT id FROM users WHERE phone = ?", phone))?.id;
+    expect(by).toBeDefined();
+    const user = await signIn(freshPhone());
+    const viewed = () =>
+      env.DB.prepare(
+        "SELECT user_id, phone_masked, detail FROM audit_events WHERE type = 'admin_viewed' AND json_extract(detail, '$.by') = ? ORDER BY created_at, rowid",
+      )
+        .bind(by)
+        .all<{ user_id: string | null; phone_masked: string | null; detail: string }>()
+        .then((result) => result.results);
+    expect(await viewed()).toEqual([]);
+
+    const prefix = user.user.phone.slice(0, 9);
+    expect((await browser.get(`/admin/users?q=${encodeURIComponent(prefix)}`)).status).toBe(200);
+    expect(browser.html).toContain(user.user.phone);
+    const afterList = await viewed();
+    expect(afterList).toHaveLength(1);
+    expect(afterList[0]?.user_id).toBeNull();
+    expect(JSON.parse(afterList[0]?.detail ?? "{}")).toMatchObject({ by, search: expect.any(String) });
+
+    expect((await browser.get(`/admin/users/${user.user.id}`)).status).toBe(200);
+    expect(browser.html).toContain(user.user.phone);
+    const afterDetail = await viewed();
+    expect(afterDetail).toHaveLength(2);
+    expect(afterDetail[1]).toMatchObject({ user_id: user.user.id });
+    // The trail never holds the full number.
+    for (const event of afterDetail) expect(JSON.stringify(event)).not.toContain(user.user.phone);
   });
 
   it("changes a user's role both ways", async () => {

@@ -6,10 +6,13 @@ import type { WebEnv } from "../context";
 import { type FormErrors, fieldErrors, readForm } from "../forms";
 import { BlocksPage, type BlocksView } from "../views/console/blocks";
 import { consoleRequest, queryText, refusedPage } from "./page";
+import { activeBlocks } from "./queries";
 
 // `/admin/blocks`: the fraud guard's blocks through the services of /v1/admin/fraud/blocks (the
 // same admin check, audit and webhook events). Block and lift are form posts answered with a
 // redirect back; a form the page cannot read is shown again with the reason beside its field.
+// The active blocks are their own query, not a filter of the recent page (which newer blocks
+// would push them off).
 
 const PAGE_SIZE = 50;
 const FIELDS = ["target", "seconds", "reason"] as const;
@@ -25,12 +28,16 @@ export function blockTarget(text: string): { scope: BlockScope; value: string } 
 async function render(c: Context<WebEnv>, extra: Pick<BlocksView, "errors" | "form"> = {}, status: 200 | 422 = 200) {
   const { page, services, claims } = consoleRequest(c, "/admin/blocks");
   const cursor = decodeCursor(queryText(c, "cursor", 200));
+  const active = await activeBlocks(services, claims);
+  if ("error" in active) return refusedPage(c, page, active);
   const blocks = await listBlocks(services, claims, { limit: PAGE_SIZE, cursor });
   if ("error" in blocks) return refusedPage(c, page, blocks);
   const done = c.req.query("done");
   const t = page.t.console.blocks;
   const notice = done === "blocked" ? t.blocked : done === "lifted" ? t.liftedNote : undefined;
   const view: BlocksView = {
+    active: active.items,
+    activeCount: active.count,
     blocks: blocks.items,
     next: blocks.next_cursor,
     defaultSeconds: services.config.FRAUD_BLOCK_SECONDS,

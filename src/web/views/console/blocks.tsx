@@ -7,6 +7,11 @@ import { ConsoleHead, ConsoleLayout } from "./layout";
 import { DataTable } from "./table";
 
 export type BlocksView = {
+  /** The blocks in force now (their own query, not a filter of `blocks`), each with a lift button. */
+  active: Block[];
+  /** How many blocks are in force (`active` may hold fewer when there are very many). */
+  activeCount: number;
+  /** A page of all blocks, newest first; its inactive ones are the recent table. */
   blocks: Block[];
   next: string | null;
   /** FRAUD_BLOCK_SECONDS: the length of a block whose form leaves it empty. */
@@ -21,7 +26,7 @@ export function BlocksPage(props: { page: PageContext; view: BlocksView }) {
   const { page, view } = props;
   const b = page.t.console.blocks;
   const f = formatsOf(page.t);
-  const active = view.blocks.filter((block) => block.active);
+  const active = view.active;
   const recent = view.blocks.filter((block) => !block.active);
   const source = (block: Block) => (block.source === "manual" || block.source === "auto" ? b.sources[block.source] : block.source);
   // Both tables open with what was blocked, why, by whom and when; an automatic block's "why"
@@ -53,8 +58,8 @@ export function BlocksPage(props: { page: PageContext; view: BlocksView }) {
       <Notice message={view.notice} />
       <section class="card" aria-labelledby="blocks-active">
         <h2 id="blocks-active">
-          {b.active}: {f.count(active.length)}
-          {active.length > 0 ? <span class="flag-inline"> ⚠ {page.t.console.alarm}</span> : null}
+          {b.active}: {f.count(view.activeCount)}
+          {view.activeCount > 0 ? <span class="flag-inline"> ⚠ {page.t.console.alarm}</span> : null}
         </h2>
         <DataTable
           headers={[...described, b.until, b.lift]}
