@@ -2,6 +2,8 @@ import { runRetention } from "./admin/retention";
 import { createApp } from "./app";
 import { loadConfig } from "./config";
 import { database } from "./db/client";
+import { refreshBlockEdges } from "./fraud/blocks";
+import { guardedKv } from "./storage/guard";
 import type { WebhookMessage } from "./webhooks/outbox";
 import { consumeWebhooks, sweepOutbox } from "./webhooks/queue";
 
@@ -23,7 +25,10 @@ export default {
     ctx.waitUntil(
       controller.cron === RETENTION_CRON
         ? runRetention(db, loaded.config, Date.now()).then((deleted) => console.log(`retention: ${JSON.stringify(deleted)}`))
-        : sweepOutbox(env.WEBHOOK_QUEUE, db, Date.now()).then((count) => count > 0 && console.log(`webhook sweep: ${count} re-enqueued`)),
+        : Promise.all([
+            sweepOutbox(env.WEBHOOK_QUEUE, db, Date.now()).then((count) => count > 0 && console.log(`webhook sweep: ${count} re-enqueued`)),
+            refreshBlockEdges(db, guardedKv(env.KV, loaded.config.STORAGE_TIMEOUT_MS), Date.now()),
+          ]),
     );
   },
   /** The webhook Queue's consumer (wrangler.toml [[queues.consumers]]). */

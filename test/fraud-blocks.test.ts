@@ -1,8 +1,10 @@
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import worker from "../src/index";
 import { ADMIN_ENV, callWorker, sharedAdmin } from "./admin-helpers";
 import { expectProblem, freshPhone, row, signIn } from "./helpers";
-import { interceptWebhook, variantEnv, WEBHOOK_SECRET, WEBHOOK_URL } from "./otp-helpers";
+import { freezeClock, interceptWebhook, variantEnv, WEBHOOK_SECRET, WEBHOOK_URL } from "./otp-helpers";
 
 // Manual blocks of a destination (spec: Fraud guard): a prefix or a country refused with 403
 // destination_blocked, at no cost and counted toward nothing; the KV edge copy refuses and D1
@@ -17,6 +19,7 @@ const PROVIDER = variantEnv({
 });
 
 afterEach(() => {
+  vi.useRealTimers();
   vi.restoreAllMocks();
 });
 
@@ -88,6 +91,70 @@ describe("destination blocks", () => {
       items: { id: string; active: boolean; lifted_at: string | null }[];
     };
     expect(listed.items.find((item) => item.id === created.id)).toMatchObject({ active: false, lifted_at: expect.any(String) });
+  });
+
+  it("a wider prefix an admin names (+375xx…) blocks every number under it, not only numbers with 4 digits after it", async () => {
+    interceptWebhook(async () => new Response(null, { status: 204 }));
+    const phone = "+375447123456";
+    const created = await block({ prefix: "+3754471", seconds: 600 });
+    try {
+      await expectProblem(await send(phone), 403, "destination_blocked");
+      await expectProblem(await send("+375447199999"), 403, "destination_blocked");
+      expect((await send("+375447223456")).status).toBe(200);
+    } finally {
+      const admin = await sharedAdmin();
+      await callWorker("DELETE", `/v1/admin/fraud/blocks/${created.id}`, { env: PROVIDER, token: admin.access_token });
+    }
+  });
+
+  it("a block and a lift write their destination.blocked and destination.unblocked webhook events; parallel lifts at one instant write one", async () => {
+    interceptWebhook(async () => new Response(null, { status: 204 }));
+    const admin = await sharedAdmin();
+    const endpoint = await callWorker("POST", "/v1/admin/webhooks", {
+      env: PROVIDER,
+      token: admin.access_token,
+      body: { url: "https://receiver.test/blocks", event_types: ["destination.blocked", "destination.unblocked"] },
+    });
+    expect(endpoint.status).toBe(201);
+    freezeClock();
+    const created = await block({ prefix: "+3754479", seconds: 600, reason: "test" });
+    const lifts = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        callWorker("DELETE", `/v1/admin/fraud/blocks/${created.id}`, { env: PROVIDER, token: admin.access_token }),
+      ),
+    );
+    expect(lifts.map((lift) => lift.status).sort()).toEqual([204, 404, 404, 404, 404, 404]);
+    const payloads = await env.DB.prepare(
+      "SELECT type, payload FROM webhook_events WHERE json_extract(payload, '$.data.block_id') = ? ORDER BY type",
+    )
+      .bind(created.id)
+      .all<{ type: string; payload: string }>();
+    expect(payloads.results.map((event) => event.type)).toEqual(["destination.blocked", "destination.unblocked"]);
+    expect(JSON.parse(payloads.results[0]?.payload ?? "{}").data).toMatchObject({
+      scope: "prefix",
+      value: "+3754479",
+      source: "manual",
+      reason: "test",
+    });
+    expect(JSON.parse(payloads.results[1]?.payload ?? "{}").data).toMatchObject({ scope: "prefix", value: "+3754479", by: admin.user.id });
+    expect(
+      await row("SELECT COUNT(*) AS n FROM audit_events WHERE type = 'destination_unblocked' AND detail LIKE ?", `%${created.id}%`),
+    ).toEqual({ n: 1 });
+  });
+
+  it("the cron rewrites the edge copy of every active block, so a KV write lost after a block is made does not leave it unenforced", async () => {
+    interceptWebhook(async () => new Response(null, { status: 204 }));
+    const phone = "+375447345678";
+    const created = await block({ prefix: prefixOf(phone), seconds: 600 });
+    // The copy was lost (a failed KV write): the send is not refused, since only KV can send it to D1.
+    await env.KV.delete(`fraud:block:prefix:${prefixOf(phone)}`);
+    expect((await send(phone)).status).toBe(200);
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), PROVIDER, ctx);
+    await waitOnExecutionContext(ctx);
+    await expectProblem(await send("+375447345679"), 403, "destination_blocked");
+    const admin = await sharedAdmin();
+    await callWorker("DELETE", `/v1/admin/fraud/blocks/${created.id}`, { env: PROVIDER, token: admin.access_token });
   });
 
   it("a stale edge mark (the lift not replicated yet) is confirmed in D1 and lets the send through", async () => {

@@ -366,6 +366,8 @@ export const fraudBlocks = sqliteTable(
     until: integer("until").notNull(),
     liftedAt: integer("lifted_at"),
     liftedBy: text("lifted_by"),
+    /** Random per lift request: marks the row as lifted by that request within its batch. */
+    liftMarker: text("lift_marker"),
     /** For an automatic block: the numbers that tripped it (codes sent, judged and verified in the window). */
     sends: integer("sends"),
     judged: integer("judged"),

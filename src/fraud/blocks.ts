@@ -1,12 +1,14 @@
 import { sql } from "drizzle-orm";
 import { asAdmin, callerIsAdmin } from "../admin/service";
 import { eventSql } from "../audit/events";
-import { all } from "../db/client";
+import { randomToken } from "../crypto";
+import { all, type Db } from "../db/client";
 import type { Cursor } from "../db/cursor";
 import { encodeCursor } from "../db/cursor";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import type { Phone } from "../phone";
+import type { Kv } from "../storage/guard";
 import type { AccessClaims } from "../tokens/jwt";
 import { webhookSql } from "../webhooks/outbox";
 
@@ -18,11 +20,31 @@ import { webhookSql } from "../webhooks/outbox";
 
 export type BlockScope = "prefix" | "country";
 
-/** The two destinations a number belongs to. */
+/** The destinations a number belongs to: its prefix (the E.164 number without its last 4 digits) and its country. */
 export const destinationsOf = (phone: Phone) => ({ prefix: phone.e164.slice(0, -4), country: phone.country });
+
+/** The fewest digits a blocked prefix has (`+` and 4 digits, as the admin API takes them). */
+const SHORTEST_PREFIX_DIGITS = 4;
+
+/**
+ * Every prefix a block can name that covers `phone`: from `+` and 4 digits up to the number without
+ * its last 4 digits (the automatic guard's prefix). An admin may block a wider range (`+88213`).
+ */
+export function prefixesOf(phone: Phone): string[] {
+  const widest = phone.e164.slice(0, -4);
+  const prefixes: string[] = [];
+  for (let digits = SHORTEST_PREFIX_DIGITS; digits <= widest.length - 1; digits++) prefixes.push(widest.slice(0, digits + 1));
+  return prefixes;
+}
 
 /** The KV edge copy of a destination's block: `{ "until": ms }`. */
 export const blockKey = (scope: BlockScope, value: string) => `fraud:block:${scope}:${value}`;
+
+/** The KV keys a send to `phone` reads (in its one bulk get) to know whether a block may cover it. */
+export const blockKeysOf = (phone: Phone) => [
+  ...prefixesOf(phone).map((prefix) => blockKey("prefix", prefix)),
+  blockKey("country", phone.country),
+];
 
 type Mark = { until?: unknown } | null;
 
@@ -33,11 +55,14 @@ type Mark = { until?: unknown } | null;
 export async function refusedDestination(deps: Deps, phone: Phone, marks: Mark[]): Promise<Failure | null> {
   const { now } = deps;
   if (!marks.some((mark) => typeof mark?.until === "number" && mark.until > now)) return null;
-  const { prefix, country } = destinationsOf(phone);
+  const prefixes = sql.join(
+    prefixesOf(phone).map((prefix) => sql`${prefix}`),
+    sql`, `,
+  );
   const [row] = await all<{ until: number | null }>(
     deps.db,
     sql`SELECT MAX(until) AS until FROM fraud_blocks
-      WHERE ((scope = 'prefix' AND value = ${prefix}) OR (scope = 'country' AND value = ${country}))
+      WHERE ((scope = 'prefix' AND value IN (${prefixes})) OR (scope = 'country' AND value = ${phone.country}))
         AND lifted_at IS NULL AND until > ${now}`,
   );
   if (row?.until == null) return null;
@@ -85,13 +110,28 @@ export type Block = ReturnType<typeof blockOut>;
 const blockColumns = sql`id, scope, value, reason, source, created_by, created_at, until, lifted_at, sends, judged, verified`;
 
 /** Writes (or clears) a destination's KV edge copy: the latest active block's end. A failure only loses the shortcut. */
-export function writeBlockEdge(deps: Pick<Deps, "kv" | "now">, scope: BlockScope, value: string, until: number | null): Promise<void> {
+export function writeBlockEdge(deps: { kv: Kv; now: number }, scope: BlockScope, value: string, until: number | null): Promise<void> {
   const key = blockKey(scope, value);
   const write =
     until != null && until > deps.now
       ? deps.kv.put(key, JSON.stringify({ until }), { expirationTtl: Math.max(60, Math.ceil((until - deps.now) / 1000)) })
       : deps.kv.delete(key);
   return write.catch((error) => console.warn(`block edge copy skipped: ${error instanceof Error ? error.message : "unknown"}`));
+}
+
+/**
+ * The cron's repair of the edge copies (every 5 minutes, with the webhook sweep): a send asks D1
+ * only when KV says "blocked", so a KV write lost after a block was made would leave it unenforced.
+ * Rewrites the copy of every active block (one read; at most `limit` destinations a run).
+ */
+export async function refreshBlockEdges(db: Db, kv: Kv, now: number, limit = 500): Promise<number> {
+  const active = await all<{ scope: BlockScope; value: string; until: number }>(
+    db,
+    sql`SELECT scope, value, MAX(until) AS until FROM fraud_blocks WHERE lifted_at IS NULL AND until > ${now}
+      GROUP BY scope, value ORDER BY MAX(created_at) DESC LIMIT ${limit}`,
+  );
+  await Promise.all(active.map((block) => writeBlockEdge({ kv, now }, block.scope, block.value, block.until)));
+  return active.length;
 }
 
 /** `writeBlockEdge` after the answer. */
@@ -139,10 +179,12 @@ export async function blockDestination(
 /** `DELETE /v1/admin/fraud/blocks/{id}`: lifts an active block. */
 export async function liftBlock(deps: Deps, claims: AccessClaims, id: string): Promise<"lifted" | Failure> {
   const { now } = deps;
-  const lifted = sql`EXISTS (SELECT 1 FROM fraud_blocks WHERE id = ${id} AND lifted_at = ${now} AND lifted_by = ${claims.sub})`;
+  // Only the request whose UPDATE lifted the block records it (two lifts in one millisecond: one event).
+  const marker = randomToken();
+  const lifted = sql`EXISTS (SELECT 1 FROM fraud_blocks WHERE id = ${id} AND lift_marker = ${marker})`;
   const target = sql`(SELECT scope FROM fraud_blocks WHERE id = ${id})`;
   const results = await asAdmin(deps, claims, [
-    sql`UPDATE fraud_blocks SET lifted_at = ${now}, lifted_by = ${claims.sub}
+    sql`UPDATE fraud_blocks SET lifted_at = ${now}, lifted_by = ${claims.sub}, lift_marker = ${marker}
       WHERE id = ${id} AND lifted_at IS NULL AND until > ${now} AND ${callerIsAdmin(deps, claims)}`,
     await eventSql(
       deps,
@@ -155,7 +197,7 @@ export async function liftBlock(deps: Deps, claims: AccessClaims, id: string): P
       now,
       when: lifted,
     }),
-    sql`SELECT b.scope, b.value, b.lifted_at = ${now} AS lifted,
+    sql`SELECT b.scope, b.value, b.lift_marker IS ${marker} AS lifted,
         (SELECT MAX(o.until) FROM fraud_blocks o WHERE o.scope = b.scope AND o.value = b.value AND o.lifted_at IS NULL AND o.until > ${now}) AS until
       FROM fraud_blocks b WHERE b.id = ${id}`,
   ]);

@@ -5,7 +5,7 @@ import { keyedHasher, randomDigits, randomToken, timingSafeEqual } from "../cryp
 import { batch } from "../db/client";
 import { type Channel, type ChannelChoice, firstChannel } from "../delivery";
 import type { Deps } from "../deps";
-import { blockKey, destinationsOf, refusedDestination } from "../fraud/blocks";
+import { blockKeysOf, refusedDestination } from "../fraud/blocks";
 import { codeVerifiedSql, markStorm, STORM_KEY, stormActive, stormStatements } from "../fraud/guard";
 import { recordDelivery } from "../fraud/record";
 import { verifiedRollupSql } from "../fraud/rollups";
@@ -79,11 +79,7 @@ export async function sendCode(
   const refuse = (failure: Failure) => refuseSend(deps, { phone: phone.e164, purpose }, failure);
   // A flood from a tripped IP or to a locked or spent phone stops here, with no D1 round trip (and
   // no audit write: the refusal that filled the window was recorded).
-  const destinations = destinationsOf(phone);
-  const edge = await readEdge(kv, request.ip, phone.e164, [
-    blockKey("prefix", destinations.prefix),
-    blockKey("country", destinations.country),
-  ]);
+  const edge = await readEdge(kv, request.ip, phone.e164, blockKeysOf(phone));
   const ipFull = edgeRefuses(edge.ip, "send_ip", now);
   if (ipFull) return ipRefusal(ipFull.limit, ipFull.wait);
   const testCode = config.TEST_PHONES.get(phone.e164);

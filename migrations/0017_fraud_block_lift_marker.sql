@@ -1,0 +1,1 @@
+ALTER TABLE `fraud_blocks` ADD `lift_marker` text;
