@@ -203,6 +203,19 @@ describe("analytics", () => {
     expect(items.find((item) => item.key === "2031-05-07T10:00:00.000Z")).toMatchObject({ sent: 1, verified: 1 });
   });
 
+  it("a receipt for a message id nobody sent answers 204 and counts nothing; a time series is never cut short by limit", async () => {
+    const start = freezeClock(Date.UTC(2031, 4, 8, 12, 0));
+    const phone = numberIn(freshPrefix(), 3);
+    await send(phone);
+    await twilioReceipt(`SM${"f".repeat(32)}`, "delivered");
+    const { access_token: token } = await admin();
+    const hours = await report(
+      token,
+      `from=${new Date(start - 7 * 86_400_000).toISOString()}&to=${new Date(start + 3_600_000).toISOString()}&group_by=hour&limit=1`,
+    );
+    expect(hours.at(-1)).toMatchObject({ key: new Date(start).toISOString(), delivered: 0 });
+  });
+
   it("refuses bad periods and groupings with validation_failed, and non-admins with 403", async () => {
     const { access_token: token } = await admin();
     for (const query of [

@@ -50,14 +50,19 @@ async function phonesWithCodes(variant: typeof env, n: number) {
   return phones;
 }
 
+/** The alarms raised in the 3 hours from `since` (each test runs on a day of its own). */
 const alarms = (since: number) =>
-  env.DB.prepare("SELECT id, failures, until FROM fraud_alarms WHERE kind = 'guess_storm' AND raised_at >= ?")
-    .bind(since)
+  env.DB.prepare("SELECT id, failures, until FROM fraud_alarms WHERE kind = 'guess_storm' AND raised_at >= ? AND raised_at < ?")
+    .bind(since, since + 3 * HOUR)
     .all<{ id: string; failures: number; until: number }>()
     .then((result) => result.results);
 
 const stormEvents = (since: number) =>
-  row<{ n: number }>("SELECT COUNT(*) AS n FROM audit_events WHERE type = 'guess_storm' AND created_at >= ?", since);
+  row<{ n: number }>(
+    "SELECT COUNT(*) AS n FROM audit_events WHERE type = 'guess_storm' AND created_at >= ? AND created_at < ?",
+    since,
+    since + 3 * HOUR,
+  );
 
 describe("guess storm", () => {
   it("raises one alarm past FRAUD_GLOBAL_FAILURES; then the JSON verify needs a Turnstile token until it ends", async () => {
@@ -86,6 +91,25 @@ describe("guess storm", () => {
     advance(HOUR + 1000);
     const [later] = await phonesWithCodes(STORMY, 1);
     expect((await verify(STORMY, { phone: later?.phone, code: later?.code })).status).toBe(200);
+  });
+
+  it("the alarm's end on the injected clock: a token is still needed a millisecond before it, not at it; a storm still raging then raises a new alarm", async () => {
+    siteverify();
+    // After the first test's alarm ended and before the next test's day: an active alarm anywhere ahead would hold back theirs.
+    const start = freezeClock(Date.UTC(2032, 2, 1, 14, 0, 0));
+    for (const { phone, code } of await phonesWithCodes(STORMY, 6)) await verify(STORMY, { phone, code: wrongCodes(code, 1)[0] });
+    const [alarm] = await alarms(start);
+    expect(alarm?.until).toBe(start + HOUR);
+    freezeClock(start + HOUR - 1);
+    const [before] = await phonesWithCodes(STORMY, 1);
+    await expectProblem(await verify(STORMY, { phone: before?.phone, code: before?.code }), 400, "captcha_required");
+    freezeClock(start + HOUR);
+    expect((await verify(STORMY, { phone: before?.phone, code: before?.code })).status).toBe(200);
+    // The hour before still weighs almost fully: the next wrong guesses raise a second alarm at once.
+    const again = await phonesWithCodes(STORMY, 1);
+    await verify(STORMY, { phone: again[0]?.phone, code: wrongCodes(again[0]?.code as string, 1)[0] });
+    expect(await alarms(start)).toHaveLength(2);
+    expect(await stormEvents(start)).toEqual({ n: 2 });
   });
 
   it("parallel wrong guesses past the threshold raise exactly one alarm and one event", async () => {

@@ -68,10 +68,15 @@ export async function runRetention(db: Db, config: Config, now: number) {
   const codeSends = await drain(db, (limit) => [
     sql`DELETE FROM code_sends WHERE code_id IN (SELECT code_id FROM code_sends WHERE sent_at < ${sendsBefore} LIMIT ${limit}) RETURNING code_id`,
   ]);
+  // Delivery attempts (no phone, only its prefix) go with the audit trail.
+  const attempts = await drain(db, (limit) => [
+    sql`DELETE FROM delivery_attempts WHERE rowid IN (SELECT rowid FROM delivery_attempts WHERE created_at < ${eventsBefore} LIMIT ${limit})
+      RETURNING attempt`,
+  ]);
   const rollups = await drain(db, (limit) => [
     sql`DELETE FROM traffic_hourly WHERE rowid IN (SELECT rowid FROM traffic_hourly WHERE hour < ${now - ANALYTICS_DAYS * DAY} LIMIT ${limit})
       RETURNING hour`,
   ]);
   await batch(db, [sql`DELETE FROM counters WHERE substr(name, 1, 14) = 'wrong_guesses:' AND name < ${oldestStormCounter(now)}`]);
-  return { events, sessions, codes, passkeyChallenges, budgetDays, rateEvents, codeSends, countryMinutes, rollups };
+  return { events, sessions, codes, passkeyChallenges, budgetDays, rateEvents, codeSends, countryMinutes, attempts, rollups };
 }

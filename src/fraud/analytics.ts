@@ -87,7 +87,8 @@ function itemOf(row: Row, groupBy: GroupBy): AnalyticsItem {
 
 /**
  * The counters of the hours that start in [`from`, `to`) (ms; `from` is taken back to its hour),
- * grouped by `groupBy`: time groupings in time order, the others by codes sent, most first.
+ * grouped by `groupBy`: time groupings in time order (every bucket), the others by codes sent, most
+ * first, at most `limit`.
  */
 export async function analyticsReport(
   deps: Deps,
@@ -96,12 +97,15 @@ export async function analyticsReport(
 ): Promise<{ items: AnalyticsItem[] } | Failure> {
   const key = keyOf[query.groupBy];
   const sums = sql.raw(VERIFY_COLUMNS.map((column) => `SUM(${column}) AS ${column}`).join(", "));
-  const order = query.groupBy === "day" || query.groupBy === "hour" ? sql`key ASC` : sql`sent DESC, key ASC`;
+  const overTime = query.groupBy === "day" || query.groupBy === "hour";
+  const order = overTime ? sql`key ASC` : sql`sent DESC, key ASC`;
+  // A time series is never cut short (at most 24 × 400 rows); `limit` caps the other groupings.
+  const limit = overTime ? sql`` : sql`LIMIT ${query.limit ?? 100}`;
   const results = await asAdmin(deps, claims, [
     sql`SELECT ${key} AS key, SUM(attempts) AS attempts, SUM(sent) AS sent, SUM(delivered) AS delivered, SUM(failed) AS failed,
         SUM(verified) AS verified, SUM(cost) AS cost, ${sums}
       FROM traffic_hourly WHERE hour >= ${hourOf(query.from)} AND hour < ${query.to}
-      GROUP BY 1 ORDER BY ${order} LIMIT ${query.limit ?? 100}`,
+      GROUP BY 1 ORDER BY ${order} ${limit}`,
   ]);
   if ("error" in results) return results;
   return { items: (results[0] as Row[]).map((row) => itemOf(row, query.groupBy)) };

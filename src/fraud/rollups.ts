@@ -46,8 +46,10 @@ const FAILED = sql`('failed', 'undelivered')`;
 export function receiptRollupSql(provider: string, receipt: Receipt): SQL {
   const delivered = sql`((${receipt.status} = 'delivered') - (status = 'delivered'))`;
   const failed = sql`((${receipt.status} IN ${FAILED}) - (status IN ${FAILED}))`;
+  // The hour the send counted in: its code's send time (the attempt's own start may fall in the next hour).
+  const sentAt = sql`COALESCE((SELECT sent_at FROM code_sends WHERE code_sends.code_id = delivery_attempts.code_id), created_at)`;
   return sql`INSERT INTO traffic_hourly (hour, prefix, channel, provider, country, delivered, failed)
-    SELECT created_at - created_at % ${HOUR}, prefix, channel, provider, country, ${delivered}, ${failed}
+    SELECT ${sentAt} - ${sentAt} % ${HOUR}, prefix, channel, provider, country, ${delivered}, ${failed}
     FROM delivery_attempts
     WHERE provider = ${provider} AND provider_message_id = ${receipt.messageId}
       AND status <> 'delivered' AND (${receipt.status} <> 'sent' OR status = 'sent')

@@ -120,7 +120,9 @@ const analyticsRoute = createRoute({
       from: isoTime.optional().openapi({ example: "2026-12-01T00:00:00Z" }),
       to: isoTime.optional().openapi({ example: "2026-12-08T00:00:00Z" }),
       group_by: z.enum(GROUPINGS).optional().openapi({ description: "Default `day`" }),
-      limit: z.coerce.number().int().min(1).max(1000).default(100),
+      limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({
+        description: "The most groups for country, prefix, channel and provider (most codes sent first); day and hour answer every bucket",
+      }),
     }),
   },
   responses: {
