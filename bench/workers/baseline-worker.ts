@@ -473,7 +473,7 @@ async function recordDelivery(
 
 const stormCounter = (hour: number) => `wrong_guesses:${String(hour).padStart(13, "0")}`;
 
-/** A wrong guess's part in the guess-storm alarm: the hour's counter, the alarm (`RETURNING until`) and its audit event. */
+/** A wrong guess's part in the guess-storm alarm: the hour's counter, the alarm (`RETURNING until AS storm_until`) and its audit event. */
 async function stormSql(ctx: Ctx, wrong: Sql): Promise<Sql[]> {
   const { now } = ctx;
   const hour = hourOf(now);
@@ -488,7 +488,7 @@ async function stormSql(ctx: Ctx, wrong: Sql): Promise<Sql[]> {
       SELECT ${id}, 'guess_storm', ${now}, ${now + HOUR}, ${estimate}
       WHERE ${wrong} AND ${estimate} > ${FRAUD_GLOBAL_FAILURES}
         AND NOT EXISTS (SELECT 1 FROM fraud_alarms WHERE kind = 'guess_storm' AND until > ${now})
-      RETURNING until`,
+      RETURNING until AS storm_until`,
     await auditSql(
       ctx,
       {
@@ -712,7 +712,7 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
     await auditSql(ctx, { type: "phone_locked", phone, userId: userOfPhone(phone), detail }, lockStarted),
     ...(await stormSql(ctx, wrong)),
   ];
-  // The storm alarm's INSERT (RETURNING until).
+  // The storm alarm's INSERT (RETURNING until AS storm_until).
   const alarm = failureEvents.at(-2) as Sql;
   const won = q`EXISTS (SELECT 1 FROM otp_challenges WHERE phone = ${phone} AND purpose = ${purpose} AND consume_marker = ${marker})`;
   const signIn = async (): Promise<Sql[]> => [
@@ -784,10 +784,10 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
     const results = await db.batch(statements.map((s) => stmt(db, s)));
     bookmark(ctx, db);
     // A right guess has no alarm statement (indexOf -1: no row).
-    const storm = results[statements.indexOf(alarm)]?.results[0] as { until: number } | undefined;
+    const storm = results[statements.indexOf(alarm)]?.results[0] as { storm_until: number } | undefined;
     if (storm) {
-      const ttl = Math.max(60, Math.ceil((storm.until - now) / 1000));
-      ctx.defer(env.KV.put(STORM_KEY, JSON.stringify({ until: storm.until }), { expirationTtl: ttl }).catch(() => {}));
+      const ttl = Math.max(60, Math.ceil((storm.storm_until - now) / 1000));
+      ctx.defer(env.KV.put(STORM_KEY, JSON.stringify({ until: storm.storm_until }), { expirationTtl: ttl }).catch(() => {}));
     }
     const state = (results.at(-1)?.results[0] ?? {}) as GuessState & { locked_until: number | null };
     const ipWindow = windowState(ip, state, "ip", now);

@@ -21,12 +21,17 @@ export function attemptsSql(codeId: string, phone: string, country: string | und
 }
 
 /**
- * A receipt: one statement updating the attempt the provider's message id names. Receipts may
+ * SQL condition on a `delivery_attempts` row: `receipt` is for it and may change it. Receipts may
  * arrive out of order, so `sent` never overwrites a later status and `delivered` is final.
  */
+export function receiptTakesSql(provider: string, receipt: Receipt): SQL {
+  return sql`provider = ${provider} AND provider_message_id = ${receipt.messageId}
+    AND status <> 'delivered' AND (${receipt.status} <> 'sent' OR status = 'sent')`;
+}
+
+/** A receipt: one statement updating the attempt the provider's message id names (`receiptTakesSql`). */
 export function receiptSql(provider: string, receipt: Receipt, now: number): SQL {
   return sql`UPDATE delivery_attempts SET status = ${receipt.status}, error_code = COALESCE(${receipt.errorCode}, error_code),
       updated_at = ${now}
-    WHERE provider = ${provider} AND provider_message_id = ${receipt.messageId}
-      AND status <> 'delivered' AND (${receipt.status} <> 'sent' OR status = 'sent')`;
+    WHERE ${receiptTakesSql(provider, receipt)}`;
 }

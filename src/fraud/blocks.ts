@@ -20,6 +20,12 @@ import { webhookSql } from "../webhooks/outbox";
 
 export type BlockScope = "prefix" | "country";
 
+/** What a block may name, as the admin API and the console's form check it: a prefix (`+` and 4–14 digits) or an ISO country. */
+export const PREFIX_PATTERN = /^\+[1-9]\d{3,13}$/;
+export const COUNTRY_PATTERN = /^[A-Za-z]{2}$/;
+/** A block's length in seconds: at least a minute, at most 30 days. */
+export const BLOCK_SECONDS = { min: 60, max: 2_592_000 } as const;
+
 /** The destinations a number belongs to: its prefix (the E.164 number without its last 4 digits) and its country. */
 export const destinationsOf = (phone: Phone) => ({ prefix: phone.e164.slice(0, -4), country: phone.country });
 
@@ -49,8 +55,8 @@ export const blockKeysOf = (phone: Phone) => [
 type Mark = { until?: unknown } | null;
 
 /**
- * Whether a send to `phone` is refused by a block: `marks` are the KV values of its prefix and
- * country keys (read with the send's edge keys). Only when one says "blocked" is D1 asked.
+ * Whether a send to `phone` is refused by a block: `marks` are the KV values of `blockKeysOf(phone)`
+ * (read with the send's edge keys). Only when one says "blocked" is D1 asked.
  */
 export async function refusedDestination(deps: Deps, phone: Phone, marks: Mark[]): Promise<Failure | null> {
   const { now } = deps;
@@ -206,6 +212,33 @@ export async function liftBlock(deps: Deps, claims: AccessClaims, id: string): P
   if (!row?.lifted) return fail("not_found", { detail: "No such active block." });
   refreshEdge(deps, row.scope, row.value, row.until);
   return "lifted";
+}
+
+/** The most blocks in force `listActiveBlocks` lists (its count stays exact beyond it). */
+const ACTIVE_ROWS = 1000;
+
+/** How far back a block can have begun and still be in force: the longest block. */
+export const longestBlockMs = (config: Deps["config"]) => Math.max(BLOCK_SECONDS.max, config.FRAUD_BLOCK_SECONDS) * 1000;
+
+/** SQL condition on a `fraud_blocks` row: in force at `now` (bounded by index fraud_blocks_created). */
+export const inForceSql = (deps: Pick<Deps, "config" | "now">) =>
+  sql`created_at >= ${deps.now - longestBlockMs(deps.config)} AND lifted_at IS NULL AND until > ${deps.now}`;
+
+/**
+ * The blocks in force now, latest end first (the console's lift buttons: the paged list of recent
+ * blocks would push an active one behind newer ones), with their exact count. A block in force
+ * began at most the longest block ago (index fraud_blocks_created).
+ */
+export async function listActiveBlocks(deps: Deps, claims: AccessClaims): Promise<{ items: Block[]; count: number } | Failure> {
+  const { now } = deps;
+  const inForce = inForceSql(deps);
+  const results = await asAdmin(deps, claims, [
+    sql`SELECT ${blockColumns} FROM fraud_blocks WHERE ${inForce} ORDER BY until DESC, id DESC LIMIT ${ACTIVE_ROWS}`,
+    sql`SELECT count(*) AS n FROM fraud_blocks WHERE ${inForce}`,
+  ]);
+  if ("error" in results) return results;
+  const [rows, counted] = results as [BlockRow[], { n: number }[]];
+  return { items: rows.map((row) => blockOut(row, now)), count: counted[0]?.n ?? rows.length };
 }
 
 /** `GET /v1/admin/fraud/blocks`: active and recent blocks, newest first. */

@@ -193,7 +193,7 @@ export const oldestStormCounter = (now: number) => counterName(now - (now % HOUR
 /**
  * A wrong guess's part in the storm alarm (`wrong`: true only when this request's guess was
  * evaluated wrong): the hour's counter, the alarm when the sliding hour's estimate passes
- * FRAUD_GLOBAL_FAILURES and none is active (`RETURNING until`), and its audit event.
+ * FRAUD_GLOBAL_FAILURES and none is active (`RETURNING until AS storm_until`: see `raisedStorm`), and its audit event.
  */
 export async function stormStatements(deps: Deps, wrong: SQL): Promise<SQL[]> {
   const { config, now } = deps;
@@ -209,7 +209,7 @@ export async function stormStatements(deps: Deps, wrong: SQL): Promise<SQL[]> {
       SELECT ${id}, 'guess_storm', ${now}, ${now + HOUR}, ${estimate}
       WHERE ${wrong} AND ${estimate} > ${config.FRAUD_GLOBAL_FAILURES}
         AND NOT EXISTS (SELECT 1 FROM fraud_alarms WHERE kind = 'guess_storm' AND until > ${now})
-      RETURNING until`,
+      RETURNING until AS storm_until`,
     await eventSql(
       deps,
       {
@@ -219,6 +219,15 @@ export async function stormStatements(deps: Deps, wrong: SQL): Promise<SQL[]> {
       sql`EXISTS (SELECT 1 FROM fraud_alarms WHERE id = ${id})`,
     ),
   ];
+}
+
+/** The end of the storm alarm a batch with `stormStatements` raised, from its results; undefined when it raised none. */
+export function raisedStorm(results: unknown[][]): number | undefined {
+  for (const rows of results) {
+    const until = (rows[0] as { storm_until?: unknown } | undefined)?.storm_until;
+    if (typeof until === "number") return until;
+  }
+  return undefined;
 }
 
 /** Writes the KV copy of a raised storm (after the answer; it only adds a captcha, never lets anything through). */

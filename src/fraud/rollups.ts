@@ -1,4 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
+import { receiptTakesSql } from "../delivery/store";
 import type { Receipt } from "../delivery/types";
 import type { AttemptRecord } from "../delivery/walk";
 
@@ -41,7 +42,7 @@ const FAILED = sql`('failed', 'undelivered')`;
 /**
  * A receipt's change to the counters, run just before the receipt's UPDATE of the attempt (same
  * batch): the difference between the attempt's old and new status, so a repeated or reordered
- * receipt never counts twice. Mirrors the UPDATE's rule of which transitions are taken.
+ * receipt never counts twice; the same rule of which transitions are taken as the UPDATE.
  */
 export function receiptRollupSql(provider: string, receipt: Receipt): SQL {
   const delivered = sql`((${receipt.status} = 'delivered') - (status = 'delivered'))`;
@@ -51,9 +52,7 @@ export function receiptRollupSql(provider: string, receipt: Receipt): SQL {
   return sql`INSERT INTO traffic_hourly (hour, prefix, channel, provider, country, delivered, failed)
     SELECT ${sentAt} - ${sentAt} % ${HOUR}, prefix, channel, provider, country, ${delivered}, ${failed}
     FROM delivery_attempts
-    WHERE provider = ${provider} AND provider_message_id = ${receipt.messageId}
-      AND status <> 'delivered' AND (${receipt.status} <> 'sent' OR status = 'sent')
-      AND (${delivered} <> 0 OR ${failed} <> 0)
+    WHERE ${receiptTakesSql(provider, receipt)} AND (${delivered} <> 0 OR ${failed} <> 0)
     ON CONFLICT ${KEY} DO UPDATE SET delivered = delivered + excluded.delivered, failed = failed + excluded.failed`;
 }
 

@@ -6,7 +6,7 @@ import { requireAccessToken } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
 import { analyticsReport, GROUPINGS } from "./analytics";
-import { blockDestination, liftBlock, listBlocks } from "./blocks";
+import { BLOCK_SECONDS, blockDestination, COUNTRY_PATTERN, liftBlock, listBlocks, PREFIX_PATTERN } from "./blocks";
 
 const admin = { tags: ["Fraud guard"], security: bearerSecurity, middleware: requireAccessToken };
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
@@ -37,15 +37,17 @@ const NewBlock = z
   .object({
     prefix: z
       .string()
-      .regex(/^\+[1-9]\d{3,13}$/, "must be + and 4 to 14 digits (a number without its last digits)")
+      .regex(PREFIX_PATTERN, "must be + and 4 to 14 digits (a number without its last digits)")
       .optional()
       .openapi({ example: "+88213" }),
-    country: z
-      .string()
-      .regex(/^[A-Za-z]{2}$/, "must be an ISO 3166-1 alpha-2 code")
+    country: z.string().regex(COUNTRY_PATTERN, "must be an ISO 3166-1 alpha-2 code").optional().openapi({ example: "KP" }),
+    seconds: z
+      .number()
+      .int()
+      .min(BLOCK_SECONDS.min)
+      .max(BLOCK_SECONDS.max)
       .optional()
-      .openapi({ example: "KP" }),
-    seconds: z.number().int().min(60).max(2_592_000).optional().openapi({ description: "Default FRAUD_BLOCK_SECONDS (43200)" }),
+      .openapi({ description: "Default FRAUD_BLOCK_SECONDS (43200)" }),
     reason: z.string().max(200).optional(),
   })
   .openapi("FraudBlockNew");

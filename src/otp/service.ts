@@ -6,7 +6,7 @@ import { batch } from "../db/client";
 import { type Channel, type ChannelChoice, firstChannel } from "../delivery";
 import type { Deps } from "../deps";
 import { blockKeysOf, refusedDestination } from "../fraud/blocks";
-import { codeVerifiedSql, markStorm, STORM_KEY, stormActive, stormStatements } from "../fraud/guard";
+import { codeVerifiedSql, markStorm, raisedStorm, STORM_KEY, stormActive, stormStatements } from "../fraud/guard";
 import { recordDelivery } from "../fraud/record";
 import { verifiedRollupSql } from "../fraud/rollups";
 import { type Failure, fail } from "../http/problem";
@@ -300,8 +300,6 @@ export async function checkCode(deps: Deps, input: CodeCheck): Promise<CodeAccep
     await eventSql(deps, { type: "phone_locked", ...who }, lockStartedSql(config, phone, purpose, marker, now)),
     ...(await stormStatements(deps, wrongSql(phone, purpose, marker))),
   ];
-  // The storm alarm's INSERT (RETURNING until) among them.
-  const stormAt = failureEvents.length - 2;
   let latest = edge.more[0] as LatestCode | null;
   for (let look = 0; ; look++) {
     const right = latest !== null && timingSafeEqual(latest.h, await hashCode(config, latest.id, input.code));
@@ -327,8 +325,8 @@ export async function checkCode(deps: Deps, input: CodeCheck): Promise<CodeAccep
       ...own,
       guessStateSql(config, base),
     ]);
-    const storm = canFail ? (results[guess.length + stormAt] as { until: number }[])[0] : undefined;
-    if (storm) markStorm(deps, storm.until);
+    const storm = canFail ? raisedStorm(results) : undefined;
+    if (storm !== undefined) markStorm(deps, storm);
     const state = (results.at(-1) as GuessState[])[0] as GuessState;
     const ownResults = results.slice(results.length - 1 - own.length, -1);
     const ipWindow = windowState(limits.ip, state, "ip", now);

@@ -1,12 +1,20 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { decodeCursor } from "../../db/cursor";
-import { type BlockScope, blockDestination, liftBlock, listBlocks } from "../../fraud/blocks";
+import {
+  BLOCK_SECONDS,
+  type BlockScope,
+  blockDestination,
+  COUNTRY_PATTERN,
+  liftBlock,
+  listActiveBlocks,
+  listBlocks,
+  PREFIX_PATTERN,
+} from "../../fraud/blocks";
 import type { WebEnv } from "../context";
 import { type FormErrors, fieldErrors, readForm } from "../forms";
 import { BlocksPage, type BlocksView } from "../views/console/blocks";
 import { consoleRequest, queryText, refusedPage } from "./page";
-import { activeBlocks } from "./queries";
 
 // `/admin/blocks`: the fraud guard's blocks through the services of /v1/admin/fraud/blocks (the
 // same admin check, audit and webhook events). Block and lift are form posts answered with a
@@ -20,15 +28,15 @@ const FIELDS = ["target", "seconds", "reason"] as const;
 /** What the block form's target names: `+` and 4–14 digits is a prefix, two letters a country (as the API checks them). */
 export function blockTarget(text: string): { scope: BlockScope; value: string } | null {
   const compact = text.replace(/[\s().-]/g, "");
-  if (/^\+[1-9]\d{3,13}$/.test(compact)) return { scope: "prefix", value: compact };
-  if (/^[A-Za-z]{2}$/.test(compact)) return { scope: "country", value: compact.toUpperCase() };
+  if (PREFIX_PATTERN.test(compact)) return { scope: "prefix", value: compact };
+  if (COUNTRY_PATTERN.test(compact)) return { scope: "country", value: compact.toUpperCase() };
   return null;
 }
 
 async function render(c: Context<WebEnv>, extra: Pick<BlocksView, "errors" | "form"> = {}, status: 200 | 422 = 200) {
   const { page, services, claims } = consoleRequest(c, "/admin/blocks");
   const cursor = decodeCursor(queryText(c, "cursor", 200));
-  const active = await activeBlocks(services, claims);
+  const active = await listActiveBlocks(services, claims);
   if ("error" in active) return refusedPage(c, page, active);
   const blocks = await listBlocks(services, claims, { limit: PAGE_SIZE, cursor });
   if ("error" in blocks) return refusedPage(c, page, blocks);
@@ -57,7 +65,8 @@ export const blockPages = new Hono<WebEnv>()
     const seconds = form.seconds === "" ? undefined : Number(form.seconds);
     const problems: Record<string, string> = {};
     if (!target) problems.target = t.targetInvalid;
-    if (seconds !== undefined && !(Number.isInteger(seconds) && seconds >= 60 && seconds <= 2_592_000)) problems.seconds = t.secondsInvalid;
+    if (seconds !== undefined && !(Number.isInteger(seconds) && seconds >= BLOCK_SECONDS.min && seconds <= BLOCK_SECONDS.max))
+      problems.seconds = t.secondsInvalid;
     if (form.reason.length > 200) problems.reason = c.get("t").form.tooLong(200);
     if (!target || Object.keys(problems).length > 0) {
       const errors: FormErrors = fieldErrors(FIELDS, problems);
