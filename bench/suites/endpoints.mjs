@@ -25,7 +25,10 @@
 // sends our SQL, in about a minute; exit 1 on a difference), BENCH_ENDPOINTS (comma-separated scenario
 // keys, e.g. `verify,signin`: counting pass and load on those only, ratios logged, neither
 // RESULTS.md nor bench-last.json written; for quick before/after checks of a change), BENCH_SIDES
-// (with BENCH_ENDPOINTS: e.g. `ours,floor` leaves the baseline out).
+// (with BENCH_ENDPOINTS: e.g. `ours,floor` leaves the baseline out), BENCH_STORAGE=apart (each side's
+// D1 and KV in a workerd process of their own, so a side's CPU is its Worker's alone, as Cloudflare
+// bills it; bench/workers/storage-apart.ts), BENCH_PROFILE (a V8 CPU profile of our Worker, built
+// unminified, over the load runs: top modules and functions logged, bench/.out/ours.cpuprofile).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -33,6 +36,7 @@ import { generateDevSecrets } from "../../scripts/secrets.mjs";
 import { CLK_TCK, factsMarkdown, fmt, outDir, quantile, ratio, root, setting, sleep } from "../lib/common.mjs";
 import { addresses, call, expectStatus, inParallel, signIn } from "../lib/http.mjs";
 import { loadRun as autocannonRun, expectAllOk, inRounds, summarize as merge, noiseGuard } from "../lib/load.mjs";
+import { bundleModules, profiler, summarizeProfiles } from "../lib/profile.mjs";
 import { phoneFor } from "../lib/seed.mjs";
 import { buildWorker, compatibilityDate, cpuOfAll, migrateMiniflare, startMiniflare, wranglerVars } from "../lib/workers.mjs";
 import flow from "../scenarios/flow.mjs";
@@ -72,6 +76,14 @@ if (unknownEndpoints.length > 0) {
 /** The scenarios this run measures: all, or BENCH_ENDPOINTS's. */
 const MEASURED = ENDPOINTS ? SCENARIOS.filter(({ key }) => ENDPOINTS.includes(key)) : SCENARIOS;
 const WEBHOOK_URL = "http://sms-webhook.bench.invalid/send";
+const PROFILE = Boolean(process.env.BENCH_PROFILE);
+const PROFILE_PORT = 9329;
+/** BENCH_STORAGE=apart: each side's D1 and KV in a process of their own (bench/workers/storage-apart.ts). */
+const STORAGE_APART = process.env.BENCH_STORAGE === "apart";
+if (process.env.BENCH_STORAGE && !STORAGE_APART) {
+  console.error(`BENCH_STORAGE: "apart" or unset (got ${process.env.BENCH_STORAGE})`);
+  process.exit(2);
+}
 const SIDES = ["ours", "baseline", "floor"];
 // BENCH_SIDES=ours,floor (with BENCH_ENDPOINTS): leave a side out, e.g. the baseline while its SQL is
 // being brought in line with src/ after a change.
@@ -89,12 +101,14 @@ const sidesOf = (scenario, pass) =>
 
 function build(work) {
   const scripts = {};
+  // BENCH_PROFILE: our Worker unminified, so the profile names functions and modules.
   for (const [kind, entry] of [
     ["ours", "bench-entry.ts"],
     ["baseline", "baseline-worker.ts"],
     ["floor", "floor-worker.ts"],
+    ...(STORAGE_APART ? [["storage", "storage-worker.ts"]] : []),
   ])
-    scripts[kind] = buildWorker(work, kind, join(root, "bench", "workers", entry));
+    scripts[kind] = buildWorker(work, kind, join(root, "bench", "workers", entry), PROFILE && kind === "ours" ? ["--minify=false"] : []);
   // The production bundle must not contain bench code (its entry is src/index.ts).
   const metafile = join(work, "production-meta.json");
   buildWorker(work, "production", undefined, ["--metafile", metafile]);
@@ -121,14 +135,31 @@ function serveAsset(request) {
   return new Response(readFileSync(file));
 }
 
-/** A side in its own Miniflare, with what the scenarios use to drive it (phones, addresses, sign-in). */
-async function startSide(cleanup, kind, scriptPath, bindings, firstPhone) {
-  const codes = new Map();
-  const sms = { delivered: 0 };
-  const worker = await startMiniflare(cleanup, kind, {
+/**
+ * BENCH_STORAGE=apart: the side's D1 and KV in a Miniflare (workerd process) of their own, migrated;
+ * the side reaches them over its BENCH_STORAGE service binding (bench/workers/storage-apart.ts).
+ */
+async function startStorage(cleanup, kind, scriptPath) {
+  const storage = await startMiniflare(cleanup, `${kind}-storage`, {
     scriptPath,
     compatibilityDate: compatibilityDate(),
+    d1Databases: { DB: `bench-${kind}` },
+    kvNamespaces: { KV: `bench-${kind}` },
+  });
+  await migrateMiniflare(storage.mf);
+  return storage;
+}
+
+/** A side in its own Miniflare, with what the scenarios use to drive it (phones, addresses, sign-in). */
+async function startSide(cleanup, kind, scripts, bindings, firstPhone) {
+  const codes = new Map();
+  const sms = { delivered: 0 };
+  const storage = STORAGE_APART ? await startStorage(cleanup, kind, scripts.storage) : undefined;
+  const worker = await startMiniflare(cleanup, kind, {
+    scriptPath: scripts[kind],
+    compatibilityDate: compatibilityDate(),
     compatibilityFlags: [],
+    ...(PROFILE && kind === "ours" ? { inspectorPort: PROFILE_PORT } : {}),
     bindings,
     d1Databases: { DB: `bench-${kind}` },
     kvNamespaces: { KV: `bench-${kind}` },
@@ -138,7 +169,10 @@ async function startSide(cleanup, kind, scriptPath, bindings, firstPhone) {
       INVITE_LIMITER: { simple: { limit: RAISED_LIMIT, period: 60 } },
     },
     // wrangler.toml's [assets] (static data the Worker reads, e.g. the common-password list).
-    serviceBindings: { ASSETS: serveAsset },
+    serviceBindings: {
+      ASSETS: serveAsset,
+      ...(storage ? { BENCH_STORAGE: { external: { address: new URL(storage.url).host, http: {} } } } : {}),
+    },
     // The SMS webhook provider's POST lands here: the bench reads the code out of it.
     outboundService: async (request) => {
       if (!request.url.startsWith(WEBHOOK_URL)) return new Response("no network in the bench", { status: 502 });
@@ -148,7 +182,7 @@ async function startSide(cleanup, kind, scriptPath, bindings, firstPhone) {
       return new Response(null, { status: 204 });
     },
   });
-  await migrateMiniflare(worker.mf);
+  if (!storage) await migrateMiniflare(worker.mf);
   let phones = firstPhone;
   const ip = addresses("10.0.0.0"); // a fresh client address per request, so per-IP windows never refuse
   const codeOf = (_sent, phone) => {
@@ -156,8 +190,13 @@ async function startSide(cleanup, kind, scriptPath, bindings, firstPhone) {
     codes.delete(phone);
     return code;
   };
+  const workerCpu = worker.cpu;
   return Object.assign(worker, {
     kind,
+    /** The side's D1 (in the storage process with BENCH_STORAGE=apart). */
+    d1: () => (storage ?? worker).mf.getD1Database("DB"),
+    // The Worker's process; the storage process apart (not in the Worker's CPU, but ours for the noise guard).
+    cpu: () => ({ ...workerCpu(), ...(storage ? { storage: storage.cpu().workerd } : {}) }),
     codes,
     sms,
     refreshQueue: [],
@@ -212,7 +251,7 @@ async function loadRun(context, worker, scenario, state, { duration = DURATION, 
     steps: scenario.steps,
     ours: context.ourCpuMs,
   });
-  return { ...run, cpu: run.cpu.workerd, ops: await settledOps(worker) };
+  return { ...run, cpu: run.cpu.workerd, storageCpu: run.cpu.storage ?? 0, ops: await settledOps(worker) };
 }
 
 /** Size of a stateful pool for about DURATION seconds at the rate seen in the warm-up. */
@@ -293,7 +332,7 @@ function compareSql(ours, base) {
 // ---------------------------------------------------------------- query plans
 
 async function sessionCount(worker) {
-  const db = await worker.mf.getD1Database("DB");
+  const db = await worker.d1();
   return (await db.prepare("SELECT count(*) AS n FROM sessions").first()).n;
 }
 
@@ -303,7 +342,7 @@ async function sessionCount(worker) {
  * A "table scan" is a SCAN of a table (not of a constant row, a CTE, or an index walk).
  */
 async function explainAll(worker, counts) {
-  const db = await worker.mf.getD1Database("DB");
+  const db = await worker.d1();
   const texts = new Map();
   for (const { key, label, steps } of SCENARIOS) {
     if (steps) continue;
@@ -359,10 +398,11 @@ async function main({ work, cleanup, log, facts }) {
     ["baseline", 6_000_000],
     ["floor", 12_000_000],
   ]) {
-    if (RUN_SIDES.includes(kind)) sides[kind] = await startSide(cleanup, kind, built.scripts[kind], bindings, firstPhone);
+    if (RUN_SIDES.includes(kind)) sides[kind] = await startSide(cleanup, kind, built.scripts, bindings, firstPhone);
   }
   const { ours } = sides;
   log(RUN_SIDES.map((kind) => `${kind} ${sides[kind].url} (workerd ${sides[kind].pid})`).join(", "));
+  const profile = PROFILE ? await profiler(PROFILE_PORT, "core:user:") : undefined;
   const ourCpuMs = cpuOfAll(Object.values(sides));
   const context = { ourCpuMs };
   const guard = noiseGuard({ ours: ourCpuMs, limit: QUIET_CORES, retries: RETRIES, waitMs: 20_000, lateAfterMs: RETRY_DEADLINE_MS, log });
@@ -403,6 +443,7 @@ async function main({ work, cleanup, log, facts }) {
   const quietAtStart = await guard.quietStart(30_000);
 
   const sessionsAtLoadStart = await sessionCount(ours);
+  if (profile) await profile.start();
   // ---- load: every scenario, the sides back to back, the order reversed every other round ----
   const plan = MEASURED.flatMap((scenario) => sidesOf(scenario, "load").map((kind) => ({ scenario, kind, rounds: scenario.rounds })));
   const runs = await inRounds(ROUNDS, plan, async ({ scenario, kind }, round) => {
@@ -413,11 +454,23 @@ async function main({ work, cleanup, log, facts }) {
       return loadRun(context, worker, scenario, state, { amount: scenario.amount?.(state) });
     });
     log(
-      `r${round + 1} ${scenario.key} ${kind}: ${fmt(run.ok / run.duration, 0)} req/s, CPU ${fmt(run.cpu / run.total)} ms/req, non-2xx ${run.non2xx}, other load ${fmt(run.foreignCores)} cores`,
+      `r${round + 1} ${scenario.key} ${kind}: ${fmt(run.ok / run.duration, 0)} req/s, CPU ${fmt(run.cpu / run.total)} ms/req${STORAGE_APART ? ` (storage process ${fmt(run.storageCpu / run.total)})` : ""}, non-2xx ${run.non2xx}, other load ${fmt(run.foreignCores)} cores`,
     );
     expectAllOk(run, `${kind} ${scenario.key}`);
     return run;
   });
+  if (profile) {
+    await profile.stop();
+    profile.close();
+    const summary = summarizeProfiles(
+      profile.profiles,
+      bundleModules(readFileSync(built.scripts.ours, "utf8")),
+      join(outDir, "ours.cpuprofile"),
+    );
+    log(`profile of our Worker over the load runs: ${fmt(summary.totalMs, 0)} ms of samples (bench/.out/ours.cpuprofile)`);
+    for (const { name, ms, share } of summary.modules) log(`  module ${fmt(share * 100, 1)}% ${fmt(ms, 0)} ms ${name}`);
+    for (const { name, ms, share } of summary.functions) log(`  function ${fmt(share * 100, 1)}% ${fmt(ms, 0)} ms ${name}`);
+  }
   const runsOf = (key, kind) => runs.get(plan.find((item) => item.scenario.key === key && item.kind === kind));
   const load = Object.fromEntries(
     MEASURED.map((scenario) => {

@@ -7,6 +7,10 @@
 //
 // `GET /__bench/ops` answers the counters; `POST /__bench/ops?record=1|0` resets them and turns
 // the recording of SQL texts on or off (only the counting pass records; load runs only count).
+//
+// With a `BENCH_STORAGE` service binding (BENCH_STORAGE=apart), DB and KV are served by a storage
+// process of their own (storage-apart.ts) and counted the same way.
+import { remoteD1, remoteKv } from "./storage-apart";
 
 type Counter = Record<string, number>;
 
@@ -201,9 +205,11 @@ function countingEnv(env: Record<string, unknown>): Record<string, unknown> {
   if (out) return out;
   envWraps++;
   out = {};
+  const storage = env.BENCH_STORAGE as Fetcher | undefined;
   for (const [name, value] of Object.entries(env)) {
-    if (name === "DB") out[name] = countedD1(value as D1Database);
-    else if (name === "KV") out[name] = countedKv(value as KVNamespace);
+    if (name === "BENCH_STORAGE") continue;
+    if (name === "DB") out[name] = countedD1(storage ? remoteD1(storage) : (value as D1Database));
+    else if (name === "KV") out[name] = countedKv(storage ? remoteKv(storage) : (value as KVNamespace));
     else if (name.endsWith("_LIMITER")) out[name] = countedLimiter(name, value as RateLimit);
     else if (name === "ASSETS") out[name] = countedAssets(value as Fetcher);
     else if (name === "JWT_PRIVATE_KEYS") {
