@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AnalyticsItem as Item } from "../src/fraud/analytics";
+import { VERIFY_BUCKETS, VERIFY_COLUMNS } from "../src/fraud/rollups";
 import worker from "../src/index";
 import { ADMIN_ENV, callWorker } from "./admin-helpers";
 import { creds, fakeProviders, type Seen } from "./delivery-fakes";
@@ -201,6 +202,31 @@ describe("analytics", () => {
     const items = await report(token, `from=2031-05-07T10:00:00Z&to=2031-05-07T12:00:00Z&group_by=hour`);
     // The code was sent at 10:59:50 and verified at 11:00:10: it counts in the 10:00 hour.
     expect(items.find((item) => item.key === "2031-05-07T10:00:00.000Z")).toMatchObject({ sent: 1, verified: 1 });
+  });
+
+  it("puts each send-to-verify time in its histogram column: a bound itself in its own column, a millisecond over in the next", async () => {
+    // Codes live long enough to be verified after the last bound.
+    const slow = variantEnv({ ...(routed as unknown as Record<string, string>), OTP_TTL_SECONDS: "900" });
+    const prefix = freshPrefix();
+    const start = freezeClock(Date.UTC(2031, 5, 3, 8, 0, 0));
+    const columns = [...VERIFY_COLUMNS];
+    // Verify delays in ms, with the column each must land in.
+    const cases = VERIFY_BUCKETS.flatMap((bound, i) => [
+      { delay: bound * 1000, column: columns[i] },
+      { delay: bound * 1000 + 1, column: columns[i + 1] },
+    ]);
+    const codes = [];
+    for (const [n] of cases.entries()) codes.push((await send(numberIn(prefix, n), {}, slow)).code);
+    for (const [n, { delay }] of [...cases.entries()].sort((a, b) => a[1].delay - b[1].delay)) {
+      freezeClock(start + delay);
+      await verify(numberIn(prefix, n), codes[n] as string, slow);
+    }
+    const row = await env.DB.prepare(`SELECT verified, ${columns.join(", ")} FROM traffic_hourly WHERE prefix = ? AND hour = ?`)
+      .bind(prefix, start)
+      .first<Record<string, number>>();
+    const expected: Record<string, number> = Object.fromEntries(columns.map((column) => [column, 0]));
+    for (const { column } of cases) expected[column as string] = (expected[column as string] ?? 0) + 1;
+    expect(row).toEqual({ verified: cases.length, ...expected });
   });
 
   it("a receipt for a message id nobody sent answers 204 and counts nothing; a time series is never cut short by limit", async () => {

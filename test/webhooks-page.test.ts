@@ -65,13 +65,14 @@ describe("/admin/webhooks", () => {
     await browser.post("/admin/webhooks", { url: "https://receiver.test/replay", event_types: "*" });
     const endpoint = await row<{ id: string }>("SELECT id FROM webhook_endpoints WHERE url = ?", "https://receiver.test/replay");
     const now = Date.now();
+    // The event fans out to a pending delivery (trigger webhook_events_fan_out); it is then made a dead one.
     await env.DB.batch([
       env.DB.prepare("INSERT INTO webhook_events (id, type, payload, created_at) VALUES ('msg_page_dead', 'user.created', '{}', ?)").bind(
         now,
       ),
       env.DB.prepare(
-        "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, last_error, created_at) VALUES ('dddddddd-0000-0000-0000-000000000001', 'msg_page_dead', ?, 'dead', 8, ?, 'HTTP 500', ?)",
-      ).bind(endpoint?.id, now, now),
+        "UPDATE webhook_deliveries SET id = 'dddddddd-0000-0000-0000-000000000001', status = 'dead', attempts = 8, last_error = 'HTTP 500' WHERE event_id = 'msg_page_dead' AND endpoint_id = ?",
+      ).bind(endpoint?.id),
     ]);
     await browser.get("/admin/webhooks");
     expect(browser.html).toContain("/admin/webhooks/deliveries/dddddddd-0000-0000-0000-000000000001/replay");

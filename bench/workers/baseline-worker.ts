@@ -273,24 +273,17 @@ async function auditSql(
 }
 
 const subscribed = (type: string) => q`e.enabled = 1 AND EXISTS (SELECT 1 FROM json_each(e.event_types) WHERE value IN ('*', ${type}))`;
-const uuidSql = raw(
-  `lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-' || hex(randomblob(2)) || '-' || hex(randomblob(2)) || '-' || hex(randomblob(6)))`,
-);
-
-/** The outbox rows of one webhook event (src/webhooks/outbox.ts): nothing is written unless an endpoint subscribes. */
-function webhookSql(type: string, data: Record<string, unknown>, now: number, when: Sql = ONE): Sql[] {
-  const id = `msg_${randomToken()}`;
+/**
+ * The outbox row of one webhook event (src/webhooks/outbox.ts): nothing is written unless an
+ * endpoint subscribes; the deliveries come from the schema's fan-out trigger (migration 0018).
+ */
+function webhookSql(type: string, data: Record<string, unknown>, now: number, when: Sql = ONE): Sql {
   const payload = q`json_object('type', ${type}, 'timestamp', ${new Date(now).toISOString()},
     'data', json(${jsonObject(data)}))`;
-  return [
-    q`INSERT INTO webhook_events (id, type, payload, created_at)
-    SELECT ${id}, ${type}, ${payload}, ${now}
+  return q`INSERT INTO webhook_events (id, type, payload, created_at)
+    SELECT ${`msg_${randomToken()}`}, ${type}, ${payload}, ${now}
     WHERE ${when} AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE ${subscribed(type)})
-    RETURNING id`,
-    q`INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
-      SELECT ${uuidSql}, ${id}, e.id, 'pending', 0, ${now}, ${now}
-      FROM webhook_endpoints e WHERE ${subscribed(type)} AND EXISTS (SELECT 1 FROM webhook_events WHERE id = ${id})`,
-  ];
+    RETURNING id`;
 }
 
 // ---- the fraud guard (src/fraud/guard.ts, rollups.ts, record.ts, blocks.ts) ----
@@ -298,29 +291,6 @@ function webhookSql(type: string, data: Record<string, unknown>, now: number, wh
 const blockKey = (scope: string, value: string) => `fraud:block:${scope}:${value}`;
 const STORM_KEY = "fraud:storm";
 const hourOf = (ms: number) => ms - (ms % HOUR);
-/** Upper bounds (s) of the send-to-verify histogram columns `v_<s>` of `traffic_hourly`; slower ones count in `v_more`. */
-const VERIFY_BUCKETS = [10, 20, 30, 45, 60, 90, 120, 180, 300];
-const verifyColumns = [...VERIFY_BUCKETS.map((bound) => `v_${bound}`), "v_more"];
-const seconds = raw("((verified_at - sent_at) / 1000.0)");
-const bucketValues = join(
-  [
-    ...VERIFY_BUCKETS.map((bound, i) => q`(${i === 0 ? ONE : q`${seconds} > ${VERIFY_BUCKETS[i - 1]}`} AND ${seconds} <= ${bound})`),
-    q`(${seconds} > ${VERIFY_BUCKETS.at(-1)})`,
-  ],
-  ", ",
-);
-
-const verifyColumnList = raw(verifyColumns.join(", "));
-const verifySums = raw(verifyColumns.map((column) => `${column} = ${column} + excluded.${column}`).join(", "));
-
-/** Counts the verification of `codeId` in its send's hour when `when` holds and its `code_sends` row is verified. */
-function verifiedRollupSql(codeId: string, when: Sql): Sql {
-  return q`INSERT INTO traffic_hourly (hour, prefix, channel, provider, country, verified, ${verifyColumnList})
-    SELECT sent_at - sent_at % ${HOUR}, prefix, channel, provider, country, 1, ${bucketValues}
-    FROM code_sends WHERE code_id = ${codeId} AND verified_at IS NOT NULL AND ${when}
-    ON CONFLICT (hour, prefix, channel, provider) DO UPDATE SET verified = verified + 1, ${verifySums}`;
-}
-
 type BlockScope = "prefix" | "country";
 const minSendsOf = (ctx: Ctx, scope: BlockScope) =>
   scope === "prefix"
@@ -405,7 +375,7 @@ async function autoBlockSql(ctx: Ctx, scope: BlockScope, value: string): Promise
       },
       made,
     ),
-    ...webhookSql(
+    webhookSql(
       "destination.blocked",
       { block_id: id, scope, value, until: new Date(until).toISOString(), reason, source: "auto", ...numbers },
       now,
@@ -446,7 +416,6 @@ async function recordDelivery(
     VALUES (${send.codeId}, ${prefix}, ${send.country}, ${"sms"}, ${"webhook"}, ${now},
       (SELECT consumed_at FROM otp_challenges WHERE phone = ${send.phone} AND purpose = ${send.purpose} AND code_id = ${send.codeId}))
     ON CONFLICT (code_id) DO NOTHING`,
-      verifiedRollupSql(send.codeId, ONE),
       judgeSql(ctx, { prefix, country: send.country }),
     );
   }
@@ -722,10 +691,8 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
             WHERE users.is_active = 1`,
     ...openSession(ctx, sessionId, phone, refresh.hash, won),
     await auditSql(ctx, { type: "code_verified", phone, userId: userOfPhone(phone), detail }, won),
-    q`INSERT INTO counters (name, value) SELECT 'users_total', 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = ${userId})
-            ON CONFLICT (name) DO UPDATE SET value = value + 1`,
-    ...webhookSql("user.created", { user_id: userId, phone }, now, q`EXISTS (SELECT 1 FROM users WHERE id = ${userId})`),
-    ...webhookSql(
+    webhookSql("user.created", { user_id: userId, phone }, now, q`EXISTS (SELECT 1 FROM users WHERE id = ${userId})`),
+    webhookSql(
       "user.signed_in",
       { user_id: q`(SELECT id FROM users WHERE phone = ${phone})`, phone, method: "code", session_id: sessionId },
       now,
@@ -735,7 +702,6 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
               s.id AS session_id, s.expires_at AS session_expires_at
             FROM users u LEFT JOIN sessions s ON s.id = ${sessionId} AND s.user_id = u.id
             WHERE u.phone = ${phone}`,
-    q`SELECT is_active FROM users WHERE invite_code = ${""}`,
   ];
   const db = session(ctx, false);
   let latest = edge.more[0] as { id: string; h: string } | null;
@@ -744,13 +710,10 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
     const rightSql = raw(right ? "1" : "0");
     const consumes = q`${rightSql} AND decoy = 0 AND ${ONE}`;
     const own = right ? await signIn() : [];
-    // The analytics count the verification in its send's hour.
+    // The analytics count the verification in its send's hour (the schema's trigger).
     const verified =
       right && latest
-        ? [
-            q`UPDATE code_sends SET verified_at = ${now} WHERE code_id = ${latest.id} AND verified_at IS NULL AND ${won}`,
-            verifiedRollupSql(latest.id, q`verified_at = ${now} AND ${won}`),
-          ]
+        ? [q`UPDATE code_sends SET verified_at = ${now} WHERE code_id = ${latest.id} AND verified_at IS NULL AND ${won}`]
         : [];
     const statements = [
       ...(look > 0 ? [] : [countSql(ip, marker, now)]),
@@ -798,7 +761,7 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
       markEdge(ctx, edgePhoneKey(phone), edge.phone, "code_lock", { until: state.locked_until, limit: LOCKOUT_FAILURES });
     }
     if (state.won) {
-      const row = results.at(-3)?.results[0] as
+      const row = results.at(-2)?.results[0] as
         | (UserRow & { won: number; is_new: number; session_id: string | null; session_expires_at: number | null })
         | undefined;
       if (!row?.won) return refuse(ctx, 400, "code_expired");
@@ -927,7 +890,7 @@ async function activateInvite(ctx: Ctx, body: { invite_code?: unknown }) {
       q`UPDATE users SET level2_count = level2_count + (SELECT referrals_count FROM users WHERE id = ${caller.id})
       WHERE id = ${inviter.id} AND ${won}`,
       await auditSql(ctx, { type: "invite_activated", phone: caller.phone, userId: caller.id, detail: { inviter_id: inviter.id } }, won),
-      ...webhookSql(
+      webhookSql(
         "referral.activated",
         {
           inviter_id: q`(SELECT id FROM users WHERE id = ${inviter.id})`,
@@ -1000,7 +963,7 @@ async function passwordLogin(ctx: Ctx, body: { phone?: unknown; password?: unkno
       q`UPDATE users SET last_login_at = ${now}, ${signInRole} WHERE phone = ${phone} AND is_active = 1`,
       ...openSession(ctx, sessionId, phone, refresh.hash, ONE),
       await auditSql(ctx, { type: "password_login", phone, userId: userOfPhone(phone), detail: null }, sessionOpened(sessionId)),
-      ...webhookSql(
+      webhookSql(
         "user.signed_in",
         { user_id: q`(SELECT id FROM users WHERE phone = ${phone})`, phone, method: "password", session_id: sessionId },
         now,

@@ -160,13 +160,15 @@ export async function updateUser(
   const activation =
     change.is_active === undefined
       ? []
-      : webhookSql({
-          type: change.is_active ? "user.reactivated" : "user.deactivated",
-          data: { user_id: id, phone, by: claims.sub },
-          now: deps.now,
-          // Written before the update, so it fires only for a real change of state.
-          when: sql`${admin} AND ${change.is_active ? sql`NOT ${wasActive} AND ${exists}` : wasActive}`,
-        });
+      : [
+          webhookSql({
+            type: change.is_active ? "user.reactivated" : "user.deactivated",
+            data: { user_id: id, phone, by: claims.sub },
+            now: deps.now,
+            // Written before the update, so it fires only for a real change of state.
+            when: sql`${admin} AND ${change.is_active ? sql`NOT ${wasActive} AND ${exists}` : wasActive}`,
+          }),
+        ];
   const changes = [
     ...activation,
     ...(assignments.length > 0 ? [sql`UPDATE users SET ${sql.join(assignments, sql`, `)} WHERE id = ${id} AND ${admin}`] : []),
@@ -177,7 +179,7 @@ export async function updateUser(
             { type: "session_revoked", userId: id, phone, detail: { reason: "deactivated", by: claims.sub } },
             sql`${admin} AND EXISTS (SELECT 1 FROM sessions WHERE user_id = ${id} AND revoked_at IS NULL)`,
           ),
-          ...webhookSql({
+          webhookSql({
             type: "session.revoked",
             data: { user_id: id, session_id: null, reason: "deactivated" },
             now: deps.now,

@@ -167,7 +167,7 @@ export async function blockDestination(
       { type: "destination_blocked", userId: claims.sub, detail: { by: claims.sub, block_id: id, scope: input.scope, value: input.value } },
       made,
     ),
-    ...webhookSql({
+    webhookSql({
       type: "destination.blocked",
       data: { block_id: id, scope: input.scope, value: input.value, until: iso(until), reason: input.reason ?? null, source: "manual" },
       now,
@@ -197,7 +197,7 @@ export async function liftBlock(deps: Deps, claims: AccessClaims, id: string): P
       { type: "destination_unblocked", userId: claims.sub, detail: { by: claims.sub, block_id: id, scope: target } },
       lifted,
     ),
-    ...webhookSql({
+    webhookSql({
       type: "destination.unblocked",
       data: { block_id: id, scope: target, value: sql`(SELECT value FROM fraud_blocks WHERE id = ${id})`, by: claims.sub },
       now,

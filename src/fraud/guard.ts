@@ -166,7 +166,7 @@ export async function autoBlockStatements(deps: Deps, scope: BlockScope, value: 
       },
       made,
     ),
-    ...webhookSql({
+    webhookSql({
       type: "destination.blocked",
       data: {
         block_id: id,

@@ -1,11 +1,11 @@
-import { type SQL, sql } from "drizzle-orm";
+import type { SQL } from "drizzle-orm";
 import { batch } from "../db/client";
 import { attemptsSql } from "../delivery/store";
 import type { WalkOutcome } from "../delivery/walk";
 import type { Deps } from "../deps";
 import { type BlockScope, writeBlockEdge } from "./blocks";
 import { autoBlockStatements, codeSentSql, judgeSql } from "./guard";
-import { attemptsRollupSql, verifiedRollupSql } from "./rollups";
+import { attemptsRollupSql } from "./rollups";
 
 /** The send a delivery record belongs to. */
 export type SendRecord = { codeId: string; phone: string; purpose: string; country?: string };
@@ -25,13 +25,9 @@ export async function recordDelivery(deps: Deps, send: SendRecord, outcome: Walk
   const statements = [
     attemptsSql(send.codeId, send.phone, send.country, outcome.attempts),
     attemptsRollupSql(destination, now, outcome.attempts),
-    ...(accepted
-      ? [
-          codeSentSql({ ...send, ...destination, channel: accepted.channel, provider: accepted.provider, at: now }),
-          // The verify came first and found no send row: count its verification here.
-          verifiedRollupSql(send.codeId, sql`1`),
-        ]
-      : []),
+    // A verify that came first left no send row to mark: the row is inserted verified, and the
+    // analytics count it then (trigger code_sends_verified_first_hourly, migration 0018).
+    ...(accepted ? [codeSentSql({ ...send, ...destination, channel: accepted.channel, provider: accepted.provider, at: now })] : []),
     ...(judged ? [judgeSql(config, destination, now)] : []),
   ].filter((statement): statement is SQL => statement !== null);
   if (statements.length === 0) return;

@@ -55,28 +55,3 @@ export function receiptRollupSql(provider: string, receipt: Receipt): SQL {
     WHERE ${receiptTakesSql(provider, receipt)} AND (${delivered} <> 0 OR ${failed} <> 0)
     ON CONFLICT ${KEY} DO UPDATE SET delivered = delivered + excluded.delivered, failed = failed + excluded.failed`;
 }
-
-/** The histogram columns' values for one verification (SQL over `verified_at - sent_at`), built once. */
-const BUCKET_VALUES: SQL = (() => {
-  const seconds = sql`((verified_at - sent_at) / 1000.0)`;
-  const values = VERIFY_BUCKETS.map((bound, index) => {
-    const above = index === 0 ? sql`1` : sql`${seconds} > ${VERIFY_BUCKETS[index - 1]}`;
-    return sql`(${above} AND ${seconds} <= ${bound})`;
-  });
-  values.push(sql`(${seconds} > ${VERIFY_BUCKETS.at(-1)})`);
-  return sql.join(values, sql`, `);
-})();
-const VERIFIED_COLUMNS = sql.raw(VERIFY_COLUMNS.join(", "));
-const VERIFIED_SUMS = sql.raw(VERIFY_COLUMNS.map((column) => `${column} = ${column} + excluded.${column}`).join(", "));
-
-/**
- * Counts the verification of code `codeId` in its send's hour, when `when` holds and the code's
- * send row (table `code_sends`) is verified. Used by the verify that consumed the code, and by
- * the send's own record when that verify came first (then it found no send row to count in).
- */
-export function verifiedRollupSql(codeId: string, when: SQL): SQL {
-  return sql`INSERT INTO traffic_hourly (hour, prefix, channel, provider, country, verified, ${VERIFIED_COLUMNS})
-    SELECT sent_at - sent_at % ${HOUR}, prefix, channel, provider, country, 1, ${BUCKET_VALUES}
-    FROM code_sends WHERE code_id = ${codeId} AND verified_at IS NOT NULL AND ${when}
-    ON CONFLICT ${KEY} DO UPDATE SET verified = verified + 1, ${VERIFIED_SUMS}`;
-}

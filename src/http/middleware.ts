@@ -137,8 +137,15 @@ function expandIpv6(ip: string): string[] {
 
 /** What a new session records about the client. */
 export function clientInfo(c: Context): ClientInfo {
-  const userAgent = c.req.header("User-Agent")?.slice(0, 256) ?? null;
-  const cf = (c.req.raw as { cf?: { country?: unknown } }).cf;
-  const country = typeof cf?.country === "string" ? cf.country : null;
-  return { userAgent, country };
+  let info = clientInfos.get(c.req.raw);
+  if (!info) {
+    const userAgent = c.req.header("User-Agent")?.slice(0, 256) ?? null;
+    // Reading `cf` builds the object from the request's metadata each time: once per request.
+    const cf = (c.req.raw as { cf?: { country?: unknown } }).cf;
+    info = { userAgent, country: typeof cf?.country === "string" ? cf.country : null };
+    clientInfos.set(c.req.raw, info);
+  }
+  return info;
 }
+
+const clientInfos = new WeakMap<Request, ClientInfo>();

@@ -13,9 +13,6 @@ export function importStatements(plan: Plan, input: { marker: string; bonus: num
   const { marker } = input;
   return [
     ...plan.users.map((user) => insertUser(user, marker)),
-    // users_total as sign-up keeps it: +1 per user actually inserted.
-    sql`INSERT INTO counters (name, value) SELECT 'users_total', count(*) FROM users WHERE invite_marker = ${marker}
-      ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`,
     ...plan.links.flatMap((link, i) => linkStatements(link, { marker, linkMarker: `${marker}.${i + 1}`, bonus: input.bonus })),
     sql`SELECT ${plan.users.length} AS users_in_file,
         (SELECT count(*) FROM users WHERE invite_marker = ${marker} OR invite_marker LIKE ${`${marker}.%`}) AS users_inserted,

@@ -39,7 +39,7 @@ export async function changePhone(
         WHERE user_id = ${claims.sub} AND id <> ${claims.sid} AND revoked_at IS NULL AND ${moved}`,
       sql`DELETE FROM otp_challenges WHERE phone = ${caller.phone} AND ${moved}`,
       await eventSql(deps, { type: "phone_changed", phone, userId: claims.sub, detail: { previous: maskPhone(caller.phone) } }, moved),
-      ...webhookSql({ type: "phone.changed", data: { user_id: claims.sub, phone, previous_phone: caller.phone }, now, when: moved }),
+      webhookSql({ type: "phone.changed", data: { user_id: claims.sub, phone, previous_phone: caller.phone }, now, when: moved }),
       sql`SELECT ${profileColumns} FROM users u WHERE u.id = ${claims.sub}`,
     ],
   });

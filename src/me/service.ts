@@ -44,7 +44,7 @@ export async function updateProfile(db: Db, config: Config, claims: AccessClaims
   const [, rows] = await batch<[unknown[], ProfileRow[]]>(db, [
     sql`UPDATE users AS u SET ${sql.join(assignments, sql`, `)} WHERE ${callerSql(config, claims, now)} RETURNING id`,
     sql`SELECT ${profileColumns} FROM users u WHERE ${callerSql(config, claims, now)}`,
-    ...webhookSql({
+    webhookSql({
       type: "user.updated",
       data: { user_id: claims.sub, fields: changed.join(",") },
       now,
@@ -66,12 +66,11 @@ export async function deleteAccount(deps: Deps, claims: AccessClaims, phone: str
     // A right current_password's reservation is given back in the same round trip (reauthenticate).
     ...refund,
     await eventSql(deps, { type: "account_deleted", phone, userId: claims.sub }, live),
-    ...webhookSql({ type: "user.deleted", data: { user_id: claims.sub, phone }, now, when: live }),
+    webhookSql({ type: "user.deleted", data: { user_id: claims.sub, phone }, now, when: live }),
     sql`DELETE FROM otp_challenges WHERE phone = (SELECT u.phone FROM users u WHERE ${caller})`,
     sql`DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ${claims.sub}) AND ${live}`,
     // The account's own referral list goes; rows where it is the invitee stay in its inviter's list.
     sql`DELETE FROM referrals WHERE inviter_id = ${claims.sub} AND ${live}`,
-    sql`UPDATE counters SET value = value - 1 WHERE name = 'users_total' AND ${live}`,
     sql`DELETE FROM users AS u WHERE ${caller} RETURNING id`,
     sql`DELETE FROM sessions WHERE user_id = ${claims.sub} AND NOT EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub})`,
   ]);
@@ -111,7 +110,7 @@ export async function revokeOwnSession(deps: Deps, claims: AccessClaims, session
       { type: "session_revoked", userId: claims.sub, phone, detail: { reason: "revoked_by_owner", session_id: sessionId } },
       sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${claims.sub} AND revoked_at = ${now})`,
     ),
-    ...webhookSql({
+    webhookSql({
       type: "session.revoked",
       data: { user_id: claims.sub, session_id: sessionId, reason: "revoked_by_owner" },
       now,

@@ -8,7 +8,6 @@ import type { Deps } from "../deps";
 import { blockKeysOf, refusedDestination } from "../fraud/blocks";
 import { codeVerifiedSql, markStorm, raisedStorm, STORM_KEY, stormActive, stormStatements } from "../fraud/guard";
 import { recordDelivery } from "../fraud/record";
-import { verifiedRollupSql } from "../fraud/rollups";
 import { type Failure, fail } from "../http/problem";
 import { edgeIpKey, edgePhoneKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
 import { ipRefusal } from "../limits/ip";
@@ -306,9 +305,8 @@ export async function checkCode(deps: Deps, input: CodeCheck): Promise<CodeAccep
     const base = { phone, purpose, userId: input.userId, marker, now, ip: request.ip };
     const won = wonSql(phone, purpose, marker);
     const own = right && input.onRight ? await input.onRight(won) : [];
-    // The analytics count the verification in its send's hour (src/fraud/rollups.ts).
-    const verified =
-      right && latest ? [codeVerifiedSql(latest.id, won, now), verifiedRollupSql(latest.id, sql`verified_at = ${now} AND ${won}`)] : [];
+    // The analytics count the verification in its send's hour (trigger code_sends_verified_hourly, migration 0018).
+    const verified = right && latest ? [codeVerifiedSql(latest.id, won, now)] : [];
     const guess = guessStatements(config, {
       ...base,
       codeId: latest?.id ?? null,

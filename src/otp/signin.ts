@@ -68,15 +68,13 @@ export async function signInWithCode(
             WHERE users.is_active = 1`,
           ...openSessionStatements(config, { sessionId, phone, refreshHash: refresh.hash, now, client: input.client, guard: won }),
           await eventSql(deps, { type: "code_verified", phone, userId: userOfPhone(phone), detail: { purpose: "login" } }, won),
-          sql`INSERT INTO counters (name, value) SELECT 'users_total', 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = ${userId})
-            ON CONFLICT (name) DO UPDATE SET value = value + 1`,
-          ...webhookSql({
+          webhookSql({
             type: "user.created",
             data: { user_id: userId, phone },
             now,
             when: sql`EXISTS (SELECT 1 FROM users WHERE id = ${userId})`,
           }),
-          ...webhookSql({
+          webhookSql({
             type: "user.signed_in",
             data: { user_id: sql`(SELECT id FROM users WHERE phone = ${phone})`, phone, method: "code", session_id: sessionId },
             now,
@@ -100,24 +98,26 @@ export async function signInWithCode(
                   { type: "invite_activated", phone, userId, detail: { inviter_id: inviterId, at_sign_up: true } },
                   activationWonSql(userId, activationMarker),
                 ),
-                ...referralWebhookSql({ inviterId, inviteeId: userId, now, when: activationWonSql(userId, activationMarker) }),
+                referralWebhookSql({ inviterId, inviteeId: userId, now, when: activationWonSql(userId, activationMarker) }),
               ]
             : []),
           sql`SELECT ${profileColumns}, ${won} AS won, u.id = ${userId} AS is_new,
               s.id AS session_id, s.expires_at AS session_expires_at
             FROM users u LEFT JOIN sessions s ON s.id = ${sessionId} AND s.user_id = u.id
             WHERE u.phone = ${phone}`,
-          sql`SELECT is_active FROM users WHERE invite_code = ${inviteCode ?? ""}`,
+          // Why an invite did not apply (only read when one came).
+          ...(inviteCode !== undefined ? [sql`SELECT is_active FROM users WHERE invite_code = ${inviteCode}`] : []),
         ],
       });
       if ("error" in checked) return checked;
-      const inviter = (checked.results.at(-1) as { is_active: number }[] | undefined)?.[0];
+      const inviterRead = inviteCode !== undefined ? 1 : 0;
+      const inviter = inviterRead ? (checked.results.at(-1) as { is_active: number }[] | undefined)?.[0] : undefined;
       if (checked.outcome === "unmet") {
         return inviter
           ? fail("invite_inactive", { detail: "The owner of this invite code is deactivated." })
           : fail("invite_not_found", { detail: "No such invite code." });
       }
-      const signed = await signedIn(deps, (checked.results.at(-2) as SignInRow[])[0], refresh.token);
+      const signed = await signedIn(deps, (checked.results.at(-1 - inviterRead) as SignInRow[])[0], refresh.token);
       return "error" in signed ? signed : { ...signed, headers: checked.headers };
     } catch (error) {
       if (attempt < INVITE_CODE_TRIES && String(error).includes("users.invite_code")) continue;

@@ -113,7 +113,7 @@ export async function addPasskey(
         AND (SELECT count(*) FROM passkeys WHERE user_id = u.id) < ${MAX_PASSKEYS}
       ON CONFLICT (credential_id) DO NOTHING`,
     await eventSql(deps, { type: "passkey_added", phone: caller.phone, userId: caller.id, detail: { passkey_id: id } }, inserted),
-    ...webhookSql({ type: "passkey.added", data: { user_id: caller.id, phone: caller.phone, passkey_id: id }, now, when: inserted }),
+    webhookSql({ type: "passkey.added", data: { user_id: caller.id, phone: caller.phone, passkey_id: id }, now, when: inserted }),
     sql`SELECT ${won} AS won, (SELECT count(*) FROM passkeys WHERE user_id = ${caller.id}) AS owned,
       EXISTS (SELECT 1 FROM passkeys WHERE credential_id = ${info.credential.id}) AS taken`,
     sql`SELECT ${passkeyColumns} FROM passkeys p WHERE p.id = ${id}`,

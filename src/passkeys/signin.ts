@@ -109,7 +109,7 @@ export async function signInWithPasskey(
       { type: "passkey_login", phone, userId: passkey.user_id, detail: { passkey_id: passkey.id } },
       sessionOpenedSql(sessionId),
     ),
-    ...webhookSql({
+    webhookSql({
       type: "user.signed_in",
       data: { user_id: passkey.user_id, phone, method: "passkey", session_id: sessionId },
       now,

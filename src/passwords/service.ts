@@ -85,7 +85,7 @@ export async function loginWithPassword(deps: Deps, input: { phone: string; pass
       { type: "password_login", phone: input.phone, userId: userOfPhone(input.phone) },
       sessionOpenedSql(signIn.sessionId),
     ),
-    ...webhookSql({
+    webhookSql({
       type: "user.signed_in",
       data: {
         user_id: sql`(SELECT id FROM users WHERE phone = ${input.phone})`,
@@ -131,7 +131,7 @@ export async function resetPassword(deps: Deps, input: { phone: Phone; code: str
           WHERE user_id = (SELECT id FROM users WHERE phone = ${phone}) AND revoked_at IS NULL AND ${won}`,
         ...signIn.open(input.client),
         await eventSql(deps, { type: "password_changed", phone, userId: userOfPhone(phone), detail: { via: "reset" } }, won),
-        ...webhookSql({ type: "password.changed", data: { user_id: userOfPhone(phone), phone, via: "reset" }, now, when: won }),
+        webhookSql({ type: "password.changed", data: { user_id: userOfPhone(phone), phone, via: "reset" }, now, when: won }),
         signIn.readBack,
       ];
     },
@@ -207,7 +207,7 @@ export async function changePassword(
       { type: "password_changed", phone: caller.phone, userId: claims.sub, detail: { via: caller.password_hash ? "change" : "first_set" } },
       sql`EXISTS (SELECT 1 FROM users WHERE id = ${claims.sub} AND password_hash = ${hash})`,
     ),
-    ...webhookSql({
+    webhookSql({
       type: "password.changed",
       data: { user_id: claims.sub, phone: caller.phone, via: caller.password_hash ? "change" : "first_set" },
       now,

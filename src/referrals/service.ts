@@ -81,7 +81,7 @@ export function activationStatements(a: Activation): SQL[] {
  * The `referral.activated` event: the two-level tree as the activation left it (the inviter, the
  * inviter's inviter) and the points the referral earned, read inside the activation's batch.
  */
-export function referralWebhookSql(input: { inviterId: string | SQL; inviteeId: string; now: number; when: SQL }): SQL[] {
+export function referralWebhookSql(input: { inviterId: string | SQL; inviteeId: string; now: number; when: SQL }): SQL {
   return webhookSql({
     type: "referral.activated",
     data: {
@@ -147,7 +147,7 @@ export async function activateInvite(
         { type: "invite_activated", phone: caller.phone, userId: caller.id, detail: { inviter_id: inviter.id } },
         activationWonSql(caller.id, marker),
       ),
-      ...referralWebhookSql({ inviterId: inviter.id, inviteeId: caller.id, now, when: activationWonSql(caller.id, marker) }),
+      referralWebhookSql({ inviterId: inviter.id, inviteeId: caller.id, now, when: activationWonSql(caller.id, marker) }),
       sql`SELECT EXISTS (SELECT 1 FROM users WHERE id = ${caller.id} AND invite_marker = ${marker}) AS won,
         EXISTS (SELECT 1 FROM referrals WHERE id = ${referralId} AND created_marker = ${marker}) AS fresh`,
     ]);

@@ -119,7 +119,7 @@ export async function rotateRefreshToken(deps: Deps, token: string): Promise<Rot
       },
       sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${previous.session_id} AND revoked_at = ${now})`,
     ),
-    ...webhookSql({
+    webhookSql({
       type: "session.revoked",
       data: { user_id: previous.user_id, session_id: previous.session_id, reason: "refresh_reused" },
       now,
@@ -149,7 +149,7 @@ export async function revokeByRefreshToken(deps: Deps, token: string): Promise<v
   const live = sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${owner.session_id} AND revoked_at IS NULL)`;
   await batch(db, [
     await eventSql(deps, { type: "session_revoked", userId: owner.user_id, phone: owner.phone, detail: { reason: "logout" } }, live),
-    ...webhookSql({
+    webhookSql({
       type: "session.revoked",
       data: { user_id: owner.user_id, session_id: owner.session_id, reason: "logout" },
       now,
@@ -166,7 +166,7 @@ export async function revokeUserSessions(deps: Deps, caller: { id: string; phone
   const anyLive = sql`EXISTS (SELECT 1 FROM sessions WHERE user_id = ${userId} AND revoked_at IS NULL)`;
   await batch(deps.db, [
     await eventSql(deps, { type: "session_revoked", userId, phone, detail: { reason: "logout_all" } }, anyLive),
-    ...webhookSql({
+    webhookSql({
       type: "session.revoked",
       data: { user_id: userId, session_id: null, reason: "logout_all" },
       now: deps.now,

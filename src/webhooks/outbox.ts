@@ -29,29 +29,21 @@ export const subscribedSql = (type: string) =>
   sql`e.enabled = 1 AND EXISTS (SELECT 1 FROM json_each(e.event_types) WHERE value IN ('*', ${type}))`;
 
 /**
- * The outbox rows of one event, for the batch of the change it describes (so the change and its
+ * The outbox row of one event, for the batch of the change it describes (so the change and its
  * event are written together, or not at all): the event, only `when` it holds and some endpoint
- * subscribes, then one delivery per subscribed endpoint. `data` values may be SQL of the batch.
+ * subscribes. Its deliveries, one per subscribed endpoint, are made by the `webhook_events_fan_out`
+ * trigger (migration 0018) in the same statement. `data` values may be SQL of the batch.
  */
-export function webhookSql(input: { type: WebhookEventType; data: Record<string, JsonField>; now: number; when?: SQL }): SQL[] {
-  const id = `msg_${randomToken()}`;
+export function webhookSql(input: { type: WebhookEventType; data: Record<string, JsonField>; now: number; when?: SQL }): SQL {
   const payload = sql`json_object('type', ${input.type}, 'timestamp', ${new Date(input.now).toISOString()},
     'data', json(${jsonObjectSql(input.data)}))`;
   const event = sql`INSERT INTO webhook_events (id, type, payload, created_at)
-    SELECT ${id}, ${input.type}, ${payload}, ${input.now}
+    SELECT ${`msg_${randomToken()}`}, ${input.type}, ${payload}, ${input.now}
     WHERE ${input.when ?? sql`1`} AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE ${subscribedSql(input.type)})
     RETURNING id`;
   OUTBOX_STATEMENTS.add(event);
-  return [
-    event,
-    sql`INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
-      SELECT ${uuidSql}, ${id}, e.id, 'pending', 0, ${input.now}, ${input.now}
-      FROM webhook_endpoints e WHERE ${subscribedSql(input.type)} AND EXISTS (SELECT 1 FROM webhook_events WHERE id = ${id})`,
-  ];
+  return event;
 }
-
-/** A random UUID made by SQLite (one per row of an INSERT … SELECT), the id shape keyset cursors take. */
-const uuidSql = sql`lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-' || hex(randomblob(2)) || '-' || hex(randomblob(2)) || '-' || hex(randomblob(6)))`;
 
 /** A Queue message: the outbox event to deliver. */
 export type WebhookMessage = { event_id: string };
