@@ -79,3 +79,31 @@ export function keyedHasher(secret: string, purpose: string): KeyedHasher {
   }
   return hasher;
 }
+
+const answersOf = new WeakMap<KeyedHasher, Map<string, Promise<string>>>();
+const ANSWERS_KEPT = 1024;
+
+/**
+ * `keyedHasher(secret, purpose)` that remembers its recent answers (up to 1,024 messages per
+ * isolate): for a value one request hashes again and again, like a phone's key in each of its
+ * audit events (src/phone.ts `phoneKey`). The answers are as secret as the key that made them.
+ */
+export function rememberingHasher(secret: string, purpose: string): KeyedHasher {
+  const hasher = keyedHasher(secret, purpose);
+  let answers = answersOf.get(hasher);
+  if (!answers) {
+    answers = new Map();
+    answersOf.set(hasher, answers);
+  }
+  const kept = answers;
+  return (message) => {
+    let answer = kept.get(message);
+    if (!answer) {
+      if (kept.size >= ANSWERS_KEPT) kept.clear();
+      answer = hasher(message);
+      kept.set(message, answer);
+      answer.catch(() => kept.delete(message));
+    }
+    return answer;
+  };
+}

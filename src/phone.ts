@@ -1,6 +1,6 @@
 import { type CountryCode, getCountryCallingCode, type MetadataJson, parsePhoneNumberFromString } from "libphonenumber-js/core";
 import type { Config } from "./config";
-import { keyedHasher } from "./crypto";
+import { rememberingHasher } from "./crypto";
 import { type Failure, fail } from "./http/problem";
 import { guarded } from "./storage/guard";
 
@@ -103,7 +103,7 @@ export function phoneFromInput(
 
 /** Keyed hash of a phone: lets referrals and the audit trail recognise a number without storing it. */
 export function phoneKey(config: Pick<Config, "PASSWORD_PEPPER">, phone: string): Promise<string> {
-  return keyedHasher(config.PASSWORD_PEPPER, "phone")(phone);
+  return rememberingHasher(config.PASSWORD_PEPPER, "phone")(phone);
 }
 
 /** A number for reading: `+375 29 123-45-67` (E.164 if it will not parse). */

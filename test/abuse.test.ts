@@ -2,7 +2,7 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
-import { call, expectProblem, freshIp, freshPhone, row, signIn } from "./helpers";
+import { call, expectProblem, freshIp, freshPhone, row, sendCode, signIn, wrongCode } from "./helpers";
 
 const turnstile = { ...env, TURNSTILE_SECRET_KEY: "turnstile-secret" };
 const onlyIran = { ...env, ALLOWED_COUNTRIES: "IR" };
@@ -142,12 +142,58 @@ describe("client IP", () => {
     expect((await send(env, { phone: freshPhone() }, { "CF-Connecting-IP": "2001:db8:77:2::1" })).status).toBe(200);
   });
 
-  it("carries RateLimit headers for the window with the least left", async () => {
+  it("carries RateLimit headers for the window with the least left: after a send, the phone's cooldown", async () => {
     const response = await send(env, { phone: freshPhone() }, { "CF-Connecting-IP": freshIp() });
-    expect(response.headers.get("RateLimit-Limit")).toBe("5");
-    expect(response.headers.get("RateLimit-Remaining")).toBe("4");
-    expect(Number(response.headers.get("RateLimit-Reset"))).toBeGreaterThan(0);
+    // 1 per OTP_RESEND_SECONDS, just spent; the IP's 5 a minute have 4 left.
+    expect(limitHeaders(response)).toEqual({ limit: "1", remaining: "0", reset: "60" });
+    expect(((await response.json()) as { resend_in: number }).resend_in).toBe(60);
   });
+
+  it("a guess names the phone's failure window or the IP's, whichever has less left", async () => {
+    const phone = freshPhone();
+    const code = await sendCode(phone);
+    // Wrong guesses from new IPs: the phone's 10 an hour shrink, each IP's 10 a minute do not.
+    for (let i = 1; i <= 3; i++) {
+      const guess = await call("POST", "/v1/auth/otp/verify", { body: { phone, code: wrongCode(code) } });
+      expect(guess.status).toBe(400);
+      const headers = limitHeaders(guess);
+      expect({ limit: headers.limit, remaining: headers.remaining }).toEqual({ limit: "10", remaining: String(10 - i) });
+      expect(Number(headers.reset)).toBeGreaterThan(3500);
+    }
+    // One IP guessing at new phones: its minute shrinks faster than any phone's hour.
+    const ip = freshIp();
+    for (let i = 1; i <= 3; i++) {
+      const guess = await call("POST", "/v1/auth/otp/verify", { ip, body: { phone: freshPhone(), code: "123456" } });
+      const headers = limitHeaders(guess);
+      expect({ limit: headers.limit, remaining: headers.remaining }).toEqual({ limit: "10", remaining: String(10 - i) });
+      expect(Number(headers.reset)).toBeLessThanOrEqual(60);
+    }
+  });
+
+  it("a password login names the phone's failure window when it has less left, and a right password gives its failure back", async () => {
+    const user = await signIn();
+    const phone = user.user.phone;
+    const good = "correct horse battery staple";
+    expect((await call("PUT", "/v1/me/password", { token: user.access_token, body: { new_password: good } })).status).toBe(204);
+    const login = (password: string) => call("POST", "/v1/auth/password/login", { body: { phone, password } });
+    for (let i = 1; i <= 2; i++) {
+      const wrong = await login(`wrong passphrase number ${i}`);
+      expect(wrong.status).toBe(401);
+      const headers = limitHeaders(wrong);
+      expect({ limit: headers.limit, remaining: headers.remaining }).toEqual({ limit: "5", remaining: String(5 - i) });
+      expect(Number(headers.reset)).toBeGreaterThan(890);
+    }
+    const right = await login(good);
+    expect(right.status).toBe(200);
+    // The 2 failures stay (3 left of 5); the right guess's own reservation was given back.
+    expect({ limit: limitHeaders(right).limit, remaining: limitHeaders(right).remaining }).toEqual({ limit: "5", remaining: "3" });
+  });
+});
+
+const limitHeaders = (response: Response) => ({
+  limit: response.headers.get("RateLimit-Limit"),
+  remaining: response.headers.get("RateLimit-Remaining"),
+  reset: response.headers.get("RateLimit-Reset"),
 });
 
 describe("per-phone limits", () => {

@@ -1,6 +1,6 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { callWorker, sharedAdmin } from "./admin-helpers";
 import { freshIp, freshPhone } from "./helpers";
@@ -168,6 +168,39 @@ describe("storage round-trip budgets", () => {
     counts.d1 = 0;
     expect((await call("POST", "/v1/auth/otp/verify", { phone: freshPhone(), code: "123456" }, undefined, guesser)).status).toBe(429);
     expect(counts.d1).toBe(0);
+  });
+
+  it("a password login for a locked phone: 0 D1 round trips (the lock's KV edge copy); a reset by SMS takes the copy off", async () => {
+    const phone = freshPhone();
+    const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
+    const user = (await (await call("POST", "/v1/auth/otp/verify", { phone, code: sent.dev_code })).json()) as { access_token: string };
+    const good = "correct horse battery staple";
+    expect((await call("PUT", "/v1/me/password", { new_password: good }, user.access_token)).status).toBe(204);
+    for (let i = 0; i < 5; i++) {
+      expect((await call("POST", "/v1/auth/password/login", { phone, password: `wrong passphrase ${i} here` })).status).toBe(401);
+    }
+    const mark = (await env.KV.get(`edge:phone:${phone}`, "json")) as { password_lock?: { until: number; limit: number } } | null;
+    expect(mark?.password_lock?.limit).toBe(5);
+    expect((mark?.password_lock?.until ?? 0) - Date.now()).toBeGreaterThan(890_000);
+    counts.d1 = 0;
+    const refused = await call("POST", "/v1/auth/password/login", { phone, password: good });
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { code: string }).code).toBe("too_many_attempts");
+    expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(890);
+    expect(counts.d1).toBe(0);
+
+    // Past the login code's cooldown (the lock and its copy have 14 minutes to go).
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 61_000);
+    try {
+      const resetCode = (await (await call("POST", "/v1/auth/otp", { phone, purpose: "reset_password" })).json()) as { dev_code: string };
+      const fresh = "a brand new passphrase 2026";
+      expect((await call("POST", "/v1/auth/password/reset", { phone, code: resetCode.dev_code, new_password: fresh })).status).toBe(200);
+      expect(((await env.KV.get(`edge:phone:${phone}`, "json")) as { password_lock?: unknown } | null)?.password_lock).toBeUndefined();
+      expect((await call("POST", "/v1/auth/password/login", { phone, password: fresh })).status).toBe(200);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("verify with a webhook endpoint subscribed: still 1 D1 round trip (the outbox rows ride in the sign-in batch)", async () => {

@@ -11,7 +11,7 @@
 // (bench/suites/endpoints.mjs) checks that both send the same SQL.
 //
 // Only the happy paths the bench drives are implemented; anything else is a bare 4xx.
-import { keyedHasher, randomDigits, randomFromAlphabet, randomToken, sha256Hex, timingSafeEqual } from "../../src/crypto";
+import { randomDigits, randomFromAlphabet, randomToken, rememberingHasher, sha256Hex, timingSafeEqual } from "../../src/crypto";
 import { hashPassword, verifyPassword } from "../../src/passwords/hash";
 import { countingHandler } from "./counting";
 import {
@@ -86,7 +86,7 @@ const json = (ctx: Ctx, body: unknown, status = 200) => {
   return new Response(JSON.stringify(body), { status, headers: ctx.headers });
 };
 const refuse = (ctx: Ctx, status: number, code: string) => json(ctx, { code }, status);
-const phoneKey = (env: Env, phone: string) => keyedHasher(env.PASSWORD_PEPPER, "phone")(phone);
+const phoneKey = (env: Env, phone: string) => rememberingHasher(env.PASSWORD_PEPPER, "phone")(phone);
 // +375 29 1234567 → +37529*****67 (the bench only uses Belarusian numbers: 3-digit country code).
 const maskPhone = (phone: string) => `${phone.slice(0, 6)}${"*".repeat(phone.length - 8)}${phone.slice(-2)}`;
 const iso = (ms: number | null) => (ms == null ? null : new Date(ms).toISOString());

@@ -22,7 +22,10 @@ export function deps(c: Context<AppEnv>): Deps {
   const request = {
     requestId: c.get("requestId"),
     ip: clientIp(c),
-    country: clientInfo(c).country,
+    // Read when asked: building `cf` costs, and most requests record no country.
+    get country() {
+      return clientInfo(c).country;
+    },
     defer: (work: Promise<unknown>) => {
       try {
         c.executionCtx.waitUntil(work);

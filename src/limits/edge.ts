@@ -8,7 +8,7 @@ import type { Kv } from "../storage/guard";
 // KV refuses TTLs under 60 s, so the real end is kept in the value.
 
 /** What an edge mark stops: a per-IP window of one route, or a phone's lock or send windows. */
-export type EdgeMark = "send_ip" | "verify_ip" | "password_ip" | "passkey_ip" | "code_lock" | "send_phone";
+export type EdgeMark = "send_ip" | "verify_ip" | "password_ip" | "passkey_ip" | "code_lock" | "send_phone" | "password_lock";
 
 /** One KV value per IP and per phone: each mark's end (ms) and the limit of the window that filled. */
 export type EdgeMarks = Partial<Record<EdgeMark, EdgeWindow>>;
@@ -58,6 +58,26 @@ export function markEdge(
     writeMarks(deps.kv, key, marks, Math.max(60, Math.ceil((longest - deps.now) / 1000))).catch((error) =>
       console.warn(`edge mark skipped: ${error instanceof Error ? error.message : "unknown"}`),
     ),
+  );
+}
+
+/**
+ * Takes `mark` off `key` after the response, when D1 lifted what it copied (a password reset ends
+ * the password lock). One KV read, and a write only when the mark is there. Until KV has spread
+ * the change (up to 60 s), other locations may still refuse: a mark only ever refuses.
+ */
+export function clearEdgeMark(deps: Pick<Deps, "kv" | "now" | "request">, key: string, mark: EdgeMark) {
+  deps.request.defer(
+    (async () => {
+      const marks = (await deps.kv.get(key, "json")) as EdgeMarks | null;
+      if (!marks?.[mark]) return;
+      const rest: EdgeMarks = pruned(marks, deps.now);
+      delete rest[mark];
+      const longest = Math.max(0, ...Object.values(rest).map((found) => found?.until ?? 0));
+      await (longest > deps.now
+        ? writeMarks(deps.kv, key, rest, Math.max(60, Math.ceil((longest - deps.now) / 1000)))
+        : deps.kv.delete(key));
+    })().catch((error) => console.warn(`edge mark not cleared: ${error instanceof Error ? error.message : "unknown"}`)),
   );
 }
 

@@ -141,23 +141,34 @@ export type WindowState = { limit: number; remaining: number; reset: number; ful
  * the seconds until its oldest event slides out, when one more request fits again.
  */
 export function windowState(limit: Limit, row: Record<string, unknown>, prefix: string, now: number): WindowState {
-  let tightest: WindowState | undefined;
-  limit.windows.forEach((window, i) => {
+  const states = limit.windows.map((window, i): WindowState => {
     const count = Number(row[`${prefix}_n${i}`] ?? 0);
     const oldest = row[`${prefix}_o${i}`];
     const freeAt = typeof oldest === "number" ? oldest + window.ms : now + window.ms;
-    const state: WindowState = {
+    return {
       limit: window.limit,
       remaining: Math.max(0, window.limit - count),
       reset: Math.max(1, Math.ceil((freeAt - now) / 1000)),
       full: count >= window.limit,
       freeAt,
     };
-    const better = !tightest || (state.full && !tightest.full) || (state.full === tightest.full && state.remaining < tightest.remaining);
-    if (better) tightest = state;
   });
-  if (!tightest) throw new Error(`limit ${limit.scope} has no windows`);
-  return tightest;
+  if (states.length === 0) throw new Error(`limit ${limit.scope} has no windows`);
+  return tightest(...(states as [WindowState, ...WindowState[]]));
+}
+
+/**
+ * Of the windows a request counts in (its IP's and its phone's), the one with the least left, which
+ * `RateLimit-*` names (spec: Rate limits): a full window before any other, the one that frees last
+ * among full ones; otherwise the fewest remaining, the later reset on a tie.
+ */
+export function tightest(...states: [WindowState, ...WindowState[]]): WindowState {
+  return states.reduce((best, state) => {
+    if (state.full !== best.full) return state.full ? state : best;
+    if (state.full) return state.freeAt > best.freeAt ? state : best;
+    if (state.remaining !== best.remaining) return state.remaining < best.remaining ? state : best;
+    return state.reset > best.reset ? state : best;
+  });
 }
 
 /** The `RateLimit-*` headers of one window: its limit, what is left, seconds until it frees. */

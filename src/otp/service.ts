@@ -11,7 +11,7 @@ import { recordDelivery } from "../fraud/record";
 import { type Failure, fail } from "../http/problem";
 import { edgeIpKey, edgePhoneKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
 import { ipRefusal } from "../limits/ip";
-import { rateLimitHeaders, type WindowState, windowState } from "../limits/sliding";
+import { rateLimitHeaders, tightest, type WindowState, windowState } from "../limits/sliding";
 import type { Phone } from "../phone";
 import {
   type Audience,
@@ -166,8 +166,16 @@ export async function sendCode(
     // Sandbox only. A reset for a phone without a password gets a decoy, so even the sandbox
     // answer does not tell which phones have accounts.
     ...(config.sandbox ? { dev_code: code } : {}),
-    headers: rateLimitHeaders(ipWindow),
+    // The window with the least left: after a send, the phone's cooldown (1 per OTP_RESEND_SECONDS).
+    headers: rateLimitHeaders(tightest(ipWindow, phoneWindow, cooldownWindow(config, now, now))),
   };
+}
+
+/** The phone's 1-per-`OTP_RESEND_SECONDS` send window, after a send at `sentAt`. */
+function cooldownWindow(config: Config, sentAt: number, now: number): WindowState {
+  const freeAt = sentAt + config.OTP_RESEND_SECONDS * 1000;
+  const full = freeAt > now;
+  return { limit: 1, remaining: full ? 0 : 1, reset: Math.max(1, Math.ceil((freeAt - now) / 1000)), full, freeAt };
 }
 
 /**
@@ -330,8 +338,9 @@ export async function checkCode(deps: Deps, input: CodeCheck): Promise<CodeAccep
     const ipWindow = windowState(limits.ip, state, "ip", now);
     if (ipWindow.full) markEdge(deps, edgeIpKey(request.ip), edge.ip, "verify_ip", { until: ipWindow.freeAt, limit: ipWindow.limit });
     if (!state.ip_counted) return ipRefusal(ipWindow.limit, ipWindow.reset);
-    const headers = rateLimitHeaders(ipWindow);
     const phoneWindow = windowState(limits.phone, state, "phone", now);
+    // The window with the least left of the two this guess counted in: the IP's and the phone's failures.
+    const headers = rateLimitHeaders(tightest(ipWindow, phoneWindow));
     if (state.locked_until != null && state.locked_until > now) {
       markEdge(deps, edgePhoneKey(phone), edge.phone, "code_lock", { until: state.locked_until, limit: config.OTP_LOCKOUT_FAILURES });
     }

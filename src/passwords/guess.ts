@@ -4,7 +4,7 @@ import { randomToken } from "../crypto";
 import { batch } from "../db/client";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
-import { type EdgeMarks, edgeIpKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
+import { type EdgeMarks, edgeIpKey, edgePhoneKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
 import { ipRefusal } from "../limits/ip";
 import {
   countedSql,
@@ -14,7 +14,9 @@ import {
   passwordIpLimit,
   rateLimitHeaders,
   stateColumnsSql,
+  tightest,
   uncountSql,
+  type WindowState,
   windowState,
 } from "../limits/sliding";
 import { verifyPassword } from "./hash";
@@ -34,6 +36,14 @@ export type PasswordGuess<T extends unknown[][]> = {
  */
 export const MAX_PASSWORD_FAIL_STREAK = 100;
 
+/** 429 for a phone whose password sign-in is locked, with its `RateLimit-*` (0 left, reset = Retry-After). */
+function passwordLocked(limit: number, wait: number): Failure {
+  return {
+    ...fail("too_many_attempts", { detail: "Too many failed sign-ins for this phone. Try again later.", retry_after: wait }),
+    headers: rateLimitHeaders({ limit, remaining: 0, reset: wait }),
+  };
+}
+
 /**
  * Checks a password for `phone` under the per-phone password window: a failure is reserved
  * (counted in `rate_events`) before the slow hash runs, so parallel guesses cannot exceed it; a
@@ -49,11 +59,15 @@ export async function guessPassword<T extends unknown[][] = []>(
   const { config, db, kv, now, request } = deps;
   const ipLimit = passwordIpLimit(config, request.ip);
   const failLimit = passwordFailLimit(config, input.phone);
-  let edgeIp: EdgeMarks | null = null;
+  // Login reads its IP's and its phone's edge marks in one KV call: a tripped IP, or a phone whose
+  // password sign-in is locked, is refused with no D1 round trip.
+  let edge: { ip: EdgeMarks | null; phone: EdgeMarks | null } = { ip: null, phone: null };
   if (input.countIp) {
-    edgeIp = (await readEdge(kv, request.ip, null)).ip;
-    const full = edgeRefuses(edgeIp, "password_ip", now);
+    edge = await readEdge(kv, request.ip, input.phone);
+    const full = edgeRefuses(edge.ip, "password_ip", now);
     if (full) return ipRefusal(full.limit, full.wait, "too_many_attempts");
+    const locked = edgeRefuses(edge.phone, "password_lock", now);
+    if (locked) return passwordLocked(locked.limit, locked.wait);
   }
   const marker = randomToken();
   const ipCounted = input.countIp ? countedSql(ipLimit, marker, now) : sql`1`;
@@ -83,13 +97,19 @@ export async function guessPassword<T extends unknown[][] = []>(
     hash: string | null;
   };
   const extra = results.slice(offset + 1) as unknown as T;
-  let headers: Record<string, string> = {};
-  if (input.countIp) {
-    const ipWindow = windowState(ipLimit, state, "ip", now);
-    if (ipWindow.full) markEdge(deps, edgeIpKey(request.ip), edgeIp, "password_ip", { until: ipWindow.freeAt, limit: ipWindow.limit });
+  const ipWindow = input.countIp ? windowState(ipLimit, state, "ip", now) : null;
+  if (ipWindow) {
+    if (ipWindow.full) markEdge(deps, edgeIpKey(request.ip), edge.ip, "password_ip", { until: ipWindow.freeAt, limit: ipWindow.limit });
     if (!state.ip_counted) return ipRefusal(ipWindow.limit, ipWindow.reset, "too_many_attempts");
-    headers = rateLimitHeaders(ipWindow);
   }
+  // Login names the window with the least left of its two (the IP's, the phone's failures).
+  const headersWith = (failWindow: WindowState) => (ipWindow ? rateLimitHeaders(tightest(ipWindow, failWindow)) : {});
+  const failWindow = windowState(failLimit, state, "fail", now);
+  const lockFor = (lockEnds: number) => {
+    // The lock's edge copy: later logins for this phone are refused without a D1 round trip.
+    if (input.countIp) markEdge(deps, edgePhoneKey(input.phone), edge.phone, "password_lock", { until: lockEnds, limit: failWindow.limit });
+    return { ...failWindow, remaining: 0, full: true, freeAt: lockEnds, reset: Math.max(1, Math.ceil((lockEnds - now) / 1000)) };
+  };
   if (!state.reserved) {
     if (state.streak >= MAX_PASSWORD_FAIL_STREAK) {
       return {
@@ -97,20 +117,17 @@ export async function guessPassword<T extends unknown[][] = []>(
           detail: `${MAX_PASSWORD_FAIL_STREAK} wrong passwords in a row: password sign-in is locked. Reset the password by SMS.`,
           retry_after: config.PASSWORD_LOCKOUT_SECONDS,
         }),
-        headers,
+        headers: headersWith(lockFor(now + config.PASSWORD_LOCKOUT_SECONDS * 1000)),
       };
     }
-    const failWindow = windowState(failLimit, state, "fail", now);
-    const lockEnds = state.locked_until != null && state.locked_until > now ? state.locked_until : failWindow.freeAt;
-    return {
-      ...fail("too_many_attempts", {
-        detail: "Too many failed sign-ins for this phone. Try again later.",
-        retry_after: Math.max(1, Math.ceil((lockEnds - now) / 1000)),
-      }),
-      headers,
-    };
+    const lock = lockFor(state.locked_until != null && state.locked_until > now ? state.locked_until : failWindow.freeAt);
+    return { ...passwordLocked(lock.limit, lock.reset), headers: headersWith(lock) };
   }
   const right = await verifyPassword(config.PASSWORD_PEPPER, input.password, state.hash);
+  // A right password gives its reserved failure back (the caller's batch); a wrong one keeps it.
+  const headers = headersWith(
+    right ? { ...failWindow, remaining: Math.min(failWindow.limit, failWindow.remaining + 1), full: false } : failWindow,
+  );
   if (!right) {
     const who = { phone: input.phone, userId: userOfPhone(input.phone) };
     const lockUntil = now + config.PASSWORD_LOCKOUT_SECONDS * 1000;
@@ -122,6 +139,8 @@ export async function guessPassword<T extends unknown[][] = []>(
       await eventSql(deps, { type: "password_login_failed", ...who, detail: { context: input.context } }),
       await eventSql(deps, { type: "password_locked", ...who }, lockStarted),
     ]);
+    // This failure filled the window: the lock starts now (the UPDATE above wrote it).
+    if (failWindow.full) lockFor(lockUntil);
   }
   return {
     right,

@@ -4,6 +4,7 @@ import { batch } from "../db/client";
 import { sendNotice } from "../delivery";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
+import { clearEdgeMark, edgePhoneKey } from "../limits/edge";
 import { clearSql, passwordFailLimit } from "../limits/sliding";
 import { checkCode } from "../otp/service";
 import type { Phone } from "../phone";
@@ -138,6 +139,8 @@ export async function resetPassword(deps: Deps, input: { phone: Phone; code: str
   });
   if ("error" in checked) return checked;
   if (checked.outcome !== "won" || !signIn) return fail("code_expired", { detail: "No live code for this phone. Ask for a new one." });
+  // The batch lifted the password lock: so does its edge copy.
+  clearEdgeMark(deps, edgePhoneKey(phone), "password_lock");
   const response = await tokensFor(deps, (checked.results.at(-1) as SessionRow[])[0], signIn.refresh.token);
   if ("error" in response) return response;
   await sendNotice(deps.config, deps.delivery, phone, `Your ${config.APP_NAME} password was reset. If this was not you, contact support.`);
