@@ -1,3 +1,5 @@
+import { type Remembered, remembered } from "./memo";
+
 const encoder = new TextEncoder();
 
 export function base64url(bytes: Uint8Array): string {
@@ -80,30 +82,24 @@ export function keyedHasher(secret: string, purpose: string): KeyedHasher {
   return hasher;
 }
 
-const answersOf = new WeakMap<KeyedHasher, Map<string, Promise<string>>>();
-const ANSWERS_KEPT = 1024;
+const rememberingHashers = new WeakMap<KeyedHasher, Remembered<Promise<string>>>();
 
 /**
- * `keyedHasher(secret, purpose)` that remembers its recent answers (up to 1,024 messages per
- * isolate): for a value one request hashes again and again, like a phone's key in each of its
- * audit events (src/phone.ts `phoneKey`). The answers are as secret as the key that made them.
+ * `keyedHasher(secret, purpose)` that remembers its recent answers (src/memo.ts): for a value one
+ * request hashes again and again, like a phone's key in each of its audit events (src/phone.ts
+ * `phoneKey`). The answers are as secret as the key that made them; a failed hash is not kept.
  */
 export function rememberingHasher(secret: string, purpose: string): KeyedHasher {
   const hasher = keyedHasher(secret, purpose);
-  let answers = answersOf.get(hasher);
-  if (!answers) {
-    answers = new Map();
-    answersOf.set(hasher, answers);
+  let recall = rememberingHashers.get(hasher);
+  if (!recall) {
+    const made: Remembered<Promise<string>> = remembered((message) => {
+      const answer = hasher(message);
+      answer.catch(() => made.forget(message));
+      return answer;
+    });
+    recall = made;
+    rememberingHashers.set(hasher, recall);
   }
-  const kept = answers;
-  return (message) => {
-    let answer = kept.get(message);
-    if (!answer) {
-      if (kept.size >= ANSWERS_KEPT) kept.clear();
-      answer = hasher(message);
-      kept.set(message, answer);
-      answer.catch(() => kept.delete(message));
-    }
-    return answer;
-  };
+  return recall;
 }

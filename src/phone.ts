@@ -2,6 +2,7 @@ import { type CountryCode, getCountryCallingCode, type MetadataJson, parsePhoneN
 import type { Config } from "./config";
 import { rememberingHasher } from "./crypto";
 import { type Failure, fail } from "./http/problem";
+import { remembered } from "./memo";
 import { guarded } from "./storage/guard";
 
 // The numbering plans (libphonenumber-js's `mobile` metadata, ~95 KiB, a fifth of the bundle) are
@@ -29,6 +30,7 @@ export function loadPhoneMetadata(assets: Fetcher, timeoutMs: number): Promise<v
 /** Sets the numbering plans directly (Node tools such as the importer, which read the package's JSON). */
 export function usePhoneMetadata(json: MetadataJson): void {
   metadata = json;
+  masked.clear();
 }
 
 function plans(): MetadataJson {
@@ -71,12 +73,17 @@ export function parsePhone(input: string, region?: string): Phone | null {
  * digit, last two digits (`+37529*****67`).
  */
 export function maskPhone(e164: string): string {
+  return masked(e164);
+}
+
+// Parsed once per phone (src/memo.ts): a request masks its phone in each of its audit events.
+const masked = remembered((e164: string) => {
   const parsed = parsePhoneNumberFromString(e164, plans());
   const countryCode = parsed ? parsed.countryCallingCode : "";
   const national = parsed ? parsed.nationalNumber : e164.slice(1);
   const hidden = Math.max(national.length - 4, 0);
   return `+${countryCode}${national.slice(0, 2)}${"*".repeat(hidden)}${national.slice(2 + hidden)}`;
-}
+});
 
 /**
  * Resolves a client's phone field: the body's `region`, else `DEFAULT_REGION`, for national
