@@ -18,7 +18,11 @@ type KvCall =
   | { method: "delete"; key: string };
 
 async function call(storage: Fetcher, path: "d1" | "kv", body: D1Call | KvCall): Promise<unknown> {
-  const response = await storage.fetch(`http://storage/${path}`, { method: "POST", body: JSON.stringify(body) });
+  const text = JSON.stringify(body);
+  const send = () => storage.fetch(`http://storage/${path}`, { method: "POST", body: text });
+  // workerd may find a kept-alive connection to the storage process closed ("Network connection
+  // lost") before the request left: one more try, on a new connection.
+  const response = await send().catch(send);
   const out = (await response.json()) as { value?: unknown; error?: string };
   if (out.error !== undefined) throw new Error(out.error);
   return out.value;
