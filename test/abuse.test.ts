@@ -170,6 +170,29 @@ describe("client IP", () => {
     }
   });
 
+  it("a guess at a locked phone names the lock: 0 left, reset at its end, as Retry-After says", async () => {
+    const phone = freshPhone();
+    let last: Response | undefined;
+    let code = "";
+    // Two codes (5 wrong guesses burn one), the second after the first's cooldown.
+    for (let round = 0; round < 2; round++) {
+      if (round > 0) {
+        vi.useFakeTimers({ toFake: ["Date"] });
+        vi.setSystemTime(Date.now() + 61_000);
+      }
+      code = await sendCode(phone);
+      for (let i = 0; i < 5; i++) last = await call("POST", "/v1/auth/otp/verify", { body: { phone, code: wrongCode(code) } });
+    }
+    // The 10th wrong guess starts the hour's lock: its own answer names it already.
+    expect(limitHeaders(last as Response)).toMatchObject({ limit: "10", remaining: "0" });
+    const refused = await call("POST", "/v1/auth/otp/verify", { body: { phone, code } });
+    const problem = await expectProblem(refused.clone(), 429, "too_many_attempts");
+    const headers = limitHeaders(refused);
+    expect(headers).toEqual({ limit: "10", remaining: "0", reset: refused.headers.get("Retry-After") });
+    expect(Number(headers.reset)).toBe(problem.retry_after);
+    expect(Number(headers.reset)).toBeGreaterThan(3500);
+  });
+
   it("a password login names the phone's failure window when it has less left, and a right password gives its failure back", async () => {
     const user = await signIn();
     const phone = user.user.phone;
@@ -187,6 +210,12 @@ describe("client IP", () => {
     expect(right.status).toBe(200);
     // The 2 failures stay (3 left of 5); the right guess's own reservation was given back.
     expect({ limit: limitHeaders(right).limit, remaining: limitHeaders(right).remaining }).toEqual({ limit: "5", remaining: "3" });
+    // The 5th failure starts the 15-minute lock: its answer names the lock, the next login's too.
+    for (let i = 3; i <= 5; i++) expect((await login(`wrong passphrase number ${i}`)).status).toBe(401);
+    const refused = await login(good);
+    expect(refused.status).toBe(429);
+    expect(limitHeaders(refused)).toEqual({ limit: "5", remaining: "0", reset: refused.headers.get("Retry-After") });
+    expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(890);
   });
 });
 

@@ -203,6 +203,47 @@ describe("storage round-trip budgets", () => {
     }
   });
 
+  it("a password window full of failures but no lock in D1 refuses without an edge copy; a reset keeps the phone's other marks", async () => {
+    const phone = freshPhone();
+    const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
+    const user = (await (await call("POST", "/v1/auth/otp/verify", { phone, code: sent.dev_code })).json()) as { access_token: string };
+    const good = "correct horse battery staple";
+    expect((await call("PUT", "/v1/me/password", { new_password: good }, user.access_token)).status).toBe(204);
+    // Five failures in the window with no lock written (as while right passwords in flight are
+    // yet to give theirs back): refused by D1, and nothing copied to the edge.
+    const now = Date.now();
+    await env.DB.batch(
+      Array.from({ length: 5 }, (_, i) =>
+        env.DB.prepare("INSERT INTO rate_events (scope, key, at, marker) VALUES ('password_fail', ?, ?, ?)").bind(
+          phone,
+          now - 1000 + i,
+          `m${i}`,
+        ),
+      ),
+    );
+    const refused = await call("POST", "/v1/auth/password/login", { phone, password: good });
+    expect(refused.status).toBe(429);
+    expect(((await env.KV.get(`edge:phone:${phone}`, "json")) as { password_lock?: unknown } | null)?.password_lock).toBeUndefined();
+
+    // A password lock beside a send window mark: the reset lifts the lock's copy only.
+    const until = now + 600_000;
+    await env.KV.put(
+      `edge:phone:${phone}`,
+      JSON.stringify({ password_lock: { until, limit: 5 }, send_phone: { until, limit: 5, from: until - 1000 } }),
+      { expirationTtl: 600 },
+    );
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(now + 61_000);
+    try {
+      const resetCode = (await (await call("POST", "/v1/auth/otp", { phone, purpose: "reset_password" })).json()) as { dev_code: string };
+      const fresh = "a brand new passphrase 2026";
+      expect((await call("POST", "/v1/auth/password/reset", { phone, code: resetCode.dev_code, new_password: fresh })).status).toBe(200);
+      expect(await env.KV.get(`edge:phone:${phone}`, "json")).toEqual({ send_phone: { until, limit: 5, from: until - 1000 } });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("verify with a webhook endpoint subscribed: still 1 D1 round trip (the outbox rows ride in the sign-in batch)", async () => {
     const admin = await sharedAdmin();
     const created = await callWorker("POST", "/v1/admin/webhooks", {

@@ -2,6 +2,12 @@ import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from
 
 // Times are integer milliseconds since the epoch, always supplied by the Worker's clock (never
 // SQLite's), so one injected clock drives every expiry. See src/db/STORAGE.md.
+//
+// Triggers live in hand-written migrations, which drizzle-kit does not know about (0016: country
+// minutes on `code_sends`; 0018: webhook fan-out, `users_total`, verified rollups; 0019: one
+// delivery per event and endpoint). A generated migration that rebuilds one of those tables
+// (SQLite's copy-and-drop) drops its triggers: write them again in it. test/schema-triggers.test.ts
+// fails when one is missing.
 
 export const users = sqliteTable(
   "users",
@@ -205,7 +211,7 @@ export const auditEvents = sqliteTable(
   ],
 );
 
-/** Counters kept in the batches that change them, so stats never count rows (`users_total`). */
+/** Counters kept by the statements that change them, so stats never count rows (`users_total`: triggers on `users`). */
 export const counters = sqliteTable("counters", {
   name: text("name").primaryKey(),
   value: integer("value").notNull().default(0),

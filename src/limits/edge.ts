@@ -53,9 +53,8 @@ export function markEdge(
   window: EdgeWindow,
 ) {
   const marks: EdgeMarks = { ...pruned(known, deps.now), [mark]: window };
-  const longest = Math.max(...Object.values(marks).map((found) => found?.until ?? 0));
   deps.request.defer(
-    writeMarks(deps.kv, key, marks, Math.max(60, Math.ceil((longest - deps.now) / 1000))).catch((error) =>
+    writeMarks(deps.kv, key, marks, deps.now).catch((error) =>
       console.warn(`edge mark skipped: ${error instanceof Error ? error.message : "unknown"}`),
     ),
   );
@@ -63,20 +62,18 @@ export function markEdge(
 
 /**
  * Takes `mark` off `key` after the response, when D1 lifted what it copied (a password reset ends
- * the password lock). One KV read, and a write only when the mark is there. Until KV has spread
- * the change (up to 60 s), other locations may still refuse: a mark only ever refuses.
+ * the password lock): one KV read, then the other marks written back (or the key deleted) whether
+ * or not this location's read saw the mark, since the mark may have been written elsewhere. Until
+ * KV has spread the change (up to 60 s), other locations may still refuse; a request that read the
+ * marks before this write may also put the mark back when it writes its own (KV keeps the last
+ * write). Either way a mark only ever refuses, until its own end.
  */
 export function clearEdgeMark(deps: Pick<Deps, "kv" | "now" | "request">, key: string, mark: EdgeMark) {
   deps.request.defer(
     (async () => {
-      const marks = (await deps.kv.get(key, "json")) as EdgeMarks | null;
-      if (!marks?.[mark]) return;
-      const rest: EdgeMarks = pruned(marks, deps.now);
+      const rest: EdgeMarks = pruned((await deps.kv.get(key, "json")) as EdgeMarks | null, deps.now);
       delete rest[mark];
-      const longest = Math.max(0, ...Object.values(rest).map((found) => found?.until ?? 0));
-      await (longest > deps.now
-        ? writeMarks(deps.kv, key, rest, Math.max(60, Math.ceil((longest - deps.now) / 1000)))
-        : deps.kv.delete(key));
+      await (Object.keys(rest).length > 0 ? writeMarks(deps.kv, key, rest, deps.now) : deps.kv.delete(key));
     })().catch((error) => console.warn(`edge mark not cleared: ${error instanceof Error ? error.message : "unknown"}`)),
   );
 }
@@ -85,7 +82,9 @@ function pruned(marks: EdgeMarks | null, now: number): EdgeMarks {
   return Object.fromEntries(Object.entries(marks ?? {}).filter(([, found]) => typeof found?.until === "number" && found.until > now));
 }
 
-function writeMarks(kv: Kv, key: string, marks: EdgeMarks, ttl: number) {
+/** Writes live `marks` under `key`, kept until the last one ends (KV's TTL: at least 60 s). */
+function writeMarks(kv: Kv, key: string, marks: EdgeMarks, now: number) {
+  const longest = Math.max(...Object.values(marks).map((found) => found?.until ?? 0));
   // KV takes one write per key per second; a refused write only loses the shortcut.
-  return kv.put(key, JSON.stringify(marks), { expirationTtl: ttl });
+  return kv.put(key, JSON.stringify(marks), { expirationTtl: Math.max(60, Math.ceil((longest - now) / 1000)) });
 }

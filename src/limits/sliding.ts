@@ -157,6 +157,11 @@ export function windowState(limit: Limit, row: Record<string, unknown>, prefix: 
   return tightest(...(states as [WindowState, ...WindowState[]]));
 }
 
+/** A lock as a window: full, with `limit` (the window that started it), until `until` (ms). */
+export function lockedWindow(limit: number, until: number, now: number): WindowState {
+  return { limit, remaining: 0, full: true, freeAt: until, reset: Math.max(1, Math.ceil((until - now) / 1000)) };
+}
+
 /**
  * Of the windows a request counts in (its IP's and its phone's), the one with the least left, which
  * `RateLimit-*` names (spec: Rate limits): a full window before any other, the one that frees last

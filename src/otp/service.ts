@@ -11,7 +11,7 @@ import { recordDelivery } from "../fraud/record";
 import { type Failure, fail } from "../http/problem";
 import { edgeIpKey, edgePhoneKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
 import { ipRefusal } from "../limits/ip";
-import { rateLimitHeaders, tightest, type WindowState, windowState } from "../limits/sliding";
+import { lockedWindow, rateLimitHeaders, tightest, type WindowState, windowState } from "../limits/sliding";
 import type { Phone } from "../phone";
 import {
   type Audience,
@@ -43,7 +43,7 @@ export type CodeSent = {
   resend_in: number;
   code_length: number;
   dev_code?: string;
-  /** `RateLimit-*` of the per-IP send windows; response headers, not body. */
+  /** `RateLimit-*` of the window with the least left (the phone's cooldown, after a send); response headers, not body. */
   headers: Record<string, string>;
 };
 
@@ -86,7 +86,7 @@ export async function sendCode(
   const blocked = testCode === undefined ? await refusedDestination(deps, phone, edge.more as { until?: unknown }[]) : null;
   if (blocked) return blocked;
   const locked = edgeRefuses(edge.phone, "code_lock", now);
-  if (locked) return phoneLocked(locked.wait);
+  if (locked) return phoneLocked(locked.limit, locked.wait);
   const phoneFull = edgeRefuses(edge.phone, "send_phone", now);
   if (phoneFull) return phoneWindowFull(phoneFull.limit, phoneFull.wait);
 
@@ -226,11 +226,16 @@ const phoneWindowFull = (limit: number, reset: number): Failure => ({
   headers: fullWindowHeaders(limit, reset),
 });
 
-const phoneLocked = (retryAfter: number): Failure =>
-  fail("too_many_attempts", { detail: "Too many wrong codes for this phone. Try again later.", retry_after: retryAfter });
+/** 429 for a phone locked by wrong codes: `limit` of the window that locked it, 0 left until the lock ends. */
+const phoneLocked = (limit: number, retryAfter: number): Failure => ({
+  ...fail("too_many_attempts", { detail: "Too many wrong codes for this phone. Try again later.", retry_after: retryAfter }),
+  headers: fullWindowHeaders(limit, retryAfter),
+});
 
 function refusedSend(config: Config, state: SendState, phoneWindow: WindowState, now: number): SendRefused {
-  if (state.locked_until != null && state.locked_until > now) return phoneLocked(secondsUntil(state.locked_until, now));
+  if (state.locked_until != null && state.locked_until > now) {
+    return phoneLocked(config.OTP_LOCKOUT_FAILURES, secondsUntil(state.locked_until, now));
+  }
   const cooldownEnds = (state.last_sent_at ?? 0) + config.OTP_RESEND_SECONDS * 1000;
   if (cooldownEnds > now) {
     const reset = secondsUntil(cooldownEnds, now);
@@ -291,7 +296,7 @@ export async function checkCode(deps: Deps, input: CodeCheck): Promise<CodeAccep
   const ipFull = edgeRefuses(edge.ip, "verify_ip", now);
   if (ipFull) return ipRefusal(ipFull.limit, ipFull.wait);
   const locked = edgeRefuses(edge.phone, "code_lock", now);
-  if (locked) return phoneLocked(locked.wait);
+  if (locked) return phoneLocked(locked.limit, locked.wait);
   if (input.captcha && stormActive(edge.more[1], now)) {
     const refused = await input.captcha();
     if (refused) return refused;
@@ -339,10 +344,17 @@ export async function checkCode(deps: Deps, input: CodeCheck): Promise<CodeAccep
     if (ipWindow.full) markEdge(deps, edgeIpKey(request.ip), edge.ip, "verify_ip", { until: ipWindow.freeAt, limit: ipWindow.limit });
     if (!state.ip_counted) return ipRefusal(ipWindow.limit, ipWindow.reset);
     const phoneWindow = windowState(limits.phone, state, "phone", now);
-    // The window with the least left of the two this guess counted in: the IP's and the phone's failures.
-    const headers = rateLimitHeaders(tightest(ipWindow, phoneWindow));
-    if (state.locked_until != null && state.locked_until > now) {
-      markEdge(deps, edgePhoneKey(phone), edge.phone, "code_lock", { until: state.locked_until, limit: config.OTP_LOCKOUT_FAILURES });
+    const locked = state.locked_until != null && state.locked_until > now;
+    // The window with the least left of the two this guess counted in, the IP's and the phone's
+    // failures; a locked phone's is full until the lock ends (as Retry-After says).
+    const headers = rateLimitHeaders(
+      tightest(ipWindow, locked ? lockedWindow(phoneWindow.limit, state.locked_until as number, now) : phoneWindow),
+    );
+    if (locked) {
+      markEdge(deps, edgePhoneKey(phone), edge.phone, "code_lock", {
+        until: state.locked_until as number,
+        limit: config.OTP_LOCKOUT_FAILURES,
+      });
     }
     if (state.won) return { outcome: "won", results: ownResults, headers };
     if (state.evaluated) {
@@ -381,7 +393,9 @@ function refusedGuess(
   userId: string | undefined,
   now: number,
 ): Failure | null {
-  if (state.locked_until != null && state.locked_until > now) return phoneLocked(secondsUntil(state.locked_until, now));
+  if (state.locked_until != null && state.locked_until > now) {
+    return phoneLocked(config.OTP_LOCKOUT_FAILURES, secondsUntil(state.locked_until, now));
+  }
   const live =
     state.code_id != null &&
     state.consumed_at == null &&
@@ -397,6 +411,6 @@ function refusedGuess(
     });
   }
   // The failure window is full (its lock is being written by a racing request).
-  if (phoneWindow.full) return phoneLocked(phoneWindow.reset);
+  if (phoneWindow.full) return phoneLocked(phoneWindow.limit, phoneWindow.reset);
   return null;
 }

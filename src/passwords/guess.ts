@@ -10,6 +10,7 @@ import {
   countedSql,
   countSql,
   fullSql,
+  lockedWindow,
   passwordFailLimit,
   passwordIpLimit,
   rateLimitHeaders,
@@ -105,42 +106,48 @@ export async function guessPassword<T extends unknown[][] = []>(
   // Login names the window with the least left of its two (the IP's, the phone's failures).
   const headersWith = (failWindow: WindowState) => (ipWindow ? rateLimitHeaders(tightest(ipWindow, failWindow)) : {});
   const failWindow = windowState(failLimit, state, "fail", now);
-  const lockFor = (lockEnds: number) => {
-    // The lock's edge copy: later logins for this phone are refused without a D1 round trip.
-    if (input.countIp) markEdge(deps, edgePhoneKey(input.phone), edge.phone, "password_lock", { until: lockEnds, limit: failWindow.limit });
-    return { ...failWindow, remaining: 0, full: true, freeAt: lockEnds, reset: Math.max(1, Math.ceil((lockEnds - now) / 1000)) };
+  // A lock as a full window that ends with it. `copy`: D1 holds this lock, so its KV edge copy
+  // refuses later logins for the phone without a D1 round trip (login only).
+  const lockWindow = (lockEnds: number, copy: boolean): WindowState => {
+    if (copy && input.countIp)
+      markEdge(deps, edgePhoneKey(input.phone), edge.phone, "password_lock", { until: lockEnds, limit: failWindow.limit });
+    return lockedWindow(failWindow.limit, lockEnds, now);
   };
   if (!state.reserved) {
     if (state.streak >= MAX_PASSWORD_FAIL_STREAK) {
+      // Not copied to the edge: only a reset by SMS ends it, and only D1's answer says so.
       return {
         ...fail("too_many_attempts", {
           detail: `${MAX_PASSWORD_FAIL_STREAK} wrong passwords in a row: password sign-in is locked. Reset the password by SMS.`,
           retry_after: config.PASSWORD_LOCKOUT_SECONDS,
         }),
-        headers: headersWith(lockFor(now + config.PASSWORD_LOCKOUT_SECONDS * 1000)),
+        headers: headersWith(lockWindow(now + config.PASSWORD_LOCKOUT_SECONDS * 1000, false)),
       };
     }
-    const lock = lockFor(state.locked_until != null && state.locked_until > now ? state.locked_until : failWindow.freeAt);
+    // Without a lock in D1 the window is full of failures in flight, some of which a right password
+    // may give back: this login is refused until the oldest slides out, and nothing is copied.
+    const locked = state.locked_until != null && state.locked_until > now;
+    const lock = lockWindow(locked ? (state.locked_until as number) : failWindow.freeAt, locked);
     return { ...passwordLocked(lock.limit, lock.reset), headers: headersWith(lock) };
   }
   const right = await verifyPassword(config.PASSWORD_PEPPER, input.password, state.hash);
   // A right password gives its reserved failure back (the caller's batch); a wrong one keeps it.
-  const headers = headersWith(
+  let headers = headersWith(
     right ? { ...failWindow, remaining: Math.min(failWindow.limit, failWindow.remaining + 1), full: false } : failWindow,
   );
   if (!right) {
     const who = { phone: input.phone, userId: userOfPhone(input.phone) };
     const lockUntil = now + config.PASSWORD_LOCKOUT_SECONDS * 1000;
     const lockStarted = sql`EXISTS (SELECT 1 FROM phone_guards WHERE phone = ${input.phone} AND pw_locked_until = ${lockUntil})`;
-    await batch(db, [
+    const [written] = await batch<[{ locked_until: number | null }[], ...unknown[][]]>(db, [
       sql`UPDATE phone_guards SET pw_fail_streak = pw_fail_streak + 1,
           pw_locked_until = CASE WHEN ${fullSql(failLimit, now)} THEN ${lockUntil} ELSE pw_locked_until END
-        WHERE phone = ${input.phone}`,
+        WHERE phone = ${input.phone} RETURNING pw_locked_until AS locked_until`,
       await eventSql(deps, { type: "password_login_failed", ...who, detail: { context: input.context } }),
       await eventSql(deps, { type: "password_locked", ...who }, lockStarted),
     ]);
-    // This failure filled the window: the lock starts now (the UPDATE above wrote it).
-    if (failWindow.full) lockFor(lockUntil);
+    // This failure filled the window and D1 wrote the lock: the answer and the edge copy name it.
+    if (written[0]?.locked_until === lockUntil) headers = headersWith(lockWindow(lockUntil, true));
   }
   return {
     right,
