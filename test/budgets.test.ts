@@ -81,6 +81,17 @@ async function call(method: string, path: string, body?: unknown, token?: string
   return response;
 }
 
+const GOOD_PASSWORD = "correct horse battery staple";
+
+/** A new account (signed in by code) with a password: its phone and password. */
+async function userWithPassword() {
+  const phone = freshPhone();
+  const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
+  const user = (await (await call("POST", "/v1/auth/otp/verify", { phone, code: sent.dev_code })).json()) as { access_token: string };
+  expect((await call("PUT", "/v1/me/password", { new_password: GOOD_PASSWORD }, user.access_token)).status).toBe(204);
+  return { phone, password: GOOD_PASSWORD };
+}
+
 beforeEach(() => {
   counts.d1 = 0;
   counts.kv = 0;
@@ -171,11 +182,7 @@ describe("storage round-trip budgets", () => {
   });
 
   it("a password login for a locked phone: 0 D1 round trips (the lock's KV edge copy); a reset by SMS takes the copy off", async () => {
-    const phone = freshPhone();
-    const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
-    const user = (await (await call("POST", "/v1/auth/otp/verify", { phone, code: sent.dev_code })).json()) as { access_token: string };
-    const good = "correct horse battery staple";
-    expect((await call("PUT", "/v1/me/password", { new_password: good }, user.access_token)).status).toBe(204);
+    const { phone, password: good } = await userWithPassword();
     for (let i = 0; i < 5; i++) {
       expect((await call("POST", "/v1/auth/password/login", { phone, password: `wrong passphrase ${i} here` })).status).toBe(401);
     }
@@ -204,11 +211,7 @@ describe("storage round-trip budgets", () => {
   });
 
   it("a password window full of failures but no lock in D1 refuses without an edge copy; a reset keeps the phone's other marks", async () => {
-    const phone = freshPhone();
-    const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
-    const user = (await (await call("POST", "/v1/auth/otp/verify", { phone, code: sent.dev_code })).json()) as { access_token: string };
-    const good = "correct horse battery staple";
-    expect((await call("PUT", "/v1/me/password", { new_password: good }, user.access_token)).status).toBe(204);
+    const { phone, password: good } = await userWithPassword();
     // Five failures in the window with no lock written (as while right passwords in flight are
     // yet to give theirs back): refused by D1, and nothing copied to the edge.
     const now = Date.now();
