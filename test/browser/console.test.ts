@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { browserSuite } from "./worker";
+import { browserSuite, signInByCode } from "./worker";
 
 // The operator console in real Chromium (no script needed, so JavaScript is off): an admin signs
 // in through the pages, reads the overview's numbers and SVG charts, lifts a block and deactivates
@@ -54,14 +54,7 @@ async function signedInPage(phone: string): Promise<Page> {
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
   page.setDefaultNavigationTimeout(15_000);
-  await page.goto(`${local.worker.url}/`);
-  await page.getByLabel("Mobile number").fill(phone);
-  await page.getByRole("button", { name: "Send code" }).click();
-  await page.waitForURL("**/verify");
-  const code = (await page.locator("[data-dev-code]").textContent())?.trim() ?? "";
-  await page.getByLabel("Code from the SMS").fill(code);
-  await page.getByRole("button", { name: "Continue" }).click();
-  await page.waitForURL("**/profile");
+  await signInByCode(page, local.worker.url, phone);
   return page;
 }
 

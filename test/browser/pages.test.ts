@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { browserSuite } from "./worker";
+import { browserSuite, signInByCode } from "./worker";
 
 // Real headless Chromium (Debian's `chromium`) against the Worker under `wrangler dev`: the
 // whole journey with JavaScript on and with it off, a cross-site post, and a screenshot of each
@@ -147,14 +147,7 @@ describe.each([
 it("refuses a cross-site form post and changes nothing", async () => {
   const { context, page } = await newPage(true);
   try {
-    await page.goto(`${local.worker.url}/`);
-    await page.getByLabel("Mobile number").fill(freshPhone());
-    await page.getByRole("button", { name: "Send code" }).click();
-    await page.waitForURL("**/verify");
-    const code = (await page.locator("[data-dev-code]").textContent())?.trim() ?? "";
-    await page.getByLabel("Code from the SMS").fill(code);
-    await page.getByRole("button", { name: "Continue" }).click();
-    await page.waitForURL("**/profile");
+    await signInByCode(page, local.worker.url, freshPhone());
 
     // A page on another site that posts to the profile form (as a victim's click would).
     await context.route("http://attacker.test/**", (route) =>

@@ -1,7 +1,7 @@
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { browserSuite } from "./worker";
+import { browserSuite, signInByCode } from "./worker";
 
 // Passkeys in real Chromium with JavaScript on: register one on /profile and sign in with it on
 // `/`, through a CDP virtual authenticator (a platform authenticator with user verification that
@@ -51,13 +51,7 @@ describe("passkeys in Chromium", () => {
       const phone = `+37533${String(Date.now() % 100_000).padStart(5, "0")}99`;
       await page.goto(`${origin}/`);
       expect(await page.getByRole("button", { name: "Sign in with a passkey" }).isVisible()).toBe(true);
-      await page.getByLabel("Mobile number").fill(phone);
-      await page.getByRole("button", { name: "Send code" }).click();
-      await page.waitForURL("**/verify");
-      const code = (await page.locator("[data-dev-code]").textContent())?.trim() ?? "";
-      await page.getByLabel("Code from the SMS").fill(code);
-      await page.getByRole("button", { name: "Continue" }).click();
-      await page.waitForURL("**/profile");
+      await signInByCode(page, origin, phone);
 
       // Add a passkey: the page's script runs navigator.credentials.create() and posts the result.
       await page.locator("#passkey-name").fill("Chromium");

@@ -1,6 +1,6 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll } from "vitest";
 import { unstable_startWorker } from "wrangler";
 
@@ -111,4 +111,16 @@ export function browserSuite(options: () => StartOptions | Promise<StartOptions>
     await suite.worker?.dispose();
   });
   return suite;
+}
+
+/** Signs `phone` in through the pages at `origin` (phone, then the sandbox code), ending on /profile. */
+export async function signInByCode(page: Page, origin: string, phone: string): Promise<void> {
+  await page.goto(`${origin}/`);
+  await page.getByLabel("Mobile number").fill(phone);
+  await page.getByRole("button", { name: "Send code" }).click();
+  await page.waitForURL("**/verify");
+  const code = (await page.locator("[data-dev-code]").textContent())?.trim() ?? "";
+  await page.getByLabel("Code from the SMS").fill(code);
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.waitForURL("**/profile");
 }
