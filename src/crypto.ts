@@ -93,12 +93,7 @@ export function rememberingHasher(secret: string, purpose: string): KeyedHasher 
   const hasher = keyedHasher(secret, purpose);
   let recall = rememberingHashers.get(hasher);
   if (!recall) {
-    const made: Remembered<Promise<string>> = remembered((message) => {
-      const answer = hasher(message);
-      answer.catch(() => made.forget(message));
-      return answer;
-    });
-    recall = made;
+    recall = remembered(hasher);
     rememberingHashers.set(hasher, recall);
   }
   return recall;

@@ -27,7 +27,7 @@ export default {
         ? runRetention(db, loaded.config, Date.now()).then((deleted) => console.log(`retention: ${JSON.stringify(deleted)}`))
         : Promise.all([
             sweepOutbox(env.WEBHOOK_QUEUE, db, Date.now()).then((count) => count > 0 && console.log(`webhook sweep: ${count} re-enqueued`)),
-            refreshBlockEdges(db, guardedKv(env.KV, loaded.config.STORAGE_TIMEOUT_MS), Date.now()),
+            refreshBlockEdges(db, guardedKv(env.KV, loaded.config.STORAGE_TIMEOUT_MS), { config: loaded.config, now: Date.now() }),
           ]),
     );
   },

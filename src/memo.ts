@@ -4,7 +4,8 @@ export type Remembered<T> = ((key: string) => T) & { forget(key: string): void; 
 /**
  * `compute`, a pure function of a string, remembering its recent answers in this isolate (at most
  * `size`; all are dropped when it is full): for work one request repeats with the same input, such
- * as a phone's keyed hash and its masked form in each of the request's audit events.
+ * as a phone's keyed hash and its masked form in each of the request's audit events. A rejected
+ * promise is forgotten.
  */
 export function remembered<T>(compute: (key: string) => T, size = 1024): Remembered<T> {
   const answers = new Map<string, T>();
@@ -13,6 +14,8 @@ export function remembered<T>(compute: (key: string) => T, size = 1024): Remembe
     if (answers.size >= size) answers.clear();
     const answer = compute(key);
     answers.set(key, answer);
+    // A promise that fails is not kept: the next call computes again.
+    if (answer instanceof Promise) answer.catch(() => answers.delete(key));
     return answer;
   };
   return Object.assign(recall, { forget: (key: string) => void answers.delete(key), clear: () => answers.clear() });

@@ -68,6 +68,9 @@ export function parsePhone(input: string, region?: string): Phone | null {
   return { e164: parsed.number, country: parsed.country, national: parsed.nationalNumber };
 }
 
+/** A number's prefix, what the analytics and the fraud guard group by: its E.164 without the last 4 digits. */
+export const prefixOf = (e164: string) => e164.slice(0, -4);
+
 /**
  * Masks someone else's phone: `+`, country code, first two national digits, one `*` per hidden
  * digit, last two digits (`+37529*****67`).

@@ -68,6 +68,35 @@ describe("the operator console", () => {
     }
   });
 
+  it("reads from the primary, so a demotion in D1 shuts the console at once, while other pages may read a replica", async () => {
+    const anchors: string[] = [];
+    const recorded = {
+      ...ADMIN_ENV,
+      DB: new Proxy(env.DB, {
+        get(target, property) {
+          if (property !== "withSession") return Reflect.get(target, property);
+          return (anchor: string) => {
+            anchors.push(anchor);
+            return target.withSession(anchor);
+          };
+        },
+      }),
+    } as typeof env;
+    const phone = freshAdminPhone();
+    const browser = new WebClient("https://web.test", {}, recorded);
+    await browser.signIn(phone);
+    // The sign-in's bookmark cookie: a page may read a replica at least that new; the console ignores it.
+    anchors.length = 0;
+    expect((await browser.get("/admin/users")).status).toBe(200);
+    expect((await browser.get("/profile")).status).toBe(200);
+    expect(anchors[0]).toBe("first-primary");
+    expect(anchors[1]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{8}-/);
+
+    await env.DB.prepare("UPDATE users SET role = 'user' WHERE phone = ?").bind(phone).run();
+    expect((await browser.get("/admin/users")).status).toBe(403);
+    expect(browser.html).toContain("You do not have access to this.");
+  });
+
   it("an admin's profile links to the console; a user's does not", async () => {
     const browser = await admin();
     expect((await browser.get("/profile")).status).toBe(200);
@@ -361,6 +390,9 @@ describe("the console's users and audit pages", () => {
     await browser.follow(await browser.post(`/admin/users/${user.user.id}/role`, { role: "user" }));
     expect(await row("SELECT role FROM users WHERE id = ?", user.user.id)).toEqual({ role: "user" });
     expect(browser.html).toContain("Make admin");
+    // One admin_viewed per page shown: the first view and the two pages after each change, none for the posts themselves.
+    const viewed = await row("SELECT count(*) AS n FROM audit_events WHERE type = 'admin_viewed' AND user_id = ?", user.user.id);
+    expect(viewed).toEqual({ n: 3 });
     // A value none of the page's buttons sends changes nothing.
     expect((await browser.post(`/admin/users/${user.user.id}/role`, { role: "root" })).status).toBe(422);
     expect(await row("SELECT role FROM users WHERE id = ?", user.user.id)).toEqual({ role: "user" });

@@ -2,14 +2,13 @@ import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
 import { batch, type Db } from "../db/client";
 import { oldestStormCounter } from "../fraud/guard";
+import { ANALYTICS_DAYS } from "../fraud/rollups";
 import { LONGEST_WINDOW_MS } from "../limits/sliding";
 
 const DAY = 86_400_000;
 // Bounded work per run: at most ROUNDS × BATCH rows per kind; the next run continues.
 const BATCH = 500;
 const ROUNDS = 20;
-/** How far back the analytics can be asked for (`GET /v1/admin/analytics` spans at most 400 days). */
-const ANALYTICS_DAYS = 400;
 
 /** Deletes in chunks of BATCH until fewer come back, at most ROUNDS times. Returns rows deleted. */
 async function drain(db: Db, statements: (limit: number) => SQL[]): Promise<number> {

@@ -137,16 +137,22 @@ export async function getUser(deps: Deps, claims: AccessClaims, id: string): Pro
   return row ? adminUserDetail(row) : fail("not_found", { detail: "No such user." });
 }
 
+type UserChange = { is_active?: boolean; role?: "user" | "admin" };
+
 /**
  * `PATCH /v1/admin/users/{id}`: one batch changes the user, revokes every session on
  * deactivation, and records who changed what. An admin cannot lock themselves out.
  */
+export async function updateUser(deps: Deps, claims: AccessClaims, id: string, change: UserChange): Promise<AdminUserDetail | Failure>;
+/** `answer` false (the console, which redirects to the user's page): no detail is read, so none is shown or recorded as viewed. */
+export async function updateUser(deps: Deps, claims: AccessClaims, id: string, change: UserChange, answer: false): Promise<Failure | null>;
 export async function updateUser(
   deps: Deps,
   claims: AccessClaims,
   id: string,
-  change: { is_active?: boolean; role?: "user" | "admin" },
-): Promise<AdminUserDetail | Failure> {
+  change: UserChange,
+  answer = true,
+): Promise<AdminUserDetail | Failure | null> {
   // Only an admin learns that a change would lock them out; anyone else hears 401/403 first.
   const selfLockout = id === claims.sub && (change.is_active === false || change.role === "user");
   const admin = callerIsAdmin(deps, claims);
@@ -199,10 +205,11 @@ export async function updateUser(
       sql`${admin} AND ${exists}`,
     ),
   ];
-  const viewed = await viewedSql(deps, claims, { userId: id, phone }, exists);
-  const results = await asAdmin(deps, claims, [...(selfLockout ? [] : changes), viewed, detailSql(deps, id)]);
+  const shown = answer ? [await viewedSql(deps, claims, { userId: id, phone }, exists), detailSql(deps, id)] : [];
+  const results = await asAdmin(deps, claims, [...(selfLockout ? [] : changes), ...shown]);
   if ("error" in results) return results;
   if (selfLockout) return fail("self_lockout", { detail: "You cannot deactivate or demote yourself; ask another admin." });
+  if (!answer) return null;
   const row = (results.at(-1) as AdminRow[])[0];
   return row ? adminUserDetail(row) : fail("not_found", { detail: "No such user." });
 }

@@ -35,16 +35,16 @@ export function database(d1: D1Database, timeoutMs = DEFAULT_TIMEOUT_MS): Db {
 const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
 
 /**
- * A D1 session for one request (D1 read replication). A client that sends back the bookmark of
- * its last response reads its own writes; otherwise reads may start on the nearest replica and
- * writes on the primary.
+ * A D1 session for one request (D1 read replication). A read-only one may start on the nearest
+ * replica, or, when the client sends back the bookmark of its last response, on one at least that
+ * new (it reads its own writes). Any other starts on the primary, which is newer than any bookmark.
  */
 export function sessionDatabase(
   d1: D1Database,
   input: { bookmark?: string; readOnly: boolean; timeoutMs?: number },
 ): Db & { session: D1DatabaseSession } {
-  const anchor =
-    input.bookmark && BOOKMARK.test(input.bookmark) ? input.bookmark : input.readOnly ? "first-unconstrained" : "first-primary";
+  const bookmark = input.bookmark && BOOKMARK.test(input.bookmark) ? input.bookmark : undefined;
+  const anchor = input.readOnly ? (bookmark ?? "first-unconstrained") : "first-primary";
   const session = d1.withSession(anchor);
   return { d1: session, session, timeoutMs: input.timeoutMs ?? DEFAULT_TIMEOUT_MS };
 }

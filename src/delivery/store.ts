@@ -1,4 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
+import { prefixOf } from "../phone";
 import type { Receipt } from "./types";
 import type { AttemptRecord } from "./walk";
 
@@ -9,7 +10,7 @@ import type { AttemptRecord } from "./walk";
  */
 export function attemptsSql(codeId: string, phone: string, country: string | undefined, attempts: AttemptRecord[]): SQL | null {
   if (attempts.length === 0) return null;
-  const prefix = phone.slice(0, -4);
+  const prefix = prefixOf(phone);
   const rows = attempts.map(
     (a) => sql`(${codeId}, ${a.attempt}, ${a.channel}, ${a.provider}, ${country ?? null}, ${prefix}, ${a.status},
       ${a.messageId}, ${a.errorCode}, ${a.segments}, ${a.cost}, ${a.startedAt}, ${a.endedAt})`,

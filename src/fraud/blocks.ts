@@ -7,7 +7,8 @@ import type { Cursor } from "../db/cursor";
 import { encodeCursor } from "../db/cursor";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
-import type { Phone } from "../phone";
+import { markOn, ttlUntil } from "../limits/edge";
+import { type Phone, prefixOf } from "../phone";
 import type { Kv } from "../storage/guard";
 import type { AccessClaims } from "../tokens/jwt";
 import { webhookSql } from "../webhooks/outbox";
@@ -20,14 +21,14 @@ import { webhookSql } from "../webhooks/outbox";
 
 export type BlockScope = "prefix" | "country";
 
+/** The longest reason a block may carry (API, console form). */
+export const REASON_MAX = 200;
+
 /** What a block may name, as the admin API and the console's form check it: a prefix (`+` and 4–14 digits) or an ISO country. */
 export const PREFIX_PATTERN = /^\+[1-9]\d{3,13}$/;
 export const COUNTRY_PATTERN = /^[A-Za-z]{2}$/;
 /** A block's length in seconds: at least a minute, at most 30 days. */
 export const BLOCK_SECONDS = { min: 60, max: 2_592_000 } as const;
-
-/** The destinations a number belongs to: its prefix (the E.164 number without its last 4 digits) and its country. */
-export const destinationsOf = (phone: Phone) => ({ prefix: phone.e164.slice(0, -4), country: phone.country });
 
 /** The fewest digits a blocked prefix has (`+` and 4 digits, as the admin API takes them). */
 const SHORTEST_PREFIX_DIGITS = 4;
@@ -37,7 +38,7 @@ const SHORTEST_PREFIX_DIGITS = 4;
  * its last 4 digits (the automatic guard's prefix). An admin may block a wider range (`+88213`).
  */
 export function prefixesOf(phone: Phone): string[] {
-  const widest = phone.e164.slice(0, -4);
+  const widest = prefixOf(phone.e164);
   const prefixes: string[] = [];
   for (let digits = SHORTEST_PREFIX_DIGITS; digits <= widest.length - 1; digits++) prefixes.push(widest.slice(0, digits + 1));
   return prefixes;
@@ -60,7 +61,7 @@ type Mark = { until?: unknown } | null;
  */
 export async function refusedDestination(deps: Deps, phone: Phone, marks: Mark[]): Promise<Failure | null> {
   const { now } = deps;
-  if (!marks.some((mark) => typeof mark?.until === "number" && mark.until > now)) return null;
+  if (!marks.some((mark) => markOn(mark, now))) return null;
   const prefixes = sql.join(
     prefixesOf(phone).map((prefix) => sql`${prefix}`),
     sql`, `,
@@ -120,7 +121,7 @@ export function writeBlockEdge(deps: { kv: Kv; now: number }, scope: BlockScope,
   const key = blockKey(scope, value);
   const write =
     until != null && until > deps.now
-      ? deps.kv.put(key, JSON.stringify({ until }), { expirationTtl: Math.max(60, Math.ceil((until - deps.now) / 1000)) })
+      ? deps.kv.put(key, JSON.stringify({ until }), { expirationTtl: ttlUntil(until, deps.now) })
       : deps.kv.delete(key);
   return write.catch((error) => console.warn(`block edge copy skipped: ${error instanceof Error ? error.message : "unknown"}`));
 }
@@ -130,10 +131,11 @@ export function writeBlockEdge(deps: { kv: Kv; now: number }, scope: BlockScope,
  * only when KV says "blocked", so a KV write lost after a block was made would leave it unenforced.
  * Rewrites the copy of every active block (one read; at most `limit` destinations a run).
  */
-export async function refreshBlockEdges(db: Db, kv: Kv, now: number, limit = 500): Promise<number> {
+export async function refreshBlockEdges(db: Db, kv: Kv, at: Pick<Deps, "config" | "now">, limit = 500): Promise<number> {
+  const { now } = at;
   const active = await all<{ scope: BlockScope; value: string; until: number }>(
     db,
-    sql`SELECT scope, value, MAX(until) AS until FROM fraud_blocks WHERE lifted_at IS NULL AND until > ${now}
+    sql`SELECT scope, value, MAX(until) AS until FROM fraud_blocks WHERE ${inForceSql(at)}
       GROUP BY scope, value ORDER BY MAX(created_at) DESC LIMIT ${limit}`,
   );
   await Promise.all(active.map((block) => writeBlockEdge({ kv, now }, block.scope, block.value, block.until)));

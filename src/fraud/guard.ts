@@ -2,8 +2,10 @@ import { type SQL, sql } from "drizzle-orm";
 import { eventSql } from "../audit/events";
 import type { Config } from "../config";
 import type { Deps } from "../deps";
+import { markOn, ttlUntil } from "../limits/edge";
 import { webhookSql } from "../webhooks/outbox";
 import type { BlockScope } from "./blocks";
+import { hourOf } from "./rollups";
 
 // The automatic part of the fraud guard (spec: Fraud guard and analytics).
 //
@@ -29,8 +31,7 @@ const HOUR = 3_600_000;
 export const STORM_KEY = "fraud:storm";
 
 /** Whether a storm mark read from KV is active at `now`. */
-export const stormActive = (mark: unknown, now: number) =>
-  typeof (mark as { until?: unknown } | null)?.until === "number" && (mark as { until: number }).until > now;
+export const stormActive = markOn;
 
 export type SentCode = {
   codeId: string;
@@ -188,7 +189,7 @@ export async function autoBlockStatements(deps: Deps, scope: BlockScope, value: 
 const counterName = (hour: number) => `wrong_guesses:${String(hour).padStart(13, "0")}`;
 
 /** Name of the oldest wrong-guess counter still needed at `now` (the retention job drops older ones). */
-export const oldestStormCounter = (now: number) => counterName(now - (now % HOUR) - HOUR);
+export const oldestStormCounter = (now: number) => counterName(hourOf(now) - HOUR);
 
 /**
  * A wrong guess's part in the storm alarm (`wrong`: true only when this request's guess was
@@ -197,7 +198,7 @@ export const oldestStormCounter = (now: number) => counterName(now - (now % HOUR
  */
 export async function stormStatements(deps: Deps, wrong: SQL): Promise<SQL[]> {
   const { config, now } = deps;
-  const hour = now - (now % HOUR);
+  const hour = hourOf(now);
   const id = crypto.randomUUID();
   const current = sql`COALESCE((SELECT value FROM counters WHERE name = ${counterName(hour)}), 0)`;
   const previous = sql`COALESCE((SELECT value FROM counters WHERE name = ${counterName(hour - HOUR)}), 0)`;
@@ -234,7 +235,7 @@ export function raisedStorm(results: unknown[][]): number | undefined {
 export function markStorm(deps: Pick<Deps, "kv" | "now" | "request">, until: number) {
   deps.request.defer(
     deps.kv
-      .put(STORM_KEY, JSON.stringify({ until }), { expirationTtl: Math.max(60, Math.ceil((until - deps.now) / 1000)) })
+      .put(STORM_KEY, JSON.stringify({ until }), { expirationTtl: ttlUntil(until, deps.now) })
       .catch((error) => console.warn(`storm mark skipped: ${error instanceof Error ? error.message : "unknown"}`)),
   );
 }

@@ -3,6 +3,7 @@ import { batch } from "../db/client";
 import { attemptsSql } from "../delivery/store";
 import type { WalkOutcome } from "../delivery/walk";
 import type { Deps } from "../deps";
+import { prefixOf } from "../phone";
 import { type BlockScope, writeBlockEdge } from "./blocks";
 import { autoBlockStatements, codeSentSql, judgeSql } from "./guard";
 import { attemptsRollupSql } from "./rollups";
@@ -19,7 +20,7 @@ export type SendRecord = { codeId: string; phone: string; purpose: string; count
  */
 export async function recordDelivery(deps: Deps, send: SendRecord, outcome: WalkOutcome): Promise<void> {
   const { config, now } = deps;
-  const destination = { prefix: send.phone.slice(0, -4), country: send.country ?? null };
+  const destination = { prefix: prefixOf(send.phone), country: send.country ?? null };
   const accepted = outcome.attempts.find((attempt) => attempt.status === "sent");
   const judged = accepted !== undefined && config.FRAUD_GUARD === "on";
   const statements = [

@@ -11,6 +11,9 @@ import type { AttemptRecord } from "../delivery/walk";
 
 const HOUR = 3_600_000;
 
+/** How long the hourly counters are kept (the retention job), and so the longest period analytics answers. */
+export const ANALYTICS_DAYS = 400;
+
 /** The start (ms) of the UTC hour `ms` falls in. */
 export const hourOf = (ms: number) => ms - (ms % HOUR);
 

@@ -6,7 +6,8 @@ import { requireAccessToken } from "../http/middleware";
 import { bearerSecurity, createRouter, problemResponses, z } from "../http/openapi";
 import { ApiError, fail } from "../http/problem";
 import { analyticsReport, GROUPINGS } from "./analytics";
-import { BLOCK_SECONDS, blockDestination, COUNTRY_PATTERN, liftBlock, listBlocks, PREFIX_PATTERN } from "./blocks";
+import { BLOCK_SECONDS, blockDestination, COUNTRY_PATTERN, liftBlock, listBlocks, PREFIX_PATTERN, REASON_MAX } from "./blocks";
+import { ANALYTICS_DAYS } from "./rollups";
 
 const admin = { tags: ["Fraud guard"], security: bearerSecurity, middleware: requireAccessToken };
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
@@ -48,7 +49,7 @@ const NewBlock = z
       .max(BLOCK_SECONDS.max)
       .optional()
       .openapi({ description: "Default FRAUD_BLOCK_SECONDS (43200)" }),
-    reason: z.string().max(200).optional(),
+    reason: z.string().max(REASON_MAX).optional(),
   })
   .openapi("FraudBlockNew");
 
@@ -107,7 +108,6 @@ const AnalyticsItem = z
   .openapi("AnalyticsItem");
 
 const isoTime = z.iso.datetime({ offset: true, error: "must be an ISO-8601 date-time" });
-const MAX_SPAN_DAYS = 400;
 
 const analyticsRoute = createRoute({
   ...admin,
@@ -139,8 +139,8 @@ export const fraudRoutes = createRouter()
     const services = deps(c);
     const to = query.to ? Date.parse(query.to) : services.now;
     const from = query.from ? Date.parse(query.from) : to - 7 * 86_400_000;
-    if (!(from < to) || to - from > MAX_SPAN_DAYS * 86_400_000) {
-      const message = `from must be before to, at most ${MAX_SPAN_DAYS} days apart`;
+    if (!(from < to) || to - from > ANALYTICS_DAYS * 86_400_000) {
+      const message = `from must be before to, at most ${ANALYTICS_DAYS} days apart`;
       throw new ApiError(fail("validation_failed", { detail: message, errors: [{ path: "from", message }] }));
     }
     c.header("Cache-Control", "no-store");

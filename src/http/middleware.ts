@@ -42,16 +42,21 @@ export const requireConfig: MiddlewareHandler<AppEnv> = async function requireCo
 };
 
 /**
+ * Whether a request may start its D1 session on a replica: reads only, and not the admin API or
+ * the operator console, whose reads go to the primary so that a demotion or deactivation bites
+ * at once, not when a replica catches up.
+ */
+export const mayReadReplica = (method: string, path: string) =>
+  (method === "GET" || method === "HEAD") && !/^\/(v1\/)?admin(\/|$)/.test(path);
+
+/**
  * Opens this request's D1 session and returns its bookmark in `X-D1-Bookmark`; clients send it
  * back to read their own writes from any replica.
  */
 export const d1Session: MiddlewareHandler<AppEnv> = async function d1Session(c, next) {
-  // Admin reads go to the primary too: a demotion or deactivation must bite there at once, not
-  // when a replica catches up.
-  const readOnly = (c.req.method === "GET" || c.req.method === "HEAD") && !c.req.path.startsWith("/v1/admin/");
   const db = sessionDatabase(c.env.DB, {
     bookmark: c.req.header("X-D1-Bookmark"),
-    readOnly,
+    readOnly: mayReadReplica(c.req.method, c.req.path),
     timeoutMs: c.get("config").STORAGE_TIMEOUT_MS,
   });
   c.set("db", db);

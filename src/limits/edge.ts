@@ -1,5 +1,6 @@
 import type { Deps } from "../deps";
 import type { Kv } from "../storage/guard";
+import { secondsUntil } from "./sliding";
 
 // The edge copy of the exact windows in D1. When a window fills (or a phone is locked), a KV key
 // records until when, so the next requests from that IP or for that phone are refused at the
@@ -16,6 +17,15 @@ export type EdgeMarks = Partial<Record<EdgeMark, EdgeWindow>>;
 /** A full window: refused from `from` (default: at once) until `until` (ms); `limit` for `RateLimit-Limit`. */
 export type EdgeWindow = { until: number; limit: number; from?: number };
 
+/** Whether a `{ "until": ms }` value read from KV (an edge mark, a block's or a storm's copy) is still on at `now`. */
+export const markOn = (mark: unknown, now: number): boolean => {
+  const until = (mark as { until?: unknown } | null)?.until;
+  return typeof until === "number" && until > now;
+};
+
+/** KV's TTL (s) for a value that matters until `until` (ms): the time left, at least KV's 60. */
+export const ttlUntil = (until: number, now: number) => Math.max(60, Math.ceil((until - now) / 1000));
+
 export const edgeIpKey = (ip: string) => `edge:ip:${ip}`;
 export const edgePhoneKey = (phone: string) => `edge:phone:${phone}`;
 
@@ -23,7 +33,7 @@ export const edgePhoneKey = (phone: string) => `edge:phone:${phone}`;
 export function edgeRefuses(marks: EdgeMarks | null | undefined, mark: EdgeMark, now: number): { wait: number; limit: number } | null {
   const found = marks?.[mark];
   if (typeof found?.until !== "number" || found.until <= now || (found.from ?? 0) > now) return null;
-  return { wait: Math.max(1, Math.ceil((found.until - now) / 1000)), limit: Number(found.limit) || 0 };
+  return { wait: secondsUntil(found.until, now), limit: Number(found.limit) || 0 };
 }
 
 /**
@@ -86,5 +96,5 @@ function pruned(marks: EdgeMarks | null, now: number): EdgeMarks {
 function writeMarks(kv: Kv, key: string, marks: EdgeMarks, now: number) {
   const longest = Math.max(...Object.values(marks).map((found) => found?.until ?? 0));
   // KV takes one write per key per second; a refused write only loses the shortcut.
-  return kv.put(key, JSON.stringify(marks), { expirationTtl: Math.max(60, Math.ceil((longest - now) / 1000)) });
+  return kv.put(key, JSON.stringify(marks), { expirationTtl: ttlUntil(longest, now) });
 }

@@ -5,16 +5,13 @@ import type { Deps } from "../deps";
 import type { AppEnv } from "../http/context";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";
-import { type Failure, fail } from "../http/problem";
+import type { Failure } from "../http/problem";
 import { type EdgeMark, edgeIpKey, edgeRefuses, markEdge, readEdge } from "./edge";
-import { countedSql, countSql, type Limit, passkeyIpLimit, rateLimitHeaders, stateColumnsSql, windowState } from "./sliding";
+import { countedSql, countSql, type Limit, passkeyIpLimit, rateLimitHeaders, stateColumnsSql, windowRefusal, windowState } from "./sliding";
 
 /** A refusal by a per-IP window, with its `RateLimit-*` headers (0 left, reset = Retry-After). */
 export function ipRefusal(limit: number, reset: number, code: "rate_limited" | "too_many_attempts" = "rate_limited"): Failure {
-  return {
-    ...fail(code, { detail: "Too many requests from this network. Try again later.", retry_after: reset }),
-    headers: rateLimitHeaders({ limit, remaining: 0, reset }),
-  };
+  return windowRefusal(code, "Too many requests from this network. Try again later.", limit, reset);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
+import { type Failure, fail } from "../http/problem";
 
 // Exact sliding windows in D1 (table `rate_events`, one row per counted event). "At most N per
 // window" means no interval of the window's length ever holds more than N events, not only fixed
@@ -148,7 +149,7 @@ export function windowState(limit: Limit, row: Record<string, unknown>, prefix: 
     return {
       limit: window.limit,
       remaining: Math.max(0, window.limit - count),
-      reset: Math.max(1, Math.ceil((freeAt - now) / 1000)),
+      reset: secondsUntil(freeAt, now),
       full: count >= window.limit,
       freeAt,
     };
@@ -159,7 +160,20 @@ export function windowState(limit: Limit, row: Record<string, unknown>, prefix: 
 
 /** A lock as a window: full, with `limit` (the window that started it), until `until` (ms). */
 export function lockedWindow(limit: number, until: number, now: number): WindowState {
-  return { limit, remaining: 0, full: true, freeAt: until, reset: Math.max(1, Math.ceil((until - now) / 1000)) };
+  return { limit, remaining: 0, full: true, freeAt: until, reset: secondsUntil(until, now) };
+}
+
+/** Whole seconds from `now` until `ms` (at least 1): what `Retry-After` and `RateLimit-Reset` say. */
+export const secondsUntil = (ms: number, now: number) => Math.max(1, Math.ceil((ms - now) / 1000));
+
+/** A 429 for a full window or a lock: `retry_after` and `RateLimit-*` (its `limit`, 0 left, reset = Retry-After). */
+export function windowRefusal(
+  code: "rate_limited" | "too_many_attempts" | "resend_too_soon",
+  detail: string,
+  limit: number,
+  reset: number,
+): Failure {
+  return { ...fail(code, { detail, retry_after: reset }), headers: rateLimitHeaders({ limit, remaining: 0, reset }) };
 }
 
 /**

@@ -11,7 +11,7 @@ import { recordDelivery } from "../fraud/record";
 import { type Failure, fail } from "../http/problem";
 import { edgeIpKey, edgePhoneKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
 import { ipRefusal } from "../limits/ip";
-import { lockedWindow, rateLimitHeaders, tightest, type WindowState, windowState } from "../limits/sliding";
+import { lockedWindow, rateLimitHeaders, secondsUntil, tightest, type WindowState, windowRefusal, windowState } from "../limits/sliding";
 import type { Phone } from "../phone";
 import {
   type Audience,
@@ -54,13 +54,10 @@ const codeKey = (codeId: string) => `otp:${codeId}`;
 /** The latest code of a phone and purpose, so a guess can be compared before its one D1 round trip. */
 const latestCodeKey = (phone: string, purpose: Purpose) => `otp:${purpose}:${phone}`;
 type LatestCode = { id: string; h: string };
-const secondsUntil = (ms: number, now: number) => Math.max(1, Math.ceil((ms - now) / 1000));
 
 function hashCode(config: Config, codeId: string, code: string): Promise<string> {
   return keyedHasher(config.PASSWORD_PEPPER, "otp-code")(`${codeId}:${code}`);
 }
-
-const fullWindowHeaders = (limit: number, reset: number) => rateLimitHeaders({ limit, remaining: 0, reset });
 
 /**
  * Issues a one-time code in one D1 round trip: the per-IP send windows and the per-phone gate
@@ -85,8 +82,8 @@ export async function sendCode(
   // A blocked destination (SMS pumping) costs nothing and counts toward nothing; test phones are never blocked.
   const blocked = testCode === undefined ? await refusedDestination(deps, phone, edge.more as { until?: unknown }[]) : null;
   if (blocked) return blocked;
-  const locked = edgeRefuses(edge.phone, "code_lock", now);
-  if (locked) return phoneLocked(locked.limit, locked.wait);
+  const edgeLocked = edgeRefuses(edge.phone, "code_lock", now);
+  if (edgeLocked) return phoneLocked(edgeLocked.limit, edgeLocked.wait);
   const phoneFull = edgeRefuses(edge.phone, "send_phone", now);
   if (phoneFull) return phoneWindowFull(phoneFull.limit, phoneFull.wait);
 
@@ -119,12 +116,12 @@ export async function sendCode(
   const phoneWindow = windowState(limits.phone, state, "phone", now);
   if (phoneWindow.full) {
     // Until the cooldown of the send that filled the window ends, the answer is resend_too_soon (D1's).
-    const from = (state.last_sent_at ?? now) + config.OTP_RESEND_SECONDS * 1000;
+    const from = cooldownEnd(config, state.last_sent_at ?? now);
     markEdge(deps, edgePhoneKey(phone.e164), edge.phone, "send_phone", { until: phoneWindow.freeAt, limit: phoneWindow.limit, from });
   }
-  if (state.locked_until != null && state.locked_until > now) {
-    markEdge(deps, edgePhoneKey(phone.e164), edge.phone, "code_lock", { until: state.locked_until, limit: config.OTP_LOCKOUT_FAILURES });
-  }
+  const locked = lockOn(state, now);
+  if (locked !== null)
+    markEdge(deps, edgePhoneKey(phone.e164), edge.phone, "code_lock", { until: locked, limit: config.OTP_LOCKOUT_FAILURES });
   // The token's session died (logout, deletion, deactivation) before this change_phone send.
   if (!state.caller_live) return fail("unauthorized", { detail: "A valid access token is required." });
   if (!state.accepted) return refuse(refusedSend(config, state, phoneWindow, now));
@@ -167,16 +164,12 @@ export async function sendCode(
     // answer does not tell which phones have accounts.
     ...(config.sandbox ? { dev_code: code } : {}),
     // The window with the least left: after a send, the phone's cooldown (1 per OTP_RESEND_SECONDS).
-    headers: rateLimitHeaders(tightest(ipWindow, phoneWindow, cooldownWindow(config, now, now))),
+    headers: rateLimitHeaders(tightest(ipWindow, phoneWindow, lockedWindow(1, cooldownEnd(config, now), now))),
   };
 }
 
-/** The phone's 1-per-`OTP_RESEND_SECONDS` send window, after a send at `sentAt`. */
-function cooldownWindow(config: Config, sentAt: number, now: number): WindowState {
-  const freeAt = sentAt + config.OTP_RESEND_SECONDS * 1000;
-  const full = freeAt > now;
-  return { limit: 1, remaining: full ? 0 : 1, reset: Math.max(1, Math.ceil((freeAt - now) / 1000)), full, freeAt };
-}
+/** When the phone's 1-per-`OTP_RESEND_SECONDS` window frees after a send at `sentAt`. */
+const cooldownEnd = (config: Config, sentAt: number) => sentAt + config.OTP_RESEND_SECONDS * 1000;
 
 /**
  * Sends the code along the route (failover within one deadline). When every entry fails the code
@@ -221,28 +214,23 @@ export function refuseSend<F extends Failure>(deps: Deps, input: { phone: string
   return failure;
 }
 
-const phoneWindowFull = (limit: number, reset: number): Failure => ({
-  ...fail("rate_limited", { detail: "Too many codes for this phone. Try again later.", retry_after: reset }),
-  headers: fullWindowHeaders(limit, reset),
-});
+const phoneWindowFull = (limit: number, reset: number): Failure =>
+  windowRefusal("rate_limited", "Too many codes for this phone. Try again later.", limit, reset);
 
 /** 429 for a phone locked by wrong codes: `limit` of the window that locked it, 0 left until the lock ends. */
-const phoneLocked = (limit: number, retryAfter: number): Failure => ({
-  ...fail("too_many_attempts", { detail: "Too many wrong codes for this phone. Try again later.", retry_after: retryAfter }),
-  headers: fullWindowHeaders(limit, retryAfter),
-});
+const phoneLocked = (limit: number, retryAfter: number): Failure =>
+  windowRefusal("too_many_attempts", "Too many wrong codes for this phone. Try again later.", limit, retryAfter);
+
+/** The end of a phone's code lock, when one is on at `now`. */
+const lockOn = (state: { locked_until: number | null }, now: number): number | null =>
+  state.locked_until != null && state.locked_until > now ? state.locked_until : null;
 
 function refusedSend(config: Config, state: SendState, phoneWindow: WindowState, now: number): SendRefused {
-  if (state.locked_until != null && state.locked_until > now) {
-    return phoneLocked(config.OTP_LOCKOUT_FAILURES, secondsUntil(state.locked_until, now));
-  }
-  const cooldownEnds = (state.last_sent_at ?? 0) + config.OTP_RESEND_SECONDS * 1000;
+  const locked = lockOn(state, now);
+  if (locked !== null) return phoneLocked(config.OTP_LOCKOUT_FAILURES, secondsUntil(locked, now));
+  const cooldownEnds = cooldownEnd(config, state.last_sent_at ?? 0);
   if (cooldownEnds > now) {
-    const reset = secondsUntil(cooldownEnds, now);
-    return {
-      ...fail("resend_too_soon", { detail: "A code was sent recently. Wait before asking again.", retry_after: reset }),
-      headers: fullWindowHeaders(1, reset),
-    };
+    return windowRefusal("resend_too_soon", "A code was sent recently. Wait before asking again.", 1, secondsUntil(cooldownEnds, now));
   }
   if (phoneWindow.full) return phoneWindowFull(phoneWindow.limit, phoneWindow.reset);
   if (state.taken) return fail("phone_taken", { detail: "This phone number belongs to another account." });
@@ -344,18 +332,14 @@ export async function checkCode(deps: Deps, input: CodeCheck): Promise<CodeAccep
     if (ipWindow.full) markEdge(deps, edgeIpKey(request.ip), edge.ip, "verify_ip", { until: ipWindow.freeAt, limit: ipWindow.limit });
     if (!state.ip_counted) return ipRefusal(ipWindow.limit, ipWindow.reset);
     const phoneWindow = windowState(limits.phone, state, "phone", now);
-    const locked = state.locked_until != null && state.locked_until > now;
+    const locked = lockOn(state, now);
     // The window with the least left of the two this guess counted in, the IP's and the phone's
     // failures; a locked phone's is full until the lock ends (as Retry-After says).
     const headers = rateLimitHeaders(
-      tightest(ipWindow, locked ? lockedWindow(phoneWindow.limit, state.locked_until as number, now) : phoneWindow),
+      tightest(ipWindow, locked !== null ? lockedWindow(config.OTP_LOCKOUT_FAILURES, locked, now) : phoneWindow),
     );
-    if (locked) {
-      markEdge(deps, edgePhoneKey(phone), edge.phone, "code_lock", {
-        until: state.locked_until as number,
-        limit: config.OTP_LOCKOUT_FAILURES,
-      });
-    }
+    if (locked !== null)
+      markEdge(deps, edgePhoneKey(phone), edge.phone, "code_lock", { until: locked, limit: config.OTP_LOCKOUT_FAILURES });
     if (state.won) return { outcome: "won", results: ownResults, headers };
     if (state.evaluated) {
       const attemptsLeft = Math.max(0, Math.min(config.OTP_MAX_ATTEMPTS - (state.attempts ?? 0), phoneWindow.remaining));
@@ -393,9 +377,8 @@ function refusedGuess(
   userId: string | undefined,
   now: number,
 ): Failure | null {
-  if (state.locked_until != null && state.locked_until > now) {
-    return phoneLocked(config.OTP_LOCKOUT_FAILURES, secondsUntil(state.locked_until, now));
-  }
+  const locked = lockOn(state, now);
+  if (locked !== null) return phoneLocked(config.OTP_LOCKOUT_FAILURES, secondsUntil(locked, now));
   const live =
     state.code_id != null &&
     state.consumed_at == null &&
@@ -404,10 +387,9 @@ function refusedGuess(
   // Used (a racing right guess won), expired, replaced, never sent, or bound to someone else.
   if (!live) return codeExpired();
   if ((state.attempts ?? 0) >= config.OTP_MAX_ATTEMPTS) {
-    const cooldownEnds = (state.last_sent_at ?? 0) + config.OTP_RESEND_SECONDS * 1000;
     return fail("too_many_attempts", {
       detail: "This code was burned by wrong guesses. Ask for a new one.",
-      retry_after: secondsUntil(cooldownEnds, now),
+      retry_after: secondsUntil(cooldownEnd(config, state.last_sent_at ?? 0), now),
     });
   }
   // The failure window is full (its lock is being written by a racing request).

@@ -101,23 +101,22 @@ export async function signInWithCode(
                 referralWebhookSql({ inviterId, inviteeId: userId, now, when: activationWonSql(userId, activationMarker) }),
               ]
             : []),
+          // Why an invite did not apply (only read when one came).
+          ...(inviteCode !== undefined ? [sql`SELECT is_active FROM users WHERE invite_code = ${inviteCode}`] : []),
           sql`SELECT ${profileColumns}, ${won} AS won, u.id = ${userId} AS is_new,
               s.id AS session_id, s.expires_at AS session_expires_at
             FROM users u LEFT JOIN sessions s ON s.id = ${sessionId} AND s.user_id = u.id
             WHERE u.phone = ${phone}`,
-          // Why an invite did not apply (only read when one came).
-          ...(inviteCode !== undefined ? [sql`SELECT is_active FROM users WHERE invite_code = ${inviteCode}`] : []),
         ],
       });
       if ("error" in checked) return checked;
-      const inviterRead = inviteCode !== undefined ? 1 : 0;
-      const inviter = inviterRead ? (checked.results.at(-1) as { is_active: number }[] | undefined)?.[0] : undefined;
+      const inviter = inviteCode !== undefined ? (checked.results.at(-2) as { is_active: number }[] | undefined)?.[0] : undefined;
       if (checked.outcome === "unmet") {
         return inviter
           ? fail("invite_inactive", { detail: "The owner of this invite code is deactivated." })
           : fail("invite_not_found", { detail: "No such invite code." });
       }
-      const signed = await signedIn(deps, (checked.results.at(-1 - inviterRead) as SignInRow[])[0], refresh.token);
+      const signed = await signedIn(deps, (checked.results.at(-1) as SignInRow[])[0], refresh.token);
       return "error" in signed ? signed : { ...signed, headers: checked.headers };
     } catch (error) {
       if (attempt < INVITE_CODE_TRIES && String(error).includes("users.invite_code")) continue;

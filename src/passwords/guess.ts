@@ -18,6 +18,7 @@ import {
   tightest,
   uncountSql,
   type WindowState,
+  windowRefusal,
   windowState,
 } from "../limits/sliding";
 import { verifyPassword } from "./hash";
@@ -38,12 +39,8 @@ export type PasswordGuess<T extends unknown[][]> = {
 export const MAX_PASSWORD_FAIL_STREAK = 100;
 
 /** 429 for a phone whose password sign-in is locked, with its `RateLimit-*` (0 left, reset = Retry-After). */
-function passwordLocked(limit: number, wait: number): Failure {
-  return {
-    ...fail("too_many_attempts", { detail: "Too many failed sign-ins for this phone. Try again later.", retry_after: wait }),
-    headers: rateLimitHeaders({ limit, remaining: 0, reset: wait }),
-  };
-}
+const passwordLocked = (limit: number, wait: number): Failure =>
+  windowRefusal("too_many_attempts", "Too many failed sign-ins for this phone. Try again later.", limit, wait);
 
 /**
  * Checks a password for `phone` under the per-phone password window: a failure is reserved
@@ -106,12 +103,9 @@ export async function guessPassword<T extends unknown[][] = []>(
   // Login names the window with the least left of its two (the IP's, the phone's failures).
   const headersWith = (failWindow: WindowState) => (ipWindow ? rateLimitHeaders(tightest(ipWindow, failWindow)) : {});
   const failWindow = windowState(failLimit, state, "fail", now);
-  // A lock as a full window that ends with it. `copy`: D1 holds this lock, so its KV edge copy
-  // refuses later logins for the phone without a D1 round trip (login only).
-  const lockWindow = (lockEnds: number, copy: boolean): WindowState => {
-    if (copy && input.countIp)
-      markEdge(deps, edgePhoneKey(input.phone), edge.phone, "password_lock", { until: lockEnds, limit: failWindow.limit });
-    return lockedWindow(failWindow.limit, lockEnds, now);
+  // A lock D1 holds gets a KV edge copy: later logins for the phone are refused without a D1 round trip (login only).
+  const copyLock = (until: number) => {
+    if (input.countIp) markEdge(deps, edgePhoneKey(input.phone), edge.phone, "password_lock", { until, limit: failWindow.limit });
   };
   if (!state.reserved) {
     if (state.streak >= MAX_PASSWORD_FAIL_STREAK) {
@@ -121,14 +115,16 @@ export async function guessPassword<T extends unknown[][] = []>(
           detail: `${MAX_PASSWORD_FAIL_STREAK} wrong passwords in a row: password sign-in is locked. Reset the password by SMS.`,
           retry_after: config.PASSWORD_LOCKOUT_SECONDS,
         }),
-        headers: headersWith(lockWindow(now + config.PASSWORD_LOCKOUT_SECONDS * 1000, false)),
+        headers: headersWith(lockedWindow(failWindow.limit, now + config.PASSWORD_LOCKOUT_SECONDS * 1000, now)),
       };
     }
     // Without a lock in D1 the window is full of failures in flight, some of which a right password
     // may give back: this login is refused until the oldest slides out, and nothing is copied.
-    const locked = state.locked_until != null && state.locked_until > now;
-    const lock = lockWindow(locked ? (state.locked_until as number) : failWindow.freeAt, locked);
-    return { ...passwordLocked(lock.limit, lock.reset), headers: headersWith(lock) };
+    const locked = state.locked_until != null && state.locked_until > now ? state.locked_until : null;
+    if (locked !== null) copyLock(locked);
+    const lock = lockedWindow(failWindow.limit, locked ?? failWindow.freeAt, now);
+    // A login names the tighter of the lock and its IP's window.
+    return { ...passwordLocked(lock.limit, lock.reset), ...(ipWindow ? { headers: headersWith(lock) } : {}) };
   }
   const right = await verifyPassword(config.PASSWORD_PEPPER, input.password, state.hash);
   // A right password gives its reserved failure back (the caller's batch); a wrong one keeps it.
@@ -147,7 +143,10 @@ export async function guessPassword<T extends unknown[][] = []>(
       await eventSql(deps, { type: "password_locked", ...who }, lockStarted),
     ]);
     // This failure filled the window and D1 wrote the lock: the answer and the edge copy name it.
-    if (written[0]?.locked_until === lockUntil) headers = headersWith(lockWindow(lockUntil, true));
+    if (written[0]?.locked_until === lockUntil) {
+      copyLock(lockUntil);
+      headers = headersWith(lockedWindow(failWindow.limit, lockUntil, now));
+    }
   }
   return {
     right,

@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { randomToken } from "../crypto";
 import { sessionDatabase } from "../db/client";
+import { mayReadReplica } from "../http/middleware";
 import type { WebEnv } from "./context";
 import { LANG_COOKIE, readCookie, requestCookie, writeCookie } from "./cookies";
 import { LANGUAGES, pickLanguage } from "./i18n";
@@ -55,7 +56,7 @@ export const pageDatabase: MiddlewareHandler<WebEnv> = async function pageDataba
   const incoming = readCookie(c, "bookmark");
   const db = sessionDatabase(c.env.DB, {
     bookmark: incoming,
-    readOnly: c.req.method === "GET",
+    readOnly: mayReadReplica(c.req.method, c.req.path),
     timeoutMs: c.get("config").STORAGE_TIMEOUT_MS,
   });
   c.set("db", db);

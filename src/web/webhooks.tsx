@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { deps } from "../http/deps";
-import { type Failure, problemStatus } from "../http/problem";
+import type { Failure } from "../http/problem";
 import { WEBHOOK_EVENT_TYPES } from "../webhooks/outbox";
 import { enqueueWebhooks } from "../webhooks/queue";
 import {
@@ -14,10 +14,10 @@ import {
   rotateSecret,
   updateEndpoint,
 } from "../webhooks/service";
+import { consoleRequest, refusedPage } from "./console/page";
 import { asApi, type WebEnv } from "./context";
 import { formErrors, readForm } from "./forms";
 import { pageContext } from "./middleware";
-import { ErrorPage } from "./views/error";
 import { type WebhookEndpointView, WebhooksPage, type WebhooksView } from "./views/webhooks";
 
 // `/admin/webhooks`: the operator's page for webhook endpoints and their deliveries, through the
@@ -25,13 +25,13 @@ import { type WebhookEndpointView, WebhooksPage, type WebhooksView } from "./vie
 // Every change is a form post: a redirect back (POST/redirect/GET), except the two that show a
 // new secret, which must be shown once and so are answered with the page itself.
 
+const PATH = "/admin/webhooks";
 const RECENT_DELIVERIES = 10;
 const fetcher: typeof fetch = (input, init) => fetch(input, init);
 
 /** The endpoints with their recent deliveries; a refusal (not an admin) as a failure. */
 async function readView(c: Context<WebEnv>): Promise<Pick<WebhooksView, "endpoints"> | Failure> {
-  const services = deps(asApi(c));
-  const claims = c.get("auth");
+  const { services, claims } = consoleRequest(c, PATH);
   const listed = await listEndpoints(services, claims);
   if ("error" in listed) return listed;
   const endpoints: WebhookEndpointView[] = await Promise.all(
@@ -51,21 +51,14 @@ async function readView(c: Context<WebEnv>): Promise<Pick<WebhooksView, "endpoin
 }
 
 async function render(c: Context<WebEnv>, extra: Omit<WebhooksView, "endpoints" | "eventTypes"> = {}, status: ContentfulStatusCode = 200) {
-  const page = pageContext(c, "/admin/webhooks", true);
+  const page = pageContext(c, PATH, true);
   const view = await readView(c);
-  if ("error" in view) return refused(c, view);
+  if ("error" in view) return refusedPage(c, page, view);
   return c.html(<WebhooksPage page={page} view={{ ...view, eventTypes: WEBHOOK_EVENT_TYPES, ...extra }} />, status);
 }
 
-/** Not an admin (or a session gone): the page's error page, with the contract's status. */
-function refused(c: Context<WebEnv>, failure: Failure) {
-  const page = pageContext(c, "/admin/webhooks", true);
-  const status = problemStatus(failure.error) as ContentfulStatusCode;
-  return c.html(
-    <ErrorPage page={page} title={page.t.errorPage.title} message={page.t.errors[failure.error](failure, page.passwordMinLength)} />,
-    status,
-  );
-}
+/** Not an admin (or a session gone): the console's error page, with the contract's status. */
+const refused = (c: Context<WebEnv>, failure: Failure) => refusedPage(c, pageContext(c, PATH, true), failure);
 
 const back = (c: Context<WebEnv>, note?: string) => c.redirect(`/admin/webhooks${note ? "?saved=1" : ""}`, 303);
 

@@ -24,8 +24,8 @@ export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 /** Statements that wrote outbox rows (`RETURNING id`): `batch` hands their ids to the Queue after commit. */
 export const OUTBOX_STATEMENTS = new WeakSet<SQL>();
 
-/** SQL condition on endpoint `e`: enabled and subscribed to `type`. */
-export const subscribedSql = (type: string) =>
+/** SQL condition on endpoint `e`: enabled and subscribed to `type` (trigger webhook_events_fan_out, migration 0018, writes the same condition). */
+const subscribedSql = (type: string) =>
   sql`e.enabled = 1 AND EXISTS (SELECT 1 FROM json_each(e.event_types) WHERE value IN ('*', ${type}))`;
 
 /**

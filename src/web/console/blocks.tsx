@@ -10,6 +10,7 @@ import {
   listActiveBlocks,
   listBlocks,
   PREFIX_PATTERN,
+  REASON_MAX,
 } from "../../fraud/blocks";
 import type { WebEnv } from "../context";
 import { type FormErrors, fieldErrors, readForm } from "../forms";
@@ -36,9 +37,11 @@ export function blockTarget(text: string): { scope: BlockScope; value: string } 
 async function render(c: Context<WebEnv>, extra: Pick<BlocksView, "errors" | "form"> = {}, status: 200 | 422 = 200) {
   const { page, services, claims } = consoleRequest(c, "/admin/blocks");
   const cursor = decodeCursor(queryText(c, "cursor", 200));
-  const active = await listActiveBlocks(services, claims);
+  const [active, blocks] = await Promise.all([
+    listActiveBlocks(services, claims),
+    listBlocks(services, claims, { limit: PAGE_SIZE, cursor }),
+  ]);
   if ("error" in active) return refusedPage(c, page, active);
-  const blocks = await listBlocks(services, claims, { limit: PAGE_SIZE, cursor });
   if ("error" in blocks) return refusedPage(c, page, blocks);
   const done = c.req.query("done");
   const t = page.t.console.blocks;
@@ -67,7 +70,7 @@ export const blockPages = new Hono<WebEnv>()
     if (!target) problems.target = t.targetInvalid;
     if (seconds !== undefined && !(Number.isInteger(seconds) && seconds >= BLOCK_SECONDS.min && seconds <= BLOCK_SECONDS.max))
       problems.seconds = t.secondsInvalid;
-    if (form.reason.length > 200) problems.reason = c.get("t").form.tooLong(200);
+    if (form.reason.length > REASON_MAX) problems.reason = c.get("t").form.tooLong(REASON_MAX);
     if (!target || Object.keys(problems).length > 0) {
       const errors: FormErrors = fieldErrors(FIELDS, problems);
       return render(c, { errors, form }, 422);

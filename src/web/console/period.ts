@@ -32,7 +32,7 @@ export function periodOf(raw: string | undefined, now: number): Period {
   const known = raw !== undefined && isPeriodKey(raw);
   const key = known ? raw : DEFAULT_PERIOD;
   const { buckets, bucket } = PERIODS[key];
-  const size = bucket === "hour" ? HOUR : DAY;
+  const size = bucketSize({ bucket });
   const current = Math.floor(now / size) * size;
   const starts = Array.from({ length: buckets }, (_, index) => current - (buckets - 1 - index) * size);
   return {

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { analyticsReport } from "../../fraud/analytics";
+import { GROUPINGS as ANALYTICS_GROUPINGS, analyticsReport } from "../../fraud/analytics";
 import type { WebEnv } from "../context";
 import { type Grouping, TrafficPage } from "../views/console/traffic";
 import { consoleRequest, queryText, refusedPage } from "./page";
@@ -8,7 +8,7 @@ import { periodOf } from "./period";
 // `/admin/traffic`: the period's sends as a table by country, prefix, channel or provider (the
 // rollups of /v1/admin/analytics). A grouping the page does not know falls back to country, said.
 
-const GROUPINGS: readonly Grouping[] = ["country", "prefix", "channel", "provider"];
+const GROUPINGS = ANALYTICS_GROUPINGS.filter((key): key is Grouping => key !== "day" && key !== "hour");
 const ROWS = 100;
 
 const isGrouping = (value: string): value is Grouping => (GROUPINGS as readonly string[]).includes(value);

@@ -33,8 +33,9 @@ async function showUser(c: Context<WebEnv>, id: string, refusal?: Failure) {
 async function changeUser(c: Context<WebEnv>, change: { is_active?: boolean; role?: "user" | "admin" }) {
   const { page, services, claims } = consoleRequest(c, "/admin/users");
   const id = c.req.param("id") ?? "";
-  const changed = await updateUser(services, claims, id.slice(0, ID_MAX), change);
-  if ("error" in changed) return changed.error === "self_lockout" ? showUser(c, id, changed) : refusedPage(c, page, changed);
+  // The page the redirect shows reads the user (and records that view) once.
+  const changed = await updateUser(services, claims, id.slice(0, ID_MAX), change, false);
+  if (changed && "error" in changed) return changed.error === "self_lockout" ? showUser(c, id, changed) : refusedPage(c, page, changed);
   return c.redirect(`/admin/users/${encodeURIComponent(id)}?saved=1`, 303);
 }
 

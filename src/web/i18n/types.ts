@@ -1,4 +1,7 @@
+import type { BlockScope } from "../../fraud/blocks";
 import type { ErrorCode, Failure } from "../../http/problem";
+import type { PeriodKey } from "../console/period";
+import type { Grouping } from "../views/console/traffic";
 
 /** The shape every language's dictionary fills in; a missing text is a type error. */
 export type Messages = {
@@ -185,16 +188,13 @@ export type Messages = {
   dates: string;
 };
 
-type Scope = "prefix" | "country";
-type Grouping = "country" | "prefix" | "channel" | "provider";
-
 /** The operator console's text: numbers first, then charts, tables and forms. */
 export type ConsoleMessages = {
   title: string;
   nav: { label: string; overview: string; traffic: string; blocks: string; users: string; audit: string; webhooks: string };
   period: {
     label: string;
-    options: Record<"24h" | "7d" | "30d", string>;
+    options: Record<PeriodKey, string>;
     show: string;
     /** A `period` the page did not understand: what it shows instead. */
     unknown: (value: string, shown: string) => string;
@@ -254,7 +254,7 @@ export type ConsoleMessages = {
     noneActive: string;
     noneRecent: string;
     scope: string;
-    scopes: Record<Scope, string>;
+    scopes: Record<BlockScope, string>;
     value: string;
     reason: string;
     source: string;

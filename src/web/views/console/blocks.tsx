@@ -1,4 +1,4 @@
-import type { Block } from "../../../fraud/blocks";
+import { type Block, REASON_MAX } from "../../../fraud/blocks";
 import type { FormErrors } from "../../forms";
 import type { PageContext } from "../../middleware";
 import { CsrfField, Field, Notice } from "../fields";
@@ -101,7 +101,7 @@ export function BlocksPage(props: { page: PageContext; view: BlocksView }) {
             name="reason"
             label={b.reason}
             optional={page.t.form.optional}
-            maxlength={200}
+            maxlength={REASON_MAX}
             errors={view.errors}
             value={view.form?.reason}
           />

@@ -1,4 +1,4 @@
-import type { AnalyticsItem } from "../../../fraud/analytics";
+import type { AnalyticsItem, GroupBy } from "../../../fraud/analytics";
 import type { Period } from "../../console/period";
 import type { PageContext } from "../../middleware";
 import { Notice } from "../fields";
@@ -6,7 +6,8 @@ import { formatsOf } from "./format";
 import { ConsoleHead, ConsoleLayout, PeriodSelect } from "./layout";
 import { DataTable, num } from "./table";
 
-export type Grouping = "country" | "prefix" | "channel" | "provider";
+/** The traffic page's groupings: the analytics' own, less the time series (the overview draws those). */
+export type Grouping = Exclude<GroupBy, "day" | "hour">;
 
 export type TrafficView = {
   period: Period;
