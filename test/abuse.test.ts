@@ -211,7 +211,12 @@ describe("client IP", () => {
     // The 2 failures stay (3 left of 5); the right guess's own reservation was given back.
     expect({ limit: limitHeaders(right).limit, remaining: limitHeaders(right).remaining }).toEqual({ limit: "5", remaining: "3" });
     // The 5th failure starts the 15-minute lock: its answer names the lock, the next login's too.
-    for (let i = 3; i <= 5; i++) expect((await login(`wrong passphrase number ${i}`)).status).toBe(401);
+    for (let i = 3; i <= 4; i++) expect((await login(`wrong passphrase number ${i}`)).status).toBe(401);
+    // The 5th failure starts the 15-minute lock: its own 401 names it.
+    const fifth = await login("wrong passphrase number 5");
+    expect(fifth.status).toBe(401);
+    expect({ limit: limitHeaders(fifth).limit, remaining: limitHeaders(fifth).remaining }).toEqual({ limit: "5", remaining: "0" });
+    expect(Number(limitHeaders(fifth).reset)).toBeGreaterThan(890);
     const refused = await login(good);
     expect(refused.status).toBe(429);
     expect(limitHeaders(refused)).toEqual({ limit: "5", remaining: "0", reset: refused.headers.get("Retry-After") });

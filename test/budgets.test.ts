@@ -194,6 +194,9 @@ describe("storage round-trip budgets", () => {
     expect(refused.status).toBe(429);
     expect(((await refused.json()) as { code: string }).code).toBe("too_many_attempts");
     expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(890);
+    expect(refused.headers.get("RateLimit-Limit")).toBe("5");
+    expect(refused.headers.get("RateLimit-Remaining")).toBe("0");
+    expect(refused.headers.get("RateLimit-Reset")).toBe(refused.headers.get("Retry-After"));
     expect(counts.d1).toBe(0);
 
     // Past the login code's cooldown (the lock and its copy have 14 minutes to go).
@@ -226,6 +229,10 @@ describe("storage round-trip budgets", () => {
     );
     const refused = await call("POST", "/v1/auth/password/login", { phone, password: good });
     expect(refused.status).toBe(429);
+    // Refused until the oldest failure slides out of the 15 minutes, as both headers say.
+    expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(890);
+    expect(refused.headers.get("RateLimit-Reset")).toBe(refused.headers.get("Retry-After"));
+    expect(refused.headers.get("RateLimit-Remaining")).toBe("0");
     expect(((await env.KV.get(`edge:phone:${phone}`, "json")) as { password_lock?: unknown } | null)?.password_lock).toBeUndefined();
 
     // A password lock beside a send window mark: the reset lifts the lock's copy only.

@@ -39,7 +39,16 @@ describe("destination blocks", () => {
     const phone = freshPhone();
     const { calls } = interceptWebhook(async () => new Response(null, { status: 204 }));
     const created = await block({ prefix: prefixOf(phone), seconds: 3600, reason: "pumping" });
-    expect(created.active).toBe(true);
+    expect(created).toMatchObject({
+      active: true,
+      scope: "prefix",
+      value: prefixOf(phone),
+      source: "manual",
+      reason: "pumping",
+      tripped: null,
+    });
+    const budget = async () => (await row<{ n: number }>("SELECT COALESCE(SUM(count), 0) AS n FROM sms_budget"))?.n;
+    const spent = await budget();
     const refused = await send(phone);
     const problem = await expectProblem(refused, 403, "destination_blocked");
     expect(problem.retry_after).toBeGreaterThan(3500);
@@ -47,10 +56,21 @@ describe("destination blocks", () => {
     expect(calls).toHaveLength(0);
     expect(await row("SELECT COUNT(*) AS n FROM otp_challenges WHERE phone = ?", phone)).toEqual({ n: 0 });
     expect(await row("SELECT COUNT(*) AS n FROM rate_events WHERE key = ?", phone)).toEqual({ n: 0 });
+    expect(await budget()).toBe(spent);
+    expect(await row("SELECT COUNT(*) AS n FROM code_sends WHERE prefix = ?", prefixOf(phone))).toEqual({ n: 0 });
+    expect(await row("SELECT COUNT(*) AS n FROM traffic_hourly WHERE prefix = ?", prefixOf(phone))).toEqual({ n: 0 });
     // Another prefix of the same country is not affected.
     const other = `${phone.slice(0, 6)}${String((Number(phone.slice(6, 7)) % 9) + 1)}${phone.slice(7)}`;
     expect(prefixOf(other)).not.toBe(prefixOf(phone));
     expect((await send(other)).status).toBe(200);
+  });
+
+  it("FRAUD_GUARD=off turns the automatic guard off, not manual blocks", async () => {
+    interceptWebhook(async () => new Response(null, { status: 204 }));
+    const unguarded = variantEnv({ ...(PROVIDER as unknown as Record<string, string>), FRAUD_GUARD: "off" });
+    const phone = freshPhone();
+    await block({ prefix: prefixOf(phone), seconds: 600, reason: "by hand" });
+    await expectProblem(await callWorker("POST", "/v1/auth/otp", { env: unguarded, body: { phone } }), 403, "destination_blocked");
   });
 
   it("a blocked country refuses every number of it; test phones are never blocked", async () => {

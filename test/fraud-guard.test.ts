@@ -189,6 +189,16 @@ describe("automatic blocks (SMS pumping)", () => {
         blocks[0]?.id,
       ),
     ).toEqual({ n: 1 });
+    const event = await row<{ payload: string }>(
+      "SELECT payload FROM webhook_events WHERE type = 'destination.blocked' AND json_extract(payload, '$.data.block_id') = ?",
+      blocks[0]?.id,
+    );
+    const data = (JSON.parse(event?.payload ?? "{}") as { data: Record<string, unknown> }).data;
+    expect(data).toMatchObject({ block_id: blocks[0]?.id, scope: "prefix", value: prefix, source: "auto", reason: expect.any(String) });
+    expect(Date.parse(data.until as string) - Date.now()).toBe(BLOCK_MS);
+    expect(data.sends).toBeGreaterThanOrEqual(20);
+    expect(data.judged).toBeGreaterThanOrEqual(20);
+    expect(data.verified).toBe(0);
     // The block's numbers ride in its webhook event, and the block is refused from then on; the test phone never is.
     await expectProblem(await send(numberIn(prefix, 300)), 403, "destination_blocked");
     expect((await send(TEST_PHONE)).status).toBe(200);

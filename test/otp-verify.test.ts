@@ -295,8 +295,13 @@ describe("the per-phone failure budget", () => {
     advance(61 * SECOND);
     const second = await sendCode(phone);
     await guessWrong(phone, wrongCodes(second, 5));
-    // Inside the cooldown of the second send, the lock is what the client is told.
-    await expectProblem(await requestCode(phone), 429, "too_many_attempts");
+    // Inside the cooldown of the second send, the lock is what the client is told, in RateLimit-* too.
+    const refused = await requestCode(phone);
+    const problem = await expectProblem(refused.clone(), 429, "too_many_attempts");
+    expect(refused.headers.get("RateLimit-Limit")).toBe("10");
+    expect(refused.headers.get("RateLimit-Remaining")).toBe("0");
+    expect(refused.headers.get("RateLimit-Reset")).toBe(String(problem.retry_after));
+    expect(refused.headers.get("Retry-After")).toBe(String(problem.retry_after));
   });
 });
 
