@@ -1,11 +1,12 @@
 import { env } from "cloudflare:workers";
-import { sql } from "drizzle-orm";
+import { sql as drizzleSql } from "drizzle-orm";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { describe, expect, it } from "vitest";
 import { eventSql } from "../src/audit/events";
 import { loadConfig } from "../src/config";
 import { compile } from "../src/db/client";
 import { users } from "../src/db/schema";
+import { type SQL, sql } from "../src/db/sql";
 import type { Deps } from "../src/deps";
 import { guessStatements, wonSql } from "../src/otp/gate";
 import { activationStatements } from "../src/referrals/service";
@@ -13,7 +14,7 @@ import { openSessionStatements } from "../src/tokens/sessions";
 import { profileColumns } from "../src/users/profile";
 
 const drizzle = new SQLiteAsyncDialect();
-const sameAsDrizzle = (statement: ReturnType<typeof sql>) => {
+const sameAsDrizzle = (statement: SQL) => {
   const expected = drizzle.sqlToQuery(statement);
   const compiled = compile(statement);
   expect({ sql: compiled.sql, params: compiled.params }).toEqual({ sql: expected.sql, params: expected.params });
@@ -27,7 +28,7 @@ describe("compile: our sql templates as Drizzle's SQLite dialect compiles them",
   it("nested templates, sql.raw, sql.join, sql.empty and identifiers that need quoting", () => {
     const inner = sql`EXISTS (SELECT 1 FROM t WHERE ${sql.identifier('odd"name')} = ${"v"})`;
     sameAsDrizzle(
-      sql`SELECT ${profileColumns} FROM users u WHERE ${inner} AND ${sql.join([sql`a = ${1}`, sql`b = ${2}`], sql` OR `)}${sql.empty()}`,
+      sql`SELECT ${profileColumns} FROM users u WHERE ${inner} AND ${sql.join([sql`a = ${1}`, sql`b = ${2}`], sql` OR `)}${drizzleSql.empty()}`,
     );
   });
 
@@ -70,6 +71,24 @@ describe("compile: our sql templates as Drizzle's SQLite dialect compiles them",
       await eventSql(deps, { type: "code_verified", phone: "+375291234567", detail: { purpose: "login" } }, won),
     ];
     for (const statement of statements) sameAsDrizzle(statement);
+  });
+
+  it("our sql tag makes what Drizzle's makes: the same text and values under Drizzle's own compiler", () => {
+    const ours = (id: unknown) =>
+      sql`SELECT ${sql.raw("x")} FROM ${sql.identifier("t")} WHERE ${sql.join([sql`a = ${id}`, sql`b`], sql` OR `)}`;
+    const theirs = (id: unknown) =>
+      drizzleSql`SELECT ${drizzleSql.raw("x")} FROM ${drizzleSql.identifier("t")} WHERE ${drizzleSql.join([drizzleSql`a = ${id}`, drizzleSql`b`], drizzleSql` OR `)}`;
+    for (const id of [1, "it's", null]) expect(drizzle.sqlToQuery(ours(id))).toEqual(drizzle.sqlToQuery(theirs(id)));
+    expect(sql`${1}`.queryChunks).toHaveLength(3);
+    expect(sql`plain`.queryChunks).toHaveLength(1);
+  });
+
+  it("a call site's text chunks are shared, its statements are not: appending to one leaves the next as written", () => {
+    const site = (value: number) => sql`SELECT ${value}`;
+    const first = site(1).append(sql` UNION SELECT ${2}`);
+    const second = site(3);
+    expect(compile(first)).toEqual({ sql: "SELECT ? UNION SELECT ?", params: [1, 2] });
+    expect(compile(second)).toEqual({ sql: "SELECT ?", params: [3] });
   });
 
   it("refuses what only Drizzle's own compiler handles (columns, arrays, inlined values): it is not in the bundle", () => {

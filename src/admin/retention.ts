@@ -1,6 +1,6 @@
-import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
 import { batch, type Db } from "../db/client";
+import { type SQL, sql } from "../db/sql";
 import { oldestStormCounter } from "../fraud/guard";
 import { ANALYTICS_DAYS } from "../fraud/rollups";
 import { LONGEST_WINDOW_MS } from "../limits/sliding";

@@ -1,7 +1,7 @@
-import { type SQL, sql } from "drizzle-orm";
 import { type EventType, eventSql, phoneOfUser } from "../audit/events";
 import { batch } from "../db/client";
 import { type Cursor, encodeCursor } from "../db/cursor";
+import { type SQL, sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { callerSql } from "../me/service";

@@ -1,6 +1,6 @@
-import { type SQL, sql } from "drizzle-orm";
 import { all, type Db } from "../db/client";
 import { type JsonField, jsonObjectSql } from "../db/json";
+import { type SQL, sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { maskPhone, phoneKey } from "../phone";
 

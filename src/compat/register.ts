@@ -1,7 +1,7 @@
-import { sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { randomToken } from "../crypto";
 import { all } from "../db/client";
+import { sql } from "../db/sql";
 import type { AppEnv } from "../http/context";
 import { deps, kvOf } from "../http/deps";
 import { orThrow } from "../http/errors";

@@ -1,7 +1,7 @@
-import { sql } from "drizzle-orm";
 import type { Handler } from "hono";
 import { version } from "../../package.json";
 import { all } from "../db/client";
+import { sql } from "../db/sql";
 import type { AppEnv } from "../http/context";
 import { deps } from "../http/deps";
 import { orThrow } from "../http/errors";

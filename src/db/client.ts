@@ -75,7 +75,7 @@ function appendTemplate(query: Query, template: SQL): boolean {
   // Set by `.inlineParams()` (private in Drizzle's types): values become literals, Drizzle's job.
   if ((template as unknown as { shouldInlineParams: boolean }).shouldInlineParams) return false;
   for (const chunk of template.queryChunks) {
-    if (chunk instanceof StringChunk) query.sql += chunk.value.join("");
+    if (chunk instanceof StringChunk) query.sql += chunk.value.length === 1 ? chunk.value[0] : chunk.value.join("");
     else if (chunk instanceof SQL) {
       if (!appendTemplate(query, chunk)) return false;
     } else if (chunk instanceof Name) query.sql += `"${chunk.value.replace(/"/g, '""')}"`;

@@ -1,4 +1,5 @@
-import { isSQLWrapper, type SQL, sql } from "drizzle-orm";
+import { isSQLWrapper } from "drizzle-orm";
+import { type SQL, sql } from "./sql";
 
 /** A JSON value written by the Worker, or SQL that yields it inside the batch. */
 export type JsonField = string | number | boolean | null | SQL;

@@ -1,4 +1,4 @@
-import { type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "../db/sql";
 import { prefixOf } from "../phone";
 import type { Receipt } from "./types";
 import type { AttemptRecord } from "./walk";

@@ -1,5 +1,5 @@
-import { type SQL, sql } from "drizzle-orm";
 import { asAdmin } from "../admin/service";
+import { type SQL, sql } from "../db/sql";
 import type { Deps } from "../deps";
 import type { Failure } from "../http/problem";
 import type { AccessClaims } from "../tokens/jwt";

@@ -1,6 +1,6 @@
-import { type SQL, sql } from "drizzle-orm";
 import { eventSql } from "../audit/events";
 import type { Config } from "../config";
+import { type SQL, sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { markOn, ttlUntil } from "../limits/edge";
 import { webhookSql } from "../webhooks/outbox";

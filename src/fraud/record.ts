@@ -1,5 +1,5 @@
-import type { SQL } from "drizzle-orm";
 import { batch } from "../db/client";
+import type { SQL } from "../db/sql";
 import { attemptsSql } from "../delivery/store";
 import type { WalkOutcome } from "../delivery/walk";
 import type { Deps } from "../deps";

@@ -1,4 +1,4 @@
-import { type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "../db/sql";
 import { receiptTakesSql } from "../delivery/store";
 import type { Receipt } from "../delivery/types";
 import type { AttemptRecord } from "../delivery/walk";

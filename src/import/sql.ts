@@ -1,5 +1,5 @@
-import { type SQL, sql } from "drizzle-orm";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
+import { type SQL, sql } from "../db/sql";
 import { activationStatements } from "../referrals/service";
 import type { Plan, PlannedLink, PlannedUser } from "./plan";
 

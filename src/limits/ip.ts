@@ -1,6 +1,6 @@
-import { sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { batch } from "../db/client";
+import { sql } from "../db/sql";
 import type { Deps } from "../deps";
 import type { AppEnv } from "../http/context";
 import { deps } from "../http/deps";

@@ -1,5 +1,5 @@
-import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
+import { type SQL, sql } from "../db/sql";
 import { type Failure, fail } from "../http/problem";
 
 // Exact sliding windows in D1 (table `rate_events`, one row per counted event). "At most N per

@@ -1,5 +1,5 @@
-import { type SQL, sql } from "drizzle-orm";
 import { eventSql } from "../audit/events";
+import { type SQL, sql } from "../db/sql";
 import { sendNotice } from "../delivery";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";

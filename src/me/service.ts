@@ -1,7 +1,7 @@
-import { type SQL, sql } from "drizzle-orm";
 import { eventSql, phoneOfUser } from "../audit/events";
 import type { Config } from "../config";
 import { all, batch, type Db } from "../db/client";
+import { type SQL, sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import type { Caller } from "../passwords/service";

@@ -1,6 +1,6 @@
-import type { SQL } from "drizzle-orm";
 import type { Context } from "hono";
 import { checkTurnstile } from "../abuse/turnstile";
+import type { SQL } from "../db/sql";
 import { type ChannelChoice, channelAvailable } from "../delivery";
 import { pickLocale } from "../delivery/messages";
 import type { AppEnv } from "../http/context";

@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "../db/sql";
 import { bearerToken, unauthorized } from "../http/middleware";
 import { createRouter, problemResponses } from "../http/openapi";
 import { callerSql } from "../me/service";

@@ -1,8 +1,8 @@
-import { type SQL, sql } from "drizzle-orm";
 import { eventSql, recordEvent, userOfPhone } from "../audit/events";
 import type { Config } from "../config";
 import { keyedHasher, randomDigits, randomToken, timingSafeEqual } from "../crypto";
 import { batch } from "../db/client";
+import { type SQL, sql } from "../db/sql";
 import { type Channel, type ChannelChoice, firstChannel } from "../delivery";
 import type { Deps } from "../deps";
 import { blockKeysOf, refusedDestination } from "../fraud/blocks";

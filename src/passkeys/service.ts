@@ -4,11 +4,11 @@ import {
   type RegistrationResponseJSON,
   verifyRegistrationResponse,
 } from "@simplewebauthn/server";
-import { type SQL, sql } from "drizzle-orm";
 import { eventSql } from "../audit/events";
 import type { WebAuthnConfig } from "../config";
 import { base64url, randomToken } from "../crypto";
 import { batch } from "../db/client";
+import { type SQL, sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import type { Caller } from "../passwords/service";

@@ -1,9 +1,9 @@
 import { type AuthenticationResponseJSON, generateAuthenticationOptions, verifyAuthenticationResponse } from "@simplewebauthn/server";
-import { sql } from "drizzle-orm";
 import { eventSql, recordEvent } from "../audit/events";
 import type { WebAuthnConfig } from "../config";
 import { base64url, randomToken } from "../crypto";
 import { batch } from "../db/client";
+import { sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { fail } from "../http/problem";
 import { type SessionGrant, tokenResponse } from "../tokens/response";

@@ -1,5 +1,5 @@
-import { type SQL, sql } from "drizzle-orm";
 import { all, batch, type Db } from "../db/client";
+import { type SQL, sql } from "../db/sql";
 
 // The passkey tables (src/db/schema.ts, src/db/STORAGE.md). A challenge is consumed by one
 // conditional UPDATE at the head of the batch that acts on it; every later statement of that

@@ -1,6 +1,6 @@
-import { type SQL, sql } from "drizzle-orm";
 import { eventSql, userOfPhone } from "../audit/events";
 import { batch } from "../db/client";
+import { type SQL, sql } from "../db/sql";
 import { sendNotice } from "../delivery";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";

@@ -1,6 +1,6 @@
-import { type SQL, sql } from "drizzle-orm";
 import { batch, type Db } from "../db/client";
 import { type Cursor, encodeCursor } from "../db/cursor";
+import { type SQL, sql } from "../db/sql";
 import { maskPhone } from "../phone";
 
 export type ReferralItem = { phone: string | null; joined_at: string; status: "active" | "inactive" | "deleted" };

@@ -1,7 +1,7 @@
-import { type SQL, sql } from "drizzle-orm";
 import { eventSql } from "../audit/events";
 import { randomToken } from "../crypto";
 import { batch } from "../db/client";
+import { type SQL, sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { maskPhone, phoneKey } from "../phone";

@@ -1,8 +1,8 @@
-import { sql } from "drizzle-orm";
 import { eventSql } from "../audit/events";
 import type { Config } from "../config";
 import { randomToken, sha256Hex } from "../crypto";
 import { all, batch } from "../db/client";
+import { sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { type ProfileRow, profileColumns } from "../users/profile";

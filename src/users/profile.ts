@@ -1,4 +1,4 @@
-import { type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "../db/sql";
 import type { Role } from "../tokens/jwt";
 
 /** A user row as the profile queries select it (snake_case, straight from SQL). */

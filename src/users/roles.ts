@@ -1,5 +1,5 @@
-import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
+import { type SQL, sql } from "../db/sql";
 
 // ADMIN_PHONES grants `admin` at every sign-in; removing a phone from the var demotes it for good
 // (spec: Admin). A role granted by another admin is not the var's to take away, so the source of

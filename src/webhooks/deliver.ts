@@ -1,7 +1,7 @@
-import { sql } from "drizzle-orm";
 import type { Config } from "../config";
 import { randomToken } from "../crypto";
 import { batch, type Db } from "../db/client";
+import { sql } from "../db/sql";
 import { openSecret, signatureHeader } from "./signing";
 
 /** Seconds before attempt `n + 1` after `n` failed ones: 30 s, doubling, at most an hour. */

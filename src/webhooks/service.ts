@@ -1,7 +1,7 @@
-import { sql } from "drizzle-orm";
 import { asAdmin, callerIsAdmin } from "../admin/service";
 import { eventSql } from "../audit/events";
 import { type Cursor, encodeCursor } from "../db/cursor";
+import { sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import type { AccessClaims } from "../tokens/jwt";

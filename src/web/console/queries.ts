@@ -1,5 +1,5 @@
-import { sql } from "drizzle-orm";
 import { asAdmin } from "../../admin/service";
+import { sql } from "../../db/sql";
 import type { Deps } from "../../deps";
 import { inForceSql, longestBlockMs } from "../../fraud/blocks";
 import type { Failure } from "../../http/problem";
