@@ -278,12 +278,18 @@ const subscribed = (type: string) => q`e.enabled = 1 AND EXISTS (SELECT 1 FROM j
  * endpoint subscribes; the deliveries come from the schema's fan-out trigger (migration 0018).
  */
 function webhookSql(type: string, data: Record<string, unknown>, now: number, when: Sql = ONE): Sql {
-  const payload = q`json_object('type', ${type}, 'timestamp', ${new Date(now).toISOString()},
-    'data', json(${jsonObject(data)}))`;
-  return q`INSERT INTO webhook_events (id, type, payload, created_at)
-    SELECT ${`msg_${randomToken()}`}, ${type}, ${payload}, ${now}
-    WHERE ${when} AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE ${subscribed(type)})
-    RETURNING id`;
+  return webhooksSql([{ type, data, now, when }]);
+}
+
+/** Several events of one change in one statement (src/webhooks/outbox.ts webhooksSql). */
+function webhooksSql(events: { type: string; data: Record<string, unknown>; now: number; when: Sql }[]): Sql {
+  const rows = events.map(({ type, data, now, when }) => {
+    const payload = q`json_object('type', ${type}, 'timestamp', ${new Date(now).toISOString()},
+      'data', json(${jsonObject(data)}))`;
+    return q`SELECT ${`msg_${randomToken()}`}, ${type}, ${payload}, ${now}
+      WHERE ${when} AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE ${subscribed(type)})`;
+  });
+  return q`INSERT INTO webhook_events (id, type, payload, created_at) ${join(rows, " UNION ALL ")} RETURNING id`;
 }
 
 // ---- the fraud guard (src/fraud/guard.ts, rollups.ts, record.ts, blocks.ts) ----
@@ -589,13 +595,12 @@ async function sendCode(ctx: Ctx, body: { phone?: unknown }) {
   const results = await db.batch(
     [
       countSql(ip, marker, now),
-      q`INSERT INTO phone_guards (phone) SELECT ${phone} WHERE ${ipCounted} ON CONFLICT (phone) DO NOTHING`,
-      q`UPDATE phone_guards SET last_sent_at = ${now}, send_marker = ${marker}
-      WHERE phone = ${phone} AND ${ipCounted}
-        AND (locked_until IS NULL OR locked_until <= ${now})
-        AND (last_sent_at IS NULL OR last_sent_at <= ${now - OTP_RESEND * 1000})
-        AND ${roomSql(perPhone, now)}
-        AND 1 AND NOT 0 AND 1`,
+      q`INSERT INTO phone_guards (phone, last_sent_at, send_marker)
+      SELECT ${phone}, ${now}, ${marker}
+      WHERE ${ipCounted} AND ${roomSql(perPhone, now)} AND 1 AND NOT 0 AND 1
+      ON CONFLICT (phone) DO UPDATE SET last_sent_at = excluded.last_sent_at, send_marker = excluded.send_marker
+      WHERE (locked_until IS NULL OR locked_until <= ${now})
+        AND (last_sent_at IS NULL OR last_sent_at <= ${now - OTP_RESEND * 1000})`,
       recordSql(perPhone, marker, now, accepted),
       q`INSERT INTO otp_challenges (phone, purpose, code_id, user_id, attempts, decoy, expires_at)
       SELECT ${phone}, ${purpose}, ${codeId}, ${null}, 0, 0, ${now + OTP_TTL * 1000} WHERE ${accepted}
@@ -611,7 +616,7 @@ async function sendCode(ctx: Ctx, body: { phone?: unknown }) {
     ].map((s) => stmt(db, s)),
   );
   bookmark(ctx, db);
-  const state = (results[5]?.results[0] ?? {}) as Record<string, unknown> & {
+  const state = (results[4]?.results[0] ?? {}) as Record<string, unknown> & {
     ip_counted: number;
     accepted: number;
     caller_live: number;
@@ -691,13 +696,15 @@ async function verifyCode(ctx: Ctx, body: { phone?: unknown; code?: unknown }) {
             WHERE users.is_active = 1`,
     ...openSession(ctx, sessionId, phone, refresh.hash, won),
     await auditSql(ctx, { type: "code_verified", phone, userId: userOfPhone(phone), detail }, won),
-    webhookSql("user.created", { user_id: userId, phone }, now, q`EXISTS (SELECT 1 FROM users WHERE id = ${userId})`),
-    webhookSql(
-      "user.signed_in",
-      { user_id: q`(SELECT id FROM users WHERE phone = ${phone})`, phone, method: "code", session_id: sessionId },
-      now,
-      sessionOpened(sessionId),
-    ),
+    webhooksSql([
+      { type: "user.created", data: { user_id: userId, phone }, now, when: q`EXISTS (SELECT 1 FROM users WHERE id = ${userId})` },
+      {
+        type: "user.signed_in",
+        data: { user_id: q`(SELECT id FROM users WHERE phone = ${phone})`, phone, method: "code", session_id: sessionId },
+        now,
+        when: sessionOpened(sessionId),
+      },
+    ]),
     q`SELECT ${profileColumns}, ${won} AS won, u.id = ${userId} AS is_new,
               s.id AS session_id, s.expires_at AS session_expires_at
             FROM users u LEFT JOIN sessions s ON s.id = ${sessionId} AND s.user_id = u.id

@@ -1,6 +1,6 @@
-import { type SQL, sql } from "drizzle-orm";
 import type { Config } from "../config";
 import { batch, type Db } from "../db/client";
+import { type SQL, sql } from "../db/sql";
 import {
   codeFailLimit,
   countedSql,
@@ -104,13 +104,14 @@ export async function openChallenge(
   const callerLive = audience.kind === "unclaimed" ? audience.callerLive : sql`1`;
   const results = await batch(db, [
     countSql(limits.ip, marker, now),
-    sql`INSERT INTO phone_guards (phone) SELECT ${phone} WHERE ${ipCounted} ON CONFLICT (phone) DO NOTHING`,
-    sql`UPDATE phone_guards SET last_sent_at = ${now}, send_marker = ${marker}
-      WHERE phone = ${phone} AND ${ipCounted}
-        AND (locked_until IS NULL OR locked_until <= ${now})
-        AND (last_sent_at IS NULL OR last_sent_at <= ${now - config.OTP_RESEND_SECONDS * 1000})
-        AND ${roomSql(limits.phone, now)}
-        AND ${callerLive} AND NOT ${taken} AND ${withinBudget}`,
+    // The conditions every send meets in the SELECT; those of an existing guard row (lock,
+    // cooldown) in the upsert's DO UPDATE: a first send writes the row, a refused one writes nothing.
+    sql`INSERT INTO phone_guards (phone, last_sent_at, send_marker)
+      SELECT ${phone}, ${now}, ${marker}
+      WHERE ${ipCounted} AND ${roomSql(limits.phone, now)} AND ${callerLive} AND NOT ${taken} AND ${withinBudget}
+      ON CONFLICT (phone) DO UPDATE SET last_sent_at = excluded.last_sent_at, send_marker = excluded.send_marker
+      WHERE (locked_until IS NULL OR locked_until <= ${now})
+        AND (last_sent_at IS NULL OR last_sent_at <= ${now - config.OTP_RESEND_SECONDS * 1000})`,
     recordSql(limits.phone, marker, now, accepted),
     sql`INSERT INTO otp_challenges (phone, purpose, code_id, user_id, attempts, decoy, expires_at)
       SELECT ${phone}, ${purpose}, ${codeId}, ${boundUser}, 0, ${decoy}, ${now + config.OTP_TTL_SECONDS * 1000} WHERE ${accepted}
@@ -125,7 +126,7 @@ export async function openChallenge(
     ...countSpend,
     ...events,
   ]);
-  const row = (results[5] as SendState[])[0];
+  const row = (results[4] as SendState[])[0];
   if (!row) throw new Error("send state missing");
   return row;
 }

@@ -1,6 +1,6 @@
-import { sql } from "drizzle-orm";
 import { eventSql, userOfPhone } from "../audit/events";
 import { randomFromAlphabet, randomToken } from "../crypto";
+import { sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { phoneKey } from "../phone";
@@ -9,7 +9,7 @@ import { type SessionGrant, tokenResponse } from "../tokens/response";
 import { type ClientInfo, newRefreshToken, openSessionStatements } from "../tokens/sessions";
 import { INVITE_ALPHABET, INVITE_CODE_LENGTH, type ProfileRow, profileColumns, toUser } from "../users/profile";
 import { initialRole, signInRoleSql } from "../users/roles";
-import { webhookSql } from "../webhooks/outbox";
+import { webhooksSql } from "../webhooks/outbox";
 import { checkCode } from "./service";
 
 const INVITE_CODE_TRIES = 5;
@@ -68,18 +68,15 @@ export async function signInWithCode(
             WHERE users.is_active = 1`,
           ...openSessionStatements(config, { sessionId, phone, refreshHash: refresh.hash, now, client: input.client, guard: won }),
           await eventSql(deps, { type: "code_verified", phone, userId: userOfPhone(phone), detail: { purpose: "login" } }, won),
-          webhookSql({
-            type: "user.created",
-            data: { user_id: userId, phone },
-            now,
-            when: sql`EXISTS (SELECT 1 FROM users WHERE id = ${userId})`,
-          }),
-          webhookSql({
-            type: "user.signed_in",
-            data: { user_id: sql`(SELECT id FROM users WHERE phone = ${phone})`, phone, method: "code", session_id: sessionId },
-            now,
-            when: sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${sessionId})`,
-          }),
+          webhooksSql([
+            { type: "user.created", data: { user_id: userId, phone }, now, when: sql`EXISTS (SELECT 1 FROM users WHERE id = ${userId})` },
+            {
+              type: "user.signed_in",
+              data: { user_id: sql`(SELECT id FROM users WHERE phone = ${phone})`, phone, method: "code", session_id: sessionId },
+              now,
+              when: sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${sessionId})`,
+            },
+          ]),
           ...(activation !== null && inviteCode
             ? [
                 ...activationStatements({

@@ -1,6 +1,6 @@
-import { type SQL, sql } from "drizzle-orm";
 import { randomToken } from "../crypto";
 import { type JsonField, jsonObjectSql } from "../db/json";
+import { type SQL, sql } from "../db/sql";
 
 /** The event catalogue (spec: Webhooks). */
 export const WEBHOOK_EVENT_TYPES = [
@@ -28,21 +28,29 @@ export const OUTBOX_STATEMENTS = new WeakSet<SQL>();
 const subscribedSql = (type: string) =>
   sql`e.enabled = 1 AND EXISTS (SELECT 1 FROM json_each(e.event_types) WHERE value IN ('*', ${type}))`;
 
+type WebhookEvent = { type: WebhookEventType; data: Record<string, JsonField>; now: number; when?: SQL };
+
 /**
  * The outbox row of one event, for the batch of the change it describes (so the change and its
  * event are written together, or not at all): the event, only `when` it holds and some endpoint
  * subscribes. Its deliveries, one per subscribed endpoint, are made by the `webhook_events_fan_out`
  * trigger (migration 0018) in the same statement. `data` values may be SQL of the batch.
  */
-export function webhookSql(input: { type: WebhookEventType; data: Record<string, JsonField>; now: number; when?: SQL }): SQL {
-  const payload = sql`json_object('type', ${input.type}, 'timestamp', ${new Date(input.now).toISOString()},
-    'data', json(${jsonObjectSql(input.data)}))`;
-  const event = sql`INSERT INTO webhook_events (id, type, payload, created_at)
-    SELECT ${`msg_${randomToken()}`}, ${input.type}, ${payload}, ${input.now}
-    WHERE ${input.when ?? sql`1`} AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE ${subscribedSql(input.type)})
-    RETURNING id`;
-  OUTBOX_STATEMENTS.add(event);
-  return event;
+export function webhookSql(event: WebhookEvent): SQL {
+  return webhooksSql([event]);
+}
+
+/** The outbox rows of several events of one change, in one statement (each row as `webhookSql` writes it), in order. */
+export function webhooksSql(events: WebhookEvent[]): SQL {
+  const rows = events.map((input) => {
+    const payload = sql`json_object('type', ${input.type}, 'timestamp', ${new Date(input.now).toISOString()},
+      'data', json(${jsonObjectSql(input.data)}))`;
+    return sql`SELECT ${`msg_${randomToken()}`}, ${input.type}, ${payload}, ${input.now}
+      WHERE ${input.when ?? sql`1`} AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE ${subscribedSql(input.type)})`;
+  });
+  const statement = sql`INSERT INTO webhook_events (id, type, payload, created_at) ${sql.join(rows, sql` UNION ALL `)} RETURNING id`;
+  OUTBOX_STATEMENTS.add(statement);
+  return statement;
 }
 
 /** A Queue message: the outbox event to deliver. */
