@@ -170,7 +170,7 @@ describe("destination blocks", () => {
     ).toEqual({ n: 1 });
   });
 
-  it("the cron rewrites the edge copy of every active block, so a KV write lost after a block is made does not leave it unenforced", async () => {
+  it("the cron writes back the edge copy of an active block, so a KV write lost after a block is made does not leave it unenforced", async () => {
     interceptWebhook(async () => new Response(null, { status: 204 }));
     const phone = "+375447345678";
     const created = await block({ prefix: prefixOf(phone), seconds: 600 });
@@ -183,6 +183,48 @@ describe("destination blocks", () => {
     await expectProblem(await send("+375447345679"), 403, "destination_blocked");
     const admin = await sharedAdmin();
     await callWorker("DELETE", `/v1/admin/fraud/blocks/${created.id}`, { env: PROVIDER, token: admin.access_token });
+  });
+
+  it("the cron writes only a copy that is missing or names another end, and clears a copy no block backs", async () => {
+    interceptWebhook(async () => new Response(null, { status: 204 }));
+    const [lost, intact, unbacked] = [ownPrefixPhone(), ownPrefixPhone(), ownPrefixPhone()];
+    const lostBlock = await block({ prefix: prefixOf(lost), seconds: 600 });
+    const intactBlock = await block({ prefix: prefixOf(intact), seconds: 600 });
+    const keyOf = (phone: string) => `fraud:block:prefix:${prefixOf(phone)}`;
+    await env.KV.delete(keyOf(lost));
+    // A copy whose block is gone (its lift's delete was lost): each send to it costs a D1 read.
+    await env.KV.put(keyOf(unbacked), JSON.stringify({ until: Date.now() + 600_000 }), { expirationTtl: 600 });
+    const writes: string[] = [];
+    const kv = {
+      get: env.KV.get.bind(env.KV),
+      list: env.KV.list.bind(env.KV),
+      put: (key: string, value: string, options?: KVNamespacePutOptions) => {
+        writes.push(`put ${key}`);
+        return env.KV.put(key, value, options);
+      },
+      delete: (key: string) => {
+        writes.push(`delete ${key}`);
+        return env.KV.delete(key);
+      },
+    };
+    const ctx = createExecutionContext();
+    await worker.scheduled(
+      createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }),
+      { ...PROVIDER, KV: kv } as unknown as typeof env,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(writes).toContain(`put ${keyOf(lost)}`);
+    expect(writes).toContain(`delete ${keyOf(unbacked)}`);
+    expect(writes).not.toContain(`put ${keyOf(intact)}`);
+    expect(writes.filter((write) => write.startsWith("put "))).toEqual([`put ${keyOf(lost)}`]);
+    expect(await env.KV.get(keyOf(unbacked))).toBeNull();
+    await expectProblem(await send(lost), 403, "destination_blocked");
+    await expectProblem(await send(intact), 403, "destination_blocked");
+    const admin = await sharedAdmin();
+    for (const created of [lostBlock, intactBlock]) {
+      await callWorker("DELETE", `/v1/admin/fraud/blocks/${created.id}`, { env: PROVIDER, token: admin.access_token });
+    }
   });
 
   it("a stale edge mark (the lift not replicated yet) is confirmed in D1 and lets the send through", async () => {

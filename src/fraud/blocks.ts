@@ -1,10 +1,10 @@
-import { sql } from "drizzle-orm";
 import { asAdmin, callerIsAdmin } from "../admin/service";
 import { eventSql } from "../audit/events";
 import { randomToken } from "../crypto";
 import { all, type Db } from "../db/client";
 import type { Cursor } from "../db/cursor";
 import { encodeCursor } from "../db/cursor";
+import { sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { markOn, ttlUntil } from "../limits/edge";
@@ -116,30 +116,68 @@ export type Block = ReturnType<typeof blockOut>;
 
 const blockColumns = sql`id, scope, value, reason, source, created_by, created_at, until, lifted_at, sends, judged, verified`;
 
-/** Writes (or clears) a destination's KV edge copy: the latest active block's end. A failure only loses the shortcut. */
+/**
+ * Writes (or clears) a destination's KV edge copy: the latest active block's end, in the value
+ * (what a send reads) and in the key's metadata (what the cron's list reads). A failure only loses
+ * the shortcut.
+ */
 export function writeBlockEdge(deps: { kv: Kv; now: number }, scope: BlockScope, value: string, until: number | null): Promise<void> {
   const key = blockKey(scope, value);
   const write =
     until != null && until > deps.now
-      ? deps.kv.put(key, JSON.stringify({ until }), { expirationTtl: ttlUntil(until, deps.now) })
+      ? deps.kv.put(key, JSON.stringify({ until }), { expirationTtl: ttlUntil(until, deps.now), metadata: { until } })
       : deps.kv.delete(key);
   return write.catch((error) => console.warn(`block edge copy skipped: ${error instanceof Error ? error.message : "unknown"}`));
+}
+
+const BLOCK_KEY_PREFIX = "fraud:block:";
+// KV lists at most 1,000 keys a call; more pages than this and the cron rewrites without looking.
+const LIST_PAGES = 5;
+
+/** The edge copies KV holds now, key → the `until` in their metadata (null when unreadable); null when listing fails or overflows. */
+async function listedBlockEdges(kv: Kv): Promise<Map<string, number | null> | null> {
+  const listed = new Map<string, number | null>();
+  let cursor: string | undefined;
+  for (let page = 0; page < LIST_PAGES; page++) {
+    const result = await kv.list<{ until?: unknown }>({ prefix: BLOCK_KEY_PREFIX, cursor }).catch(() => null);
+    if (!result) return null;
+    for (const key of result.keys) listed.set(key.name, typeof key.metadata?.until === "number" ? key.metadata.until : null);
+    if (result.list_complete) return listed;
+    cursor = result.cursor;
+  }
+  return null;
 }
 
 /**
  * The cron's repair of the edge copies (every 5 minutes, with the webhook sweep): a send asks D1
  * only when KV says "blocked", so a KV write lost after a block was made would leave it unenforced.
- * Rewrites the copy of every active block (one read; at most `limit` destinations a run).
+ * One D1 read of the active blocks (at most `limit` destinations a run) and one KV list of the
+ * copies; only a copy that is missing or names another end is written, and, when every active block
+ * was read, a copy no block backs any more (its lift's delete was lost) is deleted.
  */
-export async function refreshBlockEdges(db: Db, kv: Kv, at: Pick<Deps, "config" | "now">, limit = 500): Promise<number> {
+export async function refreshBlockEdges(
+  db: Db,
+  kv: Kv,
+  at: Pick<Deps, "config" | "now">,
+  limit = 500,
+): Promise<{ written: number; deleted: number }> {
   const { now } = at;
   const active = await all<{ scope: BlockScope; value: string; until: number }>(
     db,
     sql`SELECT scope, value, MAX(until) AS until FROM fraud_blocks WHERE ${inForceSql(at)}
       GROUP BY scope, value ORDER BY MAX(created_at) DESC LIMIT ${limit}`,
   );
-  await Promise.all(active.map((block) => writeBlockEdge({ kv, now }, block.scope, block.value, block.until)));
-  return active.length;
+  const listed = await listedBlockEdges(kv);
+  const backed = new Set(active.map((block) => blockKey(block.scope, block.value)));
+  const stale = active.filter((block) => listed?.get(blockKey(block.scope, block.value)) !== block.until);
+  const unbacked = listed && active.length < limit ? [...listed.keys()].filter((key) => !backed.has(key)) : [];
+  await Promise.all([
+    ...stale.map((block) => writeBlockEdge({ kv, now }, block.scope, block.value, block.until)),
+    ...unbacked.map((key) =>
+      kv.delete(key).catch((error) => console.warn(`block edge copy not cleared: ${error instanceof Error ? error.message : "unknown"}`)),
+    ),
+  ]);
+  return { written: stale.length, deleted: unbacked.length };
 }
 
 /** `writeBlockEdge` after the answer. */

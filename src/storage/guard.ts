@@ -40,13 +40,14 @@ export async function guarded<T>(dependency: Dependency, timeoutMs: number, call
 }
 
 /** The KV operations this app uses, each guarded. */
-export type Kv = Pick<KVNamespace, "get" | "put" | "delete">;
+export type Kv = Pick<KVNamespace, "get" | "put" | "delete" | "list">;
 
 export function guardedKv(kv: KVNamespace, timeoutMs: number): Kv {
   return {
     get: ((key: string, options?: unknown) => guarded("kv", timeoutMs, () => kv.get(key, options as "text"))) as KVNamespace["get"],
     put: (key, value, options) => guarded("kv", timeoutMs, () => kv.put(key, value, options)),
     delete: (key) => guarded("kv", timeoutMs, () => kv.delete(key)),
+    list: (options) => guarded("kv", timeoutMs, () => kv.list(options)),
   };
 }
 
