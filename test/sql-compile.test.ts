@@ -6,7 +6,7 @@ import { eventSql } from "../src/audit/events";
 import { loadConfig } from "../src/config";
 import { compile } from "../src/db/client";
 import { users } from "../src/db/schema";
-import { type SQL, sql } from "../src/db/sql";
+import { compactSql, type SQL, sql } from "../src/db/sql";
 import type { Deps } from "../src/deps";
 import { guessStatements, wonSql } from "../src/otp/gate";
 import { activationStatements } from "../src/referrals/service";
@@ -89,6 +89,18 @@ describe("compile: our sql templates as Drizzle's SQLite dialect compiles them",
     const second = site(3);
     expect(compile(first)).toEqual({ sql: "SELECT ? UNION SELECT ?", params: [1, 2] });
     expect(compile(second)).toEqual({ sql: "SELECT ?", params: [3] });
+  });
+
+  it("a template's layout goes over the wire as single spaces; quoted literals, comments and unclosed quotes are kept", () => {
+    const statement = sql`SELECT a
+        FROM t
+      WHERE b = ${1}
+        AND c = 'x
+  y'`;
+    expect(compile(statement)).toEqual({ sql: "SELECT a FROM t WHERE b = ? AND c = 'x\n  y'", params: [1] });
+    expect(compactSql("SELECT 1 -- why\n  FROM t")).toBe("SELECT 1 -- why\n  FROM t");
+    expect(compactSql("a = 'it\n  ")).toBe("a = 'it\n  ");
+    expect(compactSql("x = '' AND\n y = 'a''b\n c'")).toBe("x = '' AND y = 'a''b\n c'");
   });
 
   it("refuses what only Drizzle's own compiler handles (columns, arrays, inlined values): it is not in the bundle", () => {

@@ -297,6 +297,7 @@ function perRequest(counted) {
     requests: counted.requests,
     d1: counted.d1RoundTrips / n,
     statements: counted.d1Statements / n,
+    sqlChars: (counted.d1SqlChars ?? 0) / n,
     sessions: counted.d1Sessions / n,
     kv: sumValues(counted.kv) / n,
     kvByMethod: scale(counted.kv),
@@ -416,7 +417,8 @@ async function main({ work, cleanup, log, facts }) {
     counts[scenario.key] = c;
     for (const kind of sidesOf(scenario, "count")) c[kind] = await countingPass(context, sides[kind], scenario);
     c.sqlCompare = c.baseline ? compareSql(c.ours, c.baseline) : { statements: 0, diffs: [] };
-    const text = (side) => `D1 ${fmt(side.d1)} (${fmt(side.statements, 1)} stmts) KV ${fmt(side.kv)}`;
+    const text = (side) =>
+      `D1 ${fmt(side.d1)} (${fmt(side.statements, 1)} stmts, ${fmt(side.sqlChars / 1000, 2)} KB SQL) KV ${fmt(side.kv)}`;
     log(
       `ops ${scenario.key}: ${sidesOf(scenario, "count")
         .map((kind) => `${kind} ${text(c[kind])}`)
@@ -642,7 +644,8 @@ function report(results) {
   });
   const floorOps = [send, verify, me].map(({ key, label }) => {
     const c = counts[key].floor;
-    return `| ${label} | ${count(c.d1)} (${fmt(c.statements, 1)} statements) | ${kvText(c)} | ${kvText(counts[key].ours)} | ${count(counts[key].ours.d1)} |`;
+    const ours = counts[key].ours;
+    return `| ${label} | ${count(c.d1)} (${fmt(c.statements, 1)} statements, ${fmt(c.sqlChars / 1000, 2)} KB SQL) | ${kvText(c)} | ${kvText(ours)} | ${count(ours.d1)} (${fmt(ours.statements, 1)} statements, ${fmt(ours.sqlChars / 1000, 2)} KB SQL) |`;
   });
   return `# Benchmark: our Worker vs a bare baseline, per endpoint and for the sign-in flow
 

@@ -112,7 +112,19 @@ function bookmark(ctx: Ctx, db: D1DatabaseSession) {
 type Sql = { text: string; params: unknown[] };
 const isSql = (value: unknown): value is Sql => typeof value === "object" && value !== null && "text" in value && "params" in value;
 
-function q(strings: TemplateStringsArray, ...values: unknown[]): Sql {
+// A call site's text with its layout made single spaces, once (src/db/sql.ts compactSql does the same).
+const compacted = new WeakMap<TemplateStringsArray, string[]>();
+function textsOf(strings: TemplateStringsArray): string[] {
+  let texts = compacted.get(strings);
+  if (!texts) {
+    texts = strings.map((text) => text.replace(/\s*\n\s*/g, " "));
+    compacted.set(strings, texts);
+  }
+  return texts;
+}
+
+function q(template: TemplateStringsArray, ...values: unknown[]): Sql {
+  const strings = textsOf(template);
   let text = strings[0] as string;
   const params: unknown[] = [];
   for (let i = 0; i < values.length; i++) {

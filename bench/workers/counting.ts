@@ -18,6 +18,8 @@ type Ops = {
   requests: number;
   d1RoundTrips: number;
   d1Statements: number;
+  /** Characters of SQL text sent (what goes over the D1 binding as JSON, parameters aside). */
+  d1SqlChars: number;
   d1Sessions: number;
   kv: Counter;
   limiter: Counter;
@@ -36,6 +38,7 @@ const fresh = (): Ops => ({
   requests: 0,
   d1RoundTrips: 0,
   d1Statements: 0,
+  d1SqlChars: 0,
   d1Sessions: 0,
   kv: {},
   limiter: {},
@@ -100,6 +103,7 @@ class CountedStatement {
   private trip() {
     ops.d1RoundTrips++;
     ops.d1Statements++;
+    ops.d1SqlChars += this.text.length;
     if (recordSql) bump(ops.sql, normalise(this.text));
   }
   async first(column?: string) {
@@ -134,6 +138,7 @@ function countedPreparer(real: Preparer) {
       ops.d1Statements += statements.length;
       const unwrapped = statements.map((statement) => {
         if (!(statement instanceof CountedStatement)) return statement;
+        ops.d1SqlChars += statement.text.length;
         if (recordSql) bump(ops.sql, normalise(statement.text));
         return statement.real;
       });
