@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { browserSuite, signInByCode } from "./worker";
+import { apiSignIn, browserSuite, signInByCode } from "./worker";
 
 // The operator console in real Chromium (no script needed, so JavaScript is off): an admin signs
 // in through the pages, reads the overview's numbers and SVG charts, lifts a block and deactivates
@@ -39,14 +39,7 @@ async function api(method: string, path: string, body?: unknown, token?: string)
 }
 
 /** Sends a code (on `channel`) and, unless told not to, verifies it: a user with their tokens. */
-async function apiUser(phone = freshPhone(), options: { verify?: boolean; channel?: string } = {}) {
-  const sent = await api("POST", "/v1/auth/otp", { phone, channel: options.channel });
-  expect(sent.status, JSON.stringify(sent.json)).toBe(200);
-  if (options.verify === false) return { phone, id: "", accessToken: "" };
-  const verified = await api("POST", "/v1/auth/otp/verify", { phone, code: sent.json.dev_code });
-  expect(verified.status, JSON.stringify(verified.json)).toBe(200);
-  return { phone, id: (verified.json.user as { id: string }).id, accessToken: verified.json.access_token as string };
-}
+const apiUser = (phone = freshPhone(), options: { verify?: boolean; channel?: string } = {}) => apiSignIn(local.worker.url, phone, options);
 
 /** Signs in through the pages (phone, sandbox code) in a window without JavaScript. */
 async function signedInPage(phone: string): Promise<Page> {

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { browserSuite } from "./worker";
+import { apiSignIn, browserSuite } from "./worker";
 
 // /docs in real headless Chromium with the network unplugged (every request that is not to the
 // local Worker is aborted), under the page's CSP; and the typed-client example run against the
@@ -73,18 +73,8 @@ describe("/docs", () => {
 });
 
 /** Signs a fresh phone in through the JSON API and answers its access token. */
-async function accessToken(): Promise<string> {
-  const phone = `+375442${String(Date.now() % 1_000_000).padStart(6, "0")}`;
-  const json = { "Content-Type": "application/json" };
-  const sent = await fetch(`${local.worker.url}/v1/auth/otp`, { method: "POST", headers: json, body: JSON.stringify({ phone }) });
-  const { dev_code: code } = (await sent.json()) as { dev_code: string };
-  const verified = await fetch(`${local.worker.url}/v1/auth/otp/verify`, {
-    method: "POST",
-    headers: json,
-    body: JSON.stringify({ phone, code }),
-  });
-  return ((await verified.json()) as { access_token: string }).access_token;
-}
+const accessToken = async () =>
+  (await apiSignIn(local.worker.url, `+375442${String(Date.now() % 1_000_000).padStart(6, "0")}`)).accessToken;
 
 describe("the typed-client example (examples/typed-client)", () => {
   it("signs in with a code and reads /v1/me through openapi-fetch, run as the README says", async () => {

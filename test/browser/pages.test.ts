@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { browserSuite, signInByCode } from "./worker";
+import { apiSignIn, browserSuite, signInByCode } from "./worker";
 
 // Real headless Chromium (Debian's `chromium`) against the Worker under `wrangler dev`: the
 // whole journey with JavaScript on and with it off, a cross-site post, and a screenshot of each
@@ -23,17 +23,7 @@ function freshPhone() {
 }
 
 /** Signs a user up through the JSON API, optionally with someone's invite code. */
-async function apiUser(inviteCode?: string): Promise<{ inviteCode: string; accessToken: string }> {
-  const phone = freshPhone();
-  const json = { "Content-Type": "application/json" };
-  const sent = await fetch(`${local.worker.url}/v1/auth/otp`, { method: "POST", headers: json, body: JSON.stringify({ phone }) });
-  const { dev_code: code } = (await sent.json()) as { dev_code: string };
-  const body = JSON.stringify({ phone, code, invite_code: inviteCode });
-  const verified = await fetch(`${local.worker.url}/v1/auth/otp/verify`, { method: "POST", headers: json, body });
-  const tokens = (await verified.json()) as { access_token: string; user: { invite_code: string } };
-  expect(verified.status, JSON.stringify(tokens)).toBe(200);
-  return { inviteCode: tokens.user.invite_code, accessToken: tokens.access_token };
-}
+const apiUser = (inviteCode?: string) => apiSignIn(local.worker.url, freshPhone(), { inviteCode });
 
 /** A desktop window with JavaScript, a phone-sized one without (so the screenshots show both layouts). */
 async function newPage(javaScriptEnabled: boolean): Promise<{ context: BrowserContext; page: Page }> {

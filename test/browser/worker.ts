@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { unstable_startWorker } from "wrangler";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -123,4 +123,32 @@ export async function signInByCode(page: Page, origin: string, phone: string): P
   await page.getByLabel("Code from the SMS").fill(code);
   await page.getByRole("button", { name: "Continue" }).click();
   await page.waitForURL("**/profile");
+}
+
+export type ApiUser = { phone: string; id: string; accessToken: string; inviteCode: string };
+
+/**
+ * Signs `phone` in through the JSON API at `origin` with the sandbox code (`dev_code`), optionally
+ * on a channel or with someone's invite code; with `verify: false` it only sends the code.
+ */
+export async function apiSignIn(
+  origin: string,
+  phone: string,
+  options: { channel?: string; inviteCode?: string; verify?: boolean } = {},
+): Promise<ApiUser> {
+  const post = async (path: string, body: unknown) => {
+    const response = await fetch(`${origin}${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const json = (await response.json()) as Record<string, unknown>;
+    expect(response.status, `${path}: ${JSON.stringify(json)}`).toBe(200);
+    return json;
+  };
+  const sent = await post("/v1/auth/otp", { phone, channel: options.channel });
+  if (options.verify === false) return { phone, id: "", accessToken: "", inviteCode: "" };
+  const verified = await post("/v1/auth/otp/verify", { phone, code: sent.dev_code, invite_code: options.inviteCode });
+  const user = verified.user as { id: string; invite_code: string };
+  return { phone, id: user.id, accessToken: verified.access_token as string, inviteCode: user.invite_code };
 }
