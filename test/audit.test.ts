@@ -1,7 +1,9 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { ANALYTICS_DAYS } from "../src/fraud/rollups";
 import worker from "../src/index";
+import { LONGEST_WINDOW_MS } from "../src/limits/sliding";
 import { type AuditItem, callWorker, eventsOf, masked, requestIdFor, sharedAdmin, type WorkerCallOptions } from "./admin-helpers";
 import { expectProblem, freshIp, freshPhone, row, sendCode, signIn, type TokenBody, wrongCode } from "./helpers";
 import { advance, freezeClock, interceptWebhook, SECOND, variantEnv, WEBHOOK_SECRET, WEBHOOK_URL } from "./otp-helpers";
@@ -9,6 +11,7 @@ import { claimsOf } from "./token-helpers";
 
 const PASSWORD = "correct horse battery staple";
 const DAY = 86_400 * SECOND;
+const HOUR = 3600 * SECOND;
 
 // Variants for refusals only a config can cause; built once (config is cached per env object).
 const BELARUS_REFUSED_ENV = variantEnv({ ALLOWED_COUNTRIES: "IR" });
@@ -553,6 +556,119 @@ describe("scheduled retention cleanup", () => {
     }
     expect(await exists("sessions", "id", live)).toBe(true);
     expect((await callWorker("POST", "/v1/auth/token", { body: { refresh_token: user.refresh_token } })).status).toBe(200);
+  });
+
+  it("deletes what the limits, the SMS budget, the fraud guard and the analytics no longer read, each just past its cut, and keeps what is just inside", async () => {
+    const now = Date.now();
+    const margin = 10 * 60_000;
+    const tag = crypto.randomUUID().slice(0, 8);
+    // Rate events leave every window they can count in after the longest of them (a day, or a longer lockout).
+    const rateWindow = Math.max(LONGEST_WINDOW_MS, 3600 * SECOND, 900 * SECOND);
+    const seeds: { table: string; column: string; value: string; gone: boolean; insert: D1PreparedStatement }[] = [];
+    const seed = (table: string, column: string, value: string, gone: boolean, query: string, ...params: unknown[]) =>
+      seeds.push({ table, column, value, gone, insert: env.DB.prepare(query).bind(...params) });
+    for (const [at, gone] of [
+      [now - rateWindow - margin, true],
+      [now - rateWindow + margin, false],
+    ] as const) {
+      seed(
+        "rate_events",
+        "key",
+        `${tag}-${gone}`,
+        gone,
+        "INSERT INTO rate_events (scope, key, at, marker) VALUES ('send_ip', ?, ?, 'm')",
+        `${tag}-${gone}`,
+        at,
+      );
+    }
+    // SMS budget days: a week.
+    for (const [daysAgo, gone] of [
+      [8, true],
+      [6, false],
+    ] as const) {
+      const day = new Date(now - daysAgo * DAY).toISOString().slice(0, 10);
+      seed(
+        "sms_budget",
+        "scope",
+        `${tag}-${gone}`,
+        gone,
+        "INSERT INTO sms_budget (day, scope, count) VALUES (?, ?, 1)",
+        day,
+        `${tag}-${gone}`,
+      );
+    }
+    // The fraud guard's rows: a day (its window is an hour by default).
+    for (const [at, gone] of [
+      [now - DAY - margin, true],
+      [now - DAY + margin, false],
+    ] as const) {
+      seed(
+        "code_sends",
+        "code_id",
+        `${tag}-${gone}`,
+        gone,
+        "INSERT INTO code_sends (code_id, prefix, country, channel, provider, sent_at) VALUES (?, '+37529', NULL, 'sms', 'console', ?)",
+        `${tag}-${gone}`,
+        at,
+      );
+      seed(
+        "country_minutes",
+        "country",
+        `${tag}-${gone}`,
+        gone,
+        "INSERT INTO country_minutes (country, minute, sends, verified) VALUES (?, ?, 1, 0)",
+        `${tag}-${gone}`,
+        Math.floor(at / 60_000),
+      );
+    }
+    // Delivery attempts go with the audit trail (90 days); the hourly rollups stay as long as analytics can ask (400 days).
+    for (const [at, gone] of [
+      [now - 90 * DAY - margin, true],
+      [now - 90 * DAY + margin, false],
+    ] as const) {
+      seed(
+        "delivery_attempts",
+        "code_id",
+        `${tag}-${gone}`,
+        gone,
+        `INSERT INTO delivery_attempts (code_id, attempt, channel, provider, prefix, status, created_at, updated_at)
+          VALUES (?, 1, 'sms', 'console', '+37529', 'sent', ?, ?)`,
+        `${tag}-${gone}`,
+        at,
+        at,
+      );
+    }
+    for (const [hour, gone] of [
+      [now - ANALYTICS_DAYS * DAY - HOUR - margin, true],
+      [now - ANALYTICS_DAYS * DAY + HOUR + margin, false],
+    ] as const) {
+      seed(
+        "traffic_hourly",
+        "prefix",
+        `${tag}-${gone}`,
+        gone,
+        "INSERT INTO traffic_hourly (hour, prefix, channel, provider, attempts) VALUES (?, ?, 'sms', 'console', 1)",
+        hour - (hour % HOUR),
+        `${tag}-${gone}`,
+      );
+    }
+    // The storm alarm's hourly wrong-guess counters: the current and the last hour only.
+    const counter = (hour: number) => `wrong_guesses:${String(hour).padStart(13, "0")}`;
+    const thisHour = now - (now % HOUR);
+    seed(
+      "counters",
+      "name",
+      counter(thisHour - 3 * HOUR),
+      true,
+      "INSERT OR IGNORE INTO counters (name, value) VALUES (?, 1)",
+      counter(thisHour - 3 * HOUR),
+    );
+    seed("counters", "name", counter(thisHour), false, "INSERT OR IGNORE INTO counters (name, value) VALUES (?, 1)", counter(thisHour));
+    await env.DB.batch(seeds.map((s) => s.insert));
+    for (const s of seeds) expect(await exists(s.table, s.column, s.value), `seeded ${s.table} ${s.value}`).toBe(true);
+
+    await runCron();
+    for (const s of seeds) expect(await exists(s.table, s.column, s.value), `${s.table} ${s.value}`).toBe(!s.gone);
   });
 
   it("deletes one-time-code rows consumed or expired over a day ago, and keeps live and recent ones", async () => {
