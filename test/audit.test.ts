@@ -560,115 +560,96 @@ describe("scheduled retention cleanup", () => {
 
   it("deletes what the limits, the SMS budget, the fraud guard and the analytics no longer read, each just past its cut, and keeps what is just inside", async () => {
     const now = Date.now();
-    const margin = 10 * 60_000;
     const tag = crypto.randomUUID().slice(0, 8);
-    // Rate events leave every window they can count in after the longest of them (a day, or a longer lockout).
-    const rateWindow = Math.max(LONGEST_WINDOW_MS, 3600 * SECOND, 900 * SECOND);
-    const seeds: { table: string; column: string; value: string; gone: boolean; insert: D1PreparedStatement }[] = [];
-    const seed = (table: string, column: string, value: string, gone: boolean, query: string, ...params: unknown[]) =>
-      seeds.push({ table, column, value, gone, insert: env.DB.prepare(query).bind(...params) });
-    for (const [at, gone] of [
-      [now - rateWindow - margin, true],
-      [now - rateWindow + margin, false],
-    ] as const) {
-      seed(
-        "rate_events",
-        "key",
-        `${tag}-${gone}`,
-        gone,
-        "INSERT INTO rate_events (scope, key, at, marker) VALUES ('send_ip', ?, ?, 'm')",
-        `${tag}-${gone}`,
-        at,
-      );
-    }
-    // SMS budget days: a week.
-    for (const [daysAgo, gone] of [
-      [8, true],
-      [6, false],
-    ] as const) {
-      const day = new Date(now - daysAgo * DAY).toISOString().slice(0, 10);
-      seed(
-        "sms_budget",
-        "scope",
-        `${tag}-${gone}`,
-        gone,
-        "INSERT INTO sms_budget (day, scope, count) VALUES (?, ?, 1)",
-        day,
-        `${tag}-${gone}`,
-      );
-    }
-    // The fraud guard's rows: a day (its window is an hour by default).
-    for (const [at, gone] of [
-      [now - DAY - margin, true],
-      [now - DAY + margin, false],
-    ] as const) {
-      seed(
-        "code_sends",
-        "code_id",
-        `${tag}-${gone}`,
-        gone,
-        "INSERT INTO code_sends (code_id, prefix, country, channel, provider, sent_at) VALUES (?, '+37529', NULL, 'sms', 'console', ?)",
-        `${tag}-${gone}`,
-        at,
-      );
-      seed(
-        "country_minutes",
-        "country",
-        `${tag}-${gone}`,
-        gone,
-        "INSERT INTO country_minutes (country, minute, sends, verified) VALUES (?, ?, 1, 0)",
-        `${tag}-${gone}`,
-        Math.floor(at / 60_000),
-      );
-    }
-    // Delivery attempts go with the audit trail (90 days); the hourly rollups stay as long as analytics can ask (400 days).
-    for (const [at, gone] of [
-      [now - 90 * DAY - margin, true],
-      [now - 90 * DAY + margin, false],
-    ] as const) {
-      seed(
-        "delivery_attempts",
-        "code_id",
-        `${tag}-${gone}`,
-        gone,
-        `INSERT INTO delivery_attempts (code_id, attempt, channel, provider, prefix, status, created_at, updated_at)
-          VALUES (?, 1, 'sms', 'console', '+37529', 'sent', ?, ?)`,
-        `${tag}-${gone}`,
-        at,
-        at,
-      );
-    }
-    for (const [hour, gone] of [
-      [now - ANALYTICS_DAYS * DAY - HOUR - margin, true],
-      [now - ANALYTICS_DAYS * DAY + HOUR + margin, false],
-    ] as const) {
-      seed(
-        "traffic_hourly",
-        "prefix",
-        `${tag}-${gone}`,
-        gone,
-        "INSERT INTO traffic_hourly (hour, prefix, channel, provider, attempts) VALUES (?, ?, 'sms', 'console', 1)",
-        hour - (hour % HOUR),
-        `${tag}-${gone}`,
-      );
-    }
-    // The storm alarm's hourly wrong-guess counters: the current and the last hour only.
-    const counter = (hour: number) => `wrong_guesses:${String(hour).padStart(13, "0")}`;
-    const thisHour = now - (now % HOUR);
-    seed(
-      "counters",
-      "name",
-      counter(thisHour - 3 * HOUR),
-      true,
-      "INSERT OR IGNORE INTO counters (name, value) VALUES (?, 1)",
-      counter(thisHour - 3 * HOUR),
+    const hourOf = (at: number) => at - (at % HOUR);
+    type Kind = {
+      table: string;
+      column: string;
+      /** Rows before it go, rows `margin` or more after it stay. */
+      cut: number;
+      margin: number;
+      insert: string;
+      params: (id: string, at: number) => unknown[];
+      /** The row's key when it is made of its time, not the test's tag. */
+      idAt?: (at: number) => string;
+    };
+    const kinds: Kind[] = [
+      // Rate events leave every window they can count in after the longest of them (a day, or a longer lockout).
+      {
+        table: "rate_events",
+        column: "key",
+        cut: now - Math.max(LONGEST_WINDOW_MS, 3600 * SECOND, 900 * SECOND),
+        margin: 10 * 60_000,
+        insert: "INSERT INTO rate_events (key, at, scope, marker) VALUES (?, ?, 'send_ip', 'm')",
+        params: (id, at) => [id, at],
+      },
+      // SMS budget days: a week.
+      {
+        table: "sms_budget",
+        column: "scope",
+        cut: now - 7 * DAY,
+        margin: DAY,
+        insert: "INSERT INTO sms_budget (scope, day, count) VALUES (?, ?, 1)",
+        params: (id, at) => [id, new Date(at).toISOString().slice(0, 10)],
+      },
+      // The fraud guard's rows: a day (its window is an hour by default).
+      {
+        table: "code_sends",
+        column: "code_id",
+        cut: now - DAY,
+        margin: 10 * 60_000,
+        insert: "INSERT INTO code_sends (code_id, sent_at, prefix, channel, provider) VALUES (?, ?, '+37529', 'sms', 'console')",
+        params: (id, at) => [id, at],
+      },
+      {
+        table: "country_minutes",
+        column: "country",
+        cut: now - DAY,
+        margin: 10 * 60_000,
+        insert: "INSERT INTO country_minutes (country, minute, sends, verified) VALUES (?, ?, 1, 0)",
+        params: (id, at) => [id, Math.floor(at / 60_000)],
+      },
+      // Delivery attempts go with the audit trail (90 days); the hourly rollups stay as long as analytics can ask (400 days).
+      {
+        table: "delivery_attempts",
+        column: "code_id",
+        cut: now - 90 * DAY,
+        margin: 10 * 60_000,
+        insert: `INSERT INTO delivery_attempts (code_id, created_at, updated_at, attempt, channel, provider, prefix, status)
+          VALUES (?, ?, 0, 1, 'sms', 'console', '+37529', 'sent')`,
+        params: (id, at) => [id, at],
+      },
+      {
+        table: "traffic_hourly",
+        column: "prefix",
+        cut: now - ANALYTICS_DAYS * DAY,
+        margin: 2 * HOUR,
+        insert: "INSERT INTO traffic_hourly (prefix, hour, channel, provider, attempts) VALUES (?, ?, 'sms', 'console', 1)",
+        params: (id, at) => [id, hourOf(at)],
+      },
+      // The storm alarm's hourly wrong-guess counters: the current and the last hour only.
+      {
+        table: "counters",
+        column: "name",
+        cut: hourOf(now) - HOUR,
+        margin: 30 * 60_000,
+        insert: "INSERT OR IGNORE INTO counters (name, value) VALUES (?, 1)",
+        params: (id) => [id],
+        idAt: (at) => `wrong_guesses:${String(hourOf(at)).padStart(13, "0")}`,
+      },
+    ];
+    const seeds = kinds.flatMap((kind) =>
+      [true, false].map((gone) => {
+        const at = gone ? kind.cut - kind.margin : kind.cut + 2 * kind.margin;
+        const id = kind.idAt?.(at) ?? `${tag}-${kind.table}-${gone}`;
+        return { ...kind, id, gone, statement: env.DB.prepare(kind.insert).bind(...kind.params(id, at)) };
+      }),
     );
-    seed("counters", "name", counter(thisHour), false, "INSERT OR IGNORE INTO counters (name, value) VALUES (?, 1)", counter(thisHour));
-    await env.DB.batch(seeds.map((s) => s.insert));
-    for (const s of seeds) expect(await exists(s.table, s.column, s.value), `seeded ${s.table} ${s.value}`).toBe(true);
+    await env.DB.batch(seeds.map((seed) => seed.statement));
+    for (const seed of seeds) expect(await exists(seed.table, seed.column, seed.id), `seeded ${seed.id}`).toBe(true);
 
     await runCron();
-    for (const s of seeds) expect(await exists(s.table, s.column, s.value), `${s.table} ${s.value}`).toBe(!s.gone);
+    for (const seed of seeds) expect(await exists(seed.table, seed.column, seed.id), seed.id).toBe(!seed.gone);
   });
 
   it("deletes one-time-code rows consumed or expired over a day ago, and keeps live and recent ones", async () => {
