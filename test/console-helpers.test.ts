@@ -89,7 +89,10 @@ describe("overviewOf: the overview's numbers and series", () => {
   it("sums the period, puts each bucket's numbers at its start and leaves a bucket without traffic at 0 (conversion unknown)", () => {
     const overview = overviewOf(
       period,
-      [item(first, { attempts: 12, sent: 10, verified: 8, failed: 2, cost: 0.5 }), item(last, { attempts: 5, sent: 5, verified: 1, cost: 0.25 })],
+      [
+        item(first, { attempts: 12, sent: 10, verified: 8, failed: 2, cost: 0.5 }),
+        item(last, { attempts: 5, sent: 5, verified: 1, cost: 0.25 }),
+      ],
       { signIns: { passkey: 1, code: 3 }, blocks: [], activeBlocks: 2 },
       0.2,
     );
