@@ -95,8 +95,13 @@ describe("daily SMS budget", () => {
     freshDay();
     expect((await send(budgeted, { phone: freshPhone() })).status).toBe(200);
     expect((await send(budgeted, { phone: freshPhone() })).status).toBe(200);
-    const problem = await expectProblem(await send(budgeted, { phone: freshPhone() }), 503, "sms_budget_exhausted");
+    const refusedPhone = freshPhone();
+    const problem = await expectProblem(await send(budgeted, { phone: refusedPhone }), 503, "sms_budget_exhausted");
     expect(problem.retry_after).toBe(12 * 3600);
+    // Refused inside the gate: no guard row, no code, no send event for the phone.
+    expect(await row("SELECT count(*) AS n FROM phone_guards WHERE phone = ?", refusedPhone)).toEqual({ n: 0 });
+    expect(await row("SELECT count(*) AS n FROM otp_challenges WHERE phone = ?", refusedPhone)).toEqual({ n: 0 });
+    expect(await row("SELECT count(*) AS n FROM rate_events WHERE key = ?", refusedPhone)).toEqual({ n: 0 });
     expect((await send(budgeted, { phone: "+375297770000" })).status).toBe(200);
     vi.setSystemTime(Date.now() + 12 * 3600 * 1000 + 1000);
     expect((await send(budgeted, { phone: freshPhone() })).status).toBe(200);

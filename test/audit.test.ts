@@ -1,6 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { loadConfig } from "../src/config";
 import { ANALYTICS_DAYS } from "../src/fraud/rollups";
 import worker from "../src/index";
 import { LONGEST_WINDOW_MS } from "../src/limits/sliding";
@@ -558,91 +559,82 @@ describe("scheduled retention cleanup", () => {
     expect((await callWorker("POST", "/v1/auth/token", { body: { refresh_token: user.refresh_token } })).status).toBe(200);
   });
 
-  it("deletes what the limits, the SMS budget, the fraud guard and the analytics no longer read, each just past its cut, and keeps what is just inside", async () => {
-    const now = Date.now();
+  it("deletes what the limits, the SMS budget, the fraud guard and the analytics no longer read, each at its exact cut, and keeps what is one step inside", async () => {
+    // The cron runs on the frozen clock too, so every cut is exact.
+    const now = freezeClock();
+    const loaded = loadConfig(env);
+    if (!loaded.ok) throw new Error(loaded.problems.join("; "));
+    const config = loaded.config;
     const tag = crypto.randomUUID().slice(0, 8);
     const hourOf = (at: number) => at - (at % HOUR);
-    type Kind = {
-      table: string;
-      column: string;
-      /** Rows before it go, rows `margin` or more after it stay. */
-      cut: number;
-      margin: number;
-      insert: string;
-      params: (id: string, at: number) => unknown[];
-      /** The row's key when it is made of its time, not the test's tag. */
-      idAt?: (at: number) => string;
-    };
-    const kinds: Kind[] = [
-      // Rate events leave every window they can count in after the longest of them (a day, or a longer lockout).
+    const dayOf = (at: number) => new Date(at).toISOString().slice(0, 10);
+    const counter = (hour: number) => `wrong_guesses:${String(hour).padStart(13, "0")}`;
+    const rateCut = now - Math.max(LONGEST_WINDOW_MS, config.OTP_LOCKOUT_SECONDS * SECOND, config.PASSWORD_LOCKOUT_SECONDS * SECOND);
+    const sendsCut = now - Math.max(DAY, config.FRAUD_WINDOW_SECONDS * SECOND);
+    const auditCut = now - config.AUDIT_RETENTION_DAYS * DAY;
+    const analyticsCut = now - ANALYTICS_DAYS * DAY;
+    // Each kind: the row that goes (the last one past the cut) and the one that stays (the first inside it).
+    const kinds: { table: string; column: string; insert: string; gone: unknown[]; kept: unknown[] }[] = [
+      // Rate events leave every window they can count in after the longest of them (at = the window's start is out).
       {
         table: "rate_events",
         column: "key",
-        cut: now - Math.max(LONGEST_WINDOW_MS, 3600 * SECOND, 900 * SECOND),
-        margin: 10 * 60_000,
         insert: "INSERT INTO rate_events (key, at, scope, marker) VALUES (?, ?, 'send_ip', 'm')",
-        params: (id, at) => [id, at],
+        gone: [`${tag}-rate-gone`, rateCut],
+        kept: [`${tag}-rate-kept`, rateCut + 1],
       },
-      // SMS budget days: a week.
+      // SMS budget days: the last 7.
       {
         table: "sms_budget",
         column: "scope",
-        cut: now - 7 * DAY,
-        margin: DAY,
         insert: "INSERT INTO sms_budget (scope, day, count) VALUES (?, ?, 1)",
-        params: (id, at) => [id, new Date(at).toISOString().slice(0, 10)],
+        gone: [`${tag}-budget-gone`, dayOf(now - 8 * DAY)],
+        kept: [`${tag}-budget-kept`, dayOf(now - 7 * DAY)],
       },
-      // The fraud guard's rows: a day (its window is an hour by default).
+      // The fraud guard's rows: a day, or its window if longer.
       {
         table: "code_sends",
         column: "code_id",
-        cut: now - DAY,
-        margin: 10 * 60_000,
         insert: "INSERT INTO code_sends (code_id, sent_at, prefix, channel, provider) VALUES (?, ?, '+37529', 'sms', 'console')",
-        params: (id, at) => [id, at],
+        gone: [`${tag}-sends-gone`, sendsCut - 1],
+        kept: [`${tag}-sends-kept`, sendsCut],
       },
       {
         table: "country_minutes",
         column: "country",
-        cut: now - DAY,
-        margin: 10 * 60_000,
         insert: "INSERT INTO country_minutes (country, minute, sends, verified) VALUES (?, ?, 1, 0)",
-        params: (id, at) => [id, Math.floor(at / 60_000)],
+        gone: [`${tag}-minutes-gone`, Math.floor(sendsCut / 60_000) - 1],
+        kept: [`${tag}-minutes-kept`, Math.floor(sendsCut / 60_000)],
       },
-      // Delivery attempts go with the audit trail (90 days); the hourly rollups stay as long as analytics can ask (400 days).
+      // Delivery attempts go with the audit trail; the hourly rollups stay as long as analytics can ask.
       {
         table: "delivery_attempts",
         column: "code_id",
-        cut: now - 90 * DAY,
-        margin: 10 * 60_000,
         insert: `INSERT INTO delivery_attempts (code_id, created_at, updated_at, attempt, channel, provider, prefix, status)
           VALUES (?, ?, 0, 1, 'sms', 'console', '+37529', 'sent')`,
-        params: (id, at) => [id, at],
+        gone: [`${tag}-attempts-gone`, auditCut - 1],
+        kept: [`${tag}-attempts-kept`, auditCut],
       },
       {
         table: "traffic_hourly",
         column: "prefix",
-        cut: now - ANALYTICS_DAYS * DAY,
-        margin: 2 * HOUR,
         insert: "INSERT INTO traffic_hourly (prefix, hour, channel, provider, attempts) VALUES (?, ?, 'sms', 'console', 1)",
-        params: (id, at) => [id, hourOf(at)],
+        gone: [`${tag}-hourly-gone`, analyticsCut - 1],
+        kept: [`${tag}-hourly-kept`, analyticsCut],
       },
-      // The storm alarm's hourly wrong-guess counters: the current and the last hour only.
+      // The storm alarm's hourly wrong-guess counters: the current hour and the last one.
       {
         table: "counters",
         column: "name",
-        cut: hourOf(now) - HOUR,
-        margin: 30 * 60_000,
         insert: "INSERT OR IGNORE INTO counters (name, value) VALUES (?, 1)",
-        params: (id) => [id],
-        idAt: (at) => `wrong_guesses:${String(hourOf(at)).padStart(13, "0")}`,
+        gone: [counter(hourOf(now) - 2 * HOUR)],
+        kept: [counter(hourOf(now) - HOUR)],
       },
     ];
     const seeds = kinds.flatMap((kind) =>
       [true, false].map((gone) => {
-        const at = gone ? kind.cut - kind.margin : kind.cut + 2 * kind.margin;
-        const id = kind.idAt?.(at) ?? `${tag}-${kind.table}-${gone}`;
-        return { ...kind, id, gone, statement: env.DB.prepare(kind.insert).bind(...kind.params(id, at)) };
+        const params = gone ? kind.gone : kind.kept;
+        return { ...kind, id: params[0] as string, gone, statement: env.DB.prepare(kind.insert).bind(...params) };
       }),
     );
     await env.DB.batch(seeds.map((seed) => seed.statement));

@@ -33,13 +33,26 @@ describe("periodOf: whole UTC buckets ending with the current one", () => {
     expect(day.starts).toHaveLength(24);
     expect(day.starts.at(-1)).toBe(Date.UTC(2026, 11, 6, 15));
     expect(day.from).toBe(Date.UTC(2026, 11, 5, 16));
-    expect(periodOf("7d", NOW).starts[0]).toBe(Date.UTC(2026, 10, 30));
-    expect(periodOf("30d", NOW).starts).toHaveLength(30);
+    const week = periodOf("7d", NOW);
+    expect(week).toMatchObject({ key: "7d", bucket: "day", from: Date.UTC(2026, 10, 30) });
+    expect(week.starts.at(-1)).toBe(Date.UTC(2026, 11, 6));
+    const month = periodOf("30d", NOW);
+    expect(month).toMatchObject({ key: "30d", bucket: "day", from: Date.UTC(2026, 10, 7) });
+    expect(month.starts).toHaveLength(30);
+  });
+
+  it("at the first millisecond of an hour, that hour is the last bucket", () => {
+    const onTheHour = Date.UTC(2026, 11, 6, 15);
+    expect(periodOf("24h", onTheHour).starts.at(-1)).toBe(onTheHour);
+    expect(periodOf("24h", onTheHour - 1).starts.at(-1)).toBe(onTheHour - HOUR);
   });
 
   it("an unknown or missing value is the 7-day default; only an unknown one is flagged, cut to 40 characters", () => {
-    expect(periodOf(undefined, NOW)).not.toHaveProperty("unknown");
-    expect(periodOf("", NOW)).not.toHaveProperty("unknown");
+    for (const missing of [undefined, ""]) {
+      const period = periodOf(missing, NOW);
+      expect(period).toMatchObject({ key: "7d", bucket: "day" });
+      expect(period).not.toHaveProperty("unknown");
+    }
     const odd = periodOf("x".repeat(100), NOW);
     expect(odd).toMatchObject({ key: "7d", bucket: "day", unknown: "x".repeat(40) });
     expect(periodOf("__proto__", NOW)).toMatchObject({ key: "7d", unknown: "__proto__" });
@@ -52,6 +65,10 @@ describe("niceMax: a round axis top at or above the largest value", () => {
     [-3, 1],
     [Number.NaN, 1],
     [1, 1],
+    [10, 10],
+    [100, 100],
+    [1000, 1000],
+    [1001, 2000],
     [7, 10],
     [11, 20],
     [21, 25],
@@ -69,13 +86,14 @@ describe("blockTarget: what the block form's target names", () => {
   it.each([
     ["+375 29 (61)", { scope: "prefix", value: "+3752961" }],
     ["+3752", { scope: "prefix", value: "+3752" }],
+    ["+37529612345678", { scope: "prefix", value: "+37529612345678" }],
     [" by ", { scope: "country", value: "BY" }],
     ["Kp", { scope: "country", value: "KP" }],
   ])("%j → %j", (text, target) => {
     expect(blockTarget(text)).toEqual(target);
   });
 
-  it.each(["", "+375", "+0375", "375291", "+3752961234567890", "BLR", "B1", "+37529x"])("%j → nothing", (text) => {
+  it.each(["", "+375", "+0375", "375291", "+375296123456789", "BLR", "B1", "+37529x"])("%j → nothing", (text) => {
     expect(blockTarget(text)).toBeNull();
   });
 });
@@ -137,6 +155,8 @@ describe("overviewOf: the overview's numbers and series", () => {
         blocks: [
           // From inside the first bucket to the second's very start: the first bucket only.
           { from: first + 10 * 60_000, to: second },
+          // From the second's very start: not in the first.
+          { from: second, to: second + 60_000 },
           // Over the whole period.
           { from: first - DAY, to: NOW + HOUR },
         ],
@@ -144,7 +164,8 @@ describe("overviewOf: the overview's numbers and series", () => {
       0.2,
     );
     expect(overview.series.blocks[0]).toBe(2);
-    expect(overview.series.blocks[1]).toBe(1);
+    expect(overview.series.blocks[1]).toBe(2);
+    expect(overview.series.blocks[2]).toBe(1);
     expect(overview.series.blocks[23]).toBe(1);
   });
 });

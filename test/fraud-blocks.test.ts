@@ -25,8 +25,9 @@ afterEach(() => {
 
 const prefixOf = (phone: string) => phone.slice(0, -4);
 // The file's storage is shared by its tests, and a prefix block from one test stays in force for the
-// next: every phone here gets a prefix no other test of the file uses (+37533 1nn …), where
-// freshPhone's random prefixes (900 of them) could meet, and a CI run failed on it.
+// next: the phones a test blocks or sends to get prefixes of their own (+37533 101, 102, …; the
+// admins' pool of test/admin-helpers.ts is +37533 100…), where freshPhone's random prefixes (900
+// of them) could meet, and a CI run failed on it. Fixed numbers elsewhere use +37544 7….
 let prefixes = 100;
 function ownPrefixPhone(): string {
   prefixes += 1;
@@ -68,7 +69,7 @@ describe("destination blocks", () => {
     expect(await row("SELECT COUNT(*) AS n FROM code_sends WHERE prefix = ?", prefixOf(phone))).toEqual({ n: 0 });
     expect(await row("SELECT COUNT(*) AS n FROM traffic_hourly WHERE prefix = ?", prefixOf(phone))).toEqual({ n: 0 });
     // Another prefix of the same country is not affected.
-    const other = `${phone.slice(0, 6)}${String((Number(phone.slice(6, 7)) % 9) + 1)}${phone.slice(7)}`;
+    const other = ownPrefixPhone();
     expect(prefixOf(other)).not.toBe(prefixOf(phone));
     expect((await send(other)).status).toBe(200);
   });
@@ -185,15 +186,31 @@ describe("destination blocks", () => {
     await callWorker("DELETE", `/v1/admin/fraud/blocks/${created.id}`, { env: PROVIDER, token: admin.access_token });
   });
 
-  it("the cron writes only a copy that is missing or names another end, and clears a copy no block backs", async () => {
+  it("the cron writes only a copy that is missing or names another end, clears a copy no block in force backs, and then writes nothing", async () => {
     interceptWebhook(async () => new Response(null, { status: 204 }));
-    const [lost, intact, unbacked] = [ownPrefixPhone(), ownPrefixPhone(), ownPrefixPhone()];
-    const lostBlock = await block({ prefix: prefixOf(lost), seconds: 600 });
-    const intactBlock = await block({ prefix: prefixOf(intact), seconds: 600 });
+    const [lost, wrongEnd, intact, unbacked, outlived] = [
+      ownPrefixPhone(),
+      ownPrefixPhone(),
+      ownPrefixPhone(),
+      ownPrefixPhone(),
+      ownPrefixPhone(),
+    ];
+    const made = await Promise.all([lost, wrongEnd, intact].map((phone) => block({ prefix: prefixOf(phone), seconds: 600 })));
     const keyOf = (phone: string) => `fraud:block:prefix:${prefixOf(phone)}`;
     await env.KV.delete(keyOf(lost));
+    const wrongUntil = Date.parse(made[1]?.until ?? "") - 1000;
+    await env.KV.put(keyOf(wrongEnd), JSON.stringify({ until: wrongUntil }), { expirationTtl: 600, metadata: { until: wrongUntil } });
     // A copy whose block is gone (its lift's delete was lost): each send to it costs a D1 read.
     await env.KV.put(keyOf(unbacked), JSON.stringify({ until: Date.now() + 600_000 }), { expirationTtl: 600 });
+    // A block in force made longer ago than the longest block now allowed (the config changed):
+    // outside the cron's active read, yet its copy must stay.
+    const outlivedUntil = Date.now() + 600_000;
+    const outlivedId = crypto.randomUUID();
+    await env.DB.prepare("INSERT INTO fraud_blocks (id, scope, value, source, created_at, until) VALUES (?, 'prefix', ?, 'manual', ?, ?)")
+      .bind(outlivedId, prefixOf(outlived), Date.now() - 31 * 86_400_000, outlivedUntil)
+      .run();
+    await env.KV.put(keyOf(outlived), JSON.stringify({ until: outlivedUntil }), { expirationTtl: 600, metadata: { until: outlivedUntil } });
+
     const writes: string[] = [];
     const kv = {
       get: env.KV.get.bind(env.KV),
@@ -207,24 +224,33 @@ describe("destination blocks", () => {
         return env.KV.delete(key);
       },
     };
-    const ctx = createExecutionContext();
-    await worker.scheduled(
-      createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }),
-      { ...PROVIDER, KV: kv } as unknown as typeof env,
-      ctx,
-    );
-    await waitOnExecutionContext(ctx);
-    expect(writes).toContain(`put ${keyOf(lost)}`);
+    const cron = async () => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(
+        createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }),
+        { ...PROVIDER, KV: kv } as unknown as typeof env,
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+    };
+    await cron();
+    expect(writes.filter((write) => write.startsWith("put ")).sort()).toEqual([`put ${keyOf(lost)}`, `put ${keyOf(wrongEnd)}`].sort());
     expect(writes).toContain(`delete ${keyOf(unbacked)}`);
-    expect(writes).not.toContain(`put ${keyOf(intact)}`);
-    expect(writes.filter((write) => write.startsWith("put "))).toEqual([`put ${keyOf(lost)}`]);
+    expect(writes).not.toContain(`delete ${keyOf(outlived)}`);
     expect(await env.KV.get(keyOf(unbacked))).toBeNull();
-    await expectProblem(await send(lost), 403, "destination_blocked");
-    await expectProblem(await send(intact), 403, "destination_blocked");
+    expect(await env.KV.get(keyOf(wrongEnd), "json")).toEqual({ until: wrongUntil + 1000 });
+    for (const phone of [lost, wrongEnd, intact, outlived]) await expectProblem(await send(phone), 403, "destination_blocked");
+
+    // Everything is in order now: the next run writes and deletes nothing.
+    writes.length = 0;
+    await cron();
+    expect(writes).toEqual([]);
+
     const admin = await sharedAdmin();
-    for (const created of [lostBlock, intactBlock]) {
+    for (const created of made)
       await callWorker("DELETE", `/v1/admin/fraud/blocks/${created.id}`, { env: PROVIDER, token: admin.access_token });
-    }
+    await env.DB.prepare("UPDATE fraud_blocks SET lifted_at = ? WHERE id = ?").bind(Date.now(), outlivedId).run();
+    await env.KV.delete(keyOf(outlived));
   });
 
   it("a stale edge mark (the lift not replicated yet) is confirmed in D1 and lets the send through", async () => {

@@ -87,6 +87,7 @@ describe("compile: our sql templates as Drizzle's SQLite dialect compiles them",
     const site = (value: number) => sql`SELECT ${value}`;
     const first = site(1).append(sql` UNION SELECT ${2}`);
     const second = site(3);
+    expect(second.queryChunks[0]).toBe(site(4).queryChunks[0]);
     expect(compile(first)).toEqual({ sql: "SELECT ? UNION SELECT ?", params: [1, 2] });
     expect(compile(second)).toEqual({ sql: "SELECT ?", params: [3] });
   });

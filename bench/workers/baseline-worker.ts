@@ -112,7 +112,8 @@ function bookmark(ctx: Ctx, db: D1DatabaseSession) {
 type Sql = { text: string; params: unknown[] };
 const isSql = (value: unknown): value is Sql => typeof value === "object" && value !== null && "text" in value && "params" in value;
 
-// A call site's text with its layout made single spaces, once (src/db/sql.ts compactSql does the same).
+// A call site's text with its layout made single spaces, once: what src/db/sql.ts compactSql makes of our
+// templates (none has a quoted literal over lines or a `--` comment; the counting pass compares lengths).
 const compacted = new WeakMap<TemplateStringsArray, string[]>();
 function textsOf(strings: TemplateStringsArray): string[] {
   let texts = compacted.get(strings);

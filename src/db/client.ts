@@ -62,7 +62,8 @@ type Query = { sql: string; params: unknown[] };
  * and tests each chunk against a dozen classes, which on a sign-in's dozen statements costs more
  * than the rest of its SQL work. Our statements are templates of text, nested templates,
  * identifiers and plain values: those compile here in one pass (`?` per value, identifiers
- * double-quoted); anything else goes to Drizzle.
+ * double-quoted); anything else (a column or table object, an array, inlined values) is refused
+ * with an error, so Drizzle's compiler stays out of the bundle.
  */
 export function compile(statement: SQL): Query {
   const query: Query = { sql: "", params: [] };

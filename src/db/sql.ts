@@ -9,8 +9,8 @@ export type { SQL } from "drizzle-orm";
  * `SQL` constructor tests every chunk against Drizzle's Table class (to track the tables a query
  * builder uses, which plain templates never carry). Here a call site's text chunks are made once
  * (a template's strings array is the same object on every call, so its layout is compacted
- * once too) and nothing is tested: on a sign-in flow's few dozen templates that was about 4 % of
- * the Worker's CPU (BENCH_PROFILE).
+ * once too) and nothing is tested: on a sign-in flow's few dozen templates that was 4.5 % of the
+ * Worker's CPU samples (BENCH_PROFILE), against 1 % now.
  */
 class Template extends SQL {
   constructor(chunks: SQLChunk[]) {
@@ -36,7 +36,9 @@ export function compactSql(text: string): string {
 function chunksOf(strings: TemplateStringsArray): StringChunk[] {
   let chunks = textChunks.get(strings);
   if (!chunks) {
-    chunks = strings.map((text) => new StringChunk(compactSql(text)));
+    // A `--` comment anywhere keeps the whole template as written: it may run on past an interpolation.
+    const commented = strings.some((text) => text.includes("--"));
+    chunks = strings.map((text) => new StringChunk(commented ? text : compactSql(text)));
     textChunks.set(strings, chunks);
   }
   return chunks;

@@ -45,7 +45,8 @@ export function prefixesOf(phone: Phone): string[] {
 }
 
 /** The KV edge copy of a destination's block: `{ "until": ms }`. */
-export const blockKey = (scope: BlockScope, value: string) => `fraud:block:${scope}:${value}`;
+const BLOCK_KEY_PREFIX = "fraud:block:";
+export const blockKey = (scope: BlockScope, value: string) => `${BLOCK_KEY_PREFIX}${scope}:${value}`;
 
 /** The KV keys a send to `phone` reads (in its one bulk get) to know whether a block may cover it. */
 export const blockKeysOf = (phone: Phone) => [
@@ -130,7 +131,6 @@ export function writeBlockEdge(deps: { kv: Kv; now: number }, scope: BlockScope,
   return write.catch((error) => console.warn(`block edge copy skipped: ${error instanceof Error ? error.message : "unknown"}`));
 }
 
-const BLOCK_KEY_PREFIX = "fraud:block:";
 // KV lists at most 1,000 keys a call; more pages than this and the cron rewrites without looking.
 const LIST_PAGES = 5;
 
@@ -139,7 +139,10 @@ async function listedBlockEdges(kv: Kv): Promise<Map<string, number | null> | nu
   const listed = new Map<string, number | null>();
   let cursor: string | undefined;
   for (let page = 0; page < LIST_PAGES; page++) {
-    const result = await kv.list<{ until?: unknown }>({ prefix: BLOCK_KEY_PREFIX, cursor }).catch(() => null);
+    const result = await kv.list<{ until?: unknown }>({ prefix: BLOCK_KEY_PREFIX, cursor }).catch((error) => {
+      console.warn(`block edge copies not listed: ${error instanceof Error ? error.message : "unknown"}`);
+      return null;
+    });
     if (!result) return null;
     for (const key of result.keys) listed.set(key.name, typeof key.metadata?.until === "number" ? key.metadata.until : null);
     if (result.list_complete) return listed;
@@ -151,9 +154,12 @@ async function listedBlockEdges(kv: Kv): Promise<Map<string, number | null> | nu
 /**
  * The cron's repair of the edge copies (every 5 minutes, with the webhook sweep): a send asks D1
  * only when KV says "blocked", so a KV write lost after a block was made would leave it unenforced.
- * One D1 read of the active blocks (at most `limit` destinations a run) and one KV list of the
- * copies; only a copy that is missing or names another end is written, and, when every active block
- * was read, a copy no block backs any more (its lift's delete was lost) is deleted.
+ * KV is listed first (up to LIST_PAGES calls; each copy carries its block's end as metadata), then
+ * D1 read: a copy listed was written after its block committed, so the read sees that block. A
+ * copy that is missing or names another end is written back; when the list and the read (at most
+ * `limit` destinations) were complete, a copy that no block in force backs (its lift's delete was
+ * lost) is deleted, after D1 confirms it for those keys alone. A failed or overflowing list
+ * rewrites every active copy and deletes nothing.
  */
 export async function refreshBlockEdges(
   db: Db,
@@ -162,15 +168,22 @@ export async function refreshBlockEdges(
   limit = 500,
 ): Promise<{ written: number; deleted: number }> {
   const { now } = at;
+  const listed = await listedBlockEdges(kv);
   const active = await all<{ scope: BlockScope; value: string; until: number }>(
     db,
     sql`SELECT scope, value, MAX(until) AS until FROM fraud_blocks WHERE ${inForceSql(at)}
       GROUP BY scope, value ORDER BY MAX(created_at) DESC LIMIT ${limit}`,
   );
-  const listed = await listedBlockEdges(kv);
   const backed = new Set(active.map((block) => blockKey(block.scope, block.value)));
   const stale = active.filter((block) => listed?.get(blockKey(block.scope, block.value)) !== block.until);
-  const unbacked = listed && active.length < limit ? [...listed.keys()].filter((key) => !backed.has(key)) : [];
+  const unbacked =
+    listed && active.length < limit
+      ? await unbackedCopies(
+          db,
+          [...listed.keys()].filter((key) => !backed.has(key)),
+          now,
+        )
+      : [];
   await Promise.all([
     ...stale.map((block) => writeBlockEdge({ kv, now }, block.scope, block.value, block.until)),
     ...unbacked.map((key) =>
@@ -178,6 +191,24 @@ export async function refreshBlockEdges(
     ),
   ]);
   return { written: stale.length, deleted: unbacked.length };
+}
+
+/**
+ * Of the copies `keys` that the active read did not name, those no block in force backs, by one
+ * look at exactly their destinations (the active read is bounded by the longest block length
+ * configured now, which a block made under a longer one outlives).
+ */
+async function unbackedCopies(db: Db, keys: string[], now: number): Promise<string[]> {
+  if (keys.length === 0) return [];
+  const destinations = keys.map((key) => key.slice(BLOCK_KEY_PREFIX.length).split(":"));
+  const backed = await all<{ scope: string; value: string }>(
+    db,
+    sql`SELECT json_extract(d.value, '$[0]') AS scope, json_extract(d.value, '$[1]') AS value FROM json_each(${JSON.stringify(destinations)}) d
+      WHERE EXISTS (SELECT 1 FROM fraud_blocks b WHERE b.scope = json_extract(d.value, '$[0]') AND b.value = json_extract(d.value, '$[1]')
+        AND b.lifted_at IS NULL AND b.until > ${now})`,
+  );
+  const inForce = new Set(backed.map((row) => `${BLOCK_KEY_PREFIX}${row.scope}:${row.value}`));
+  return keys.filter((key) => !inForce.has(key));
 }
 
 /** `writeBlockEdge` after the answer. */

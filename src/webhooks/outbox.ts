@@ -42,6 +42,7 @@ export function webhookSql(event: WebhookEvent): SQL {
 
 /** The outbox rows of several events of one change, in one statement (each row as `webhookSql` writes it), in order. */
 export function webhooksSql(events: WebhookEvent[]): SQL {
+  if (events.length === 0) throw new Error("webhooksSql: no events");
   const rows = events.map((input) => {
     const payload = sql`json_object('type', ${input.type}, 'timestamp', ${new Date(input.now).toISOString()},
       'data', json(${jsonObjectSql(input.data)}))`;
