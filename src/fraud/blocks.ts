@@ -4,7 +4,7 @@ import { randomToken } from "../crypto";
 import { all, type Db } from "../db/client";
 import type { Cursor } from "../db/cursor";
 import { encodeCursor } from "../db/cursor";
-import { sql } from "../db/sql";
+import { type SQL, sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { type Failure, fail } from "../http/problem";
 import { markOn, ttlUntil } from "../limits/edge";
@@ -71,7 +71,7 @@ export async function refusedDestination(deps: Deps, phone: Phone, marks: Mark[]
     deps.db,
     sql`SELECT MAX(until) AS until FROM fraud_blocks
       WHERE ((scope = 'prefix' AND value IN (${prefixes})) OR (scope = 'country' AND value = ${phone.country}))
-        AND lifted_at IS NULL AND until > ${now}`,
+        AND ${liveBlockSql(now)}`,
   );
   if (row?.until == null) return null;
   return fail("destination_blocked", {
@@ -205,7 +205,7 @@ async function unbackedCopies(db: Db, keys: string[], now: number): Promise<stri
     db,
     sql`SELECT json_extract(d.value, '$[0]') AS scope, json_extract(d.value, '$[1]') AS value FROM json_each(${JSON.stringify(destinations)}) d
       WHERE EXISTS (SELECT 1 FROM fraud_blocks b WHERE b.scope = json_extract(d.value, '$[0]') AND b.value = json_extract(d.value, '$[1]')
-        AND b.lifted_at IS NULL AND b.until > ${now})`,
+        AND ${liveBlockSql(now)})`,
   );
   const inForce = new Set(backed.map((row) => `${BLOCK_KEY_PREFIX}${row.scope}:${row.value}`));
   return keys.filter((key) => !inForce.has(key));
@@ -216,8 +216,9 @@ function refreshEdge(deps: Deps, scope: BlockScope, value: string, until: number
   deps.request.defer(writeBlockEdge(deps, scope, value, until));
 }
 
-const activeUntilSql = (scope: BlockScope, value: string, now: number) =>
-  sql`SELECT MAX(until) AS until FROM fraud_blocks WHERE scope = ${scope} AND value = ${value} AND lifted_at IS NULL AND until > ${now}`;
+/** The latest end of the blocks in force of a destination (values, or columns of an outer `fraud_blocks` row). */
+const activeUntilSql = (scope: BlockScope | SQL, value: string | SQL, now: number) =>
+  sql`SELECT MAX(until) AS until FROM fraud_blocks WHERE scope = ${scope} AND value = ${value} AND ${liveBlockSql(now)}`;
 
 /** `POST /v1/admin/fraud/blocks`: a manual block of a prefix or a country. */
 export async function blockDestination(
@@ -262,7 +263,7 @@ export async function liftBlock(deps: Deps, claims: AccessClaims, id: string): P
   const target = sql`(SELECT scope FROM fraud_blocks WHERE id = ${id})`;
   const results = await asAdmin(deps, claims, [
     sql`UPDATE fraud_blocks SET lifted_at = ${now}, lifted_by = ${claims.sub}, lift_marker = ${marker}
-      WHERE id = ${id} AND lifted_at IS NULL AND until > ${now} AND ${callerIsAdmin(deps, claims)}`,
+      WHERE id = ${id} AND ${liveBlockSql(now)} AND ${callerIsAdmin(deps, claims)}`,
     await eventSql(
       deps,
       { type: "destination_unblocked", userId: claims.sub, detail: { by: claims.sub, block_id: id, scope: target } },
@@ -275,7 +276,7 @@ export async function liftBlock(deps: Deps, claims: AccessClaims, id: string): P
       when: lifted,
     }),
     sql`SELECT b.scope, b.value, b.lift_marker IS ${marker} AS lifted,
-        (SELECT MAX(o.until) FROM fraud_blocks o WHERE o.scope = b.scope AND o.value = b.value AND o.lifted_at IS NULL AND o.until > ${now}) AS until
+        (${activeUntilSql(sql`b.scope`, sql`b.value`, now)}) AS until
       FROM fraud_blocks b WHERE b.id = ${id}`,
   ]);
   if ("error" in results) return results;
@@ -291,9 +292,12 @@ const ACTIVE_ROWS = 1000;
 /** How far back a block can have begun and still be in force: the longest block. */
 export const longestBlockMs = (config: Deps["config"]) => Math.max(BLOCK_SECONDS.max, config.FRAUD_BLOCK_SECONDS) * 1000;
 
-/** SQL condition on a `fraud_blocks` row: in force at `now` (bounded by index fraud_blocks_created). */
+/** SQL condition on a `fraud_blocks` row (its columns unqualified: the innermost `fraud_blocks`): in force at `now`. */
+export const liveBlockSql = (now: number) => sql`lifted_at IS NULL AND until > ${now}`;
+
+/** `liveBlockSql`, bounded by index fraud_blocks_created: a block in force began at most the longest block ago. */
 export const inForceSql = (deps: Pick<Deps, "config" | "now">) =>
-  sql`created_at >= ${deps.now - longestBlockMs(deps.config)} AND lifted_at IS NULL AND until > ${deps.now}`;
+  sql`created_at >= ${deps.now - longestBlockMs(deps.config)} AND ${liveBlockSql(deps.now)}`;
 
 /**
  * The blocks in force now, latest end first (the console's lift buttons: the paged list of recent

@@ -4,7 +4,7 @@ import { type SQL, sql } from "../db/sql";
 import type { Deps } from "../deps";
 import { markOn, ttlUntil } from "../limits/edge";
 import { webhookSql } from "../webhooks/outbox";
-import type { BlockScope } from "./blocks";
+import { type BlockScope, liveBlockSql } from "./blocks";
 import { hourOf } from "./rollups";
 
 // The automatic part of the fraud guard (spec: Fraud guard and analytics).
@@ -117,7 +117,7 @@ function windowStatsSql(config: Config, scope: BlockScope, value: string, now: n
 function tripsSql(config: Config, scope: BlockScope, value: string, now: number): SQL {
   const rule = ruleOf(config, scope);
   return sql`s.sends >= ${rule.minSends} AND s.judged > 0 AND s.verified < ${rule.minConversion} * s.judged
-    AND NOT EXISTS (SELECT 1 FROM fraud_blocks WHERE scope = ${scope} AND value = ${value} AND lifted_at IS NULL AND until > ${now})`;
+    AND NOT EXISTS (SELECT 1 FROM fraud_blocks WHERE scope = ${scope} AND value = ${value} AND ${liveBlockSql(now)})`;
 }
 
 /**

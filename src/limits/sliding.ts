@@ -163,6 +163,10 @@ export function lockedWindow(limit: number, until: number, now: number): WindowS
   return { limit, remaining: 0, full: true, freeAt: until, reset: secondsUntil(until, now) };
 }
 
+/** The end of a lock D1 holds (a phone's code or password lock), when one is on at `now`. */
+export const lockOn = (state: { locked_until: number | null }, now: number): number | null =>
+  state.locked_until != null && state.locked_until > now ? state.locked_until : null;
+
 /** Whole seconds from `now` until `ms` (at least 1): what `Retry-After` and `RateLimit-Reset` say. */
 export const secondsUntil = (ms: number, now: number) => Math.max(1, Math.ceil((ms - now) / 1000));
 

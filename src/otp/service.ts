@@ -11,7 +11,16 @@ import { recordDelivery } from "../fraud/record";
 import { type Failure, fail } from "../http/problem";
 import { edgeIpKey, edgePhoneKey, edgeRefuses, markEdge, readEdge } from "../limits/edge";
 import { ipRefusal } from "../limits/ip";
-import { lockedWindow, rateLimitHeaders, secondsUntil, tightest, type WindowState, windowRefusal, windowState } from "../limits/sliding";
+import {
+  lockedWindow,
+  lockOn,
+  rateLimitHeaders,
+  secondsUntil,
+  tightest,
+  type WindowState,
+  windowRefusal,
+  windowState,
+} from "../limits/sliding";
 import type { Phone } from "../phone";
 import {
   type Audience,
@@ -220,10 +229,6 @@ const phoneWindowFull = (limit: number, reset: number): Failure =>
 /** 429 for a phone locked by wrong codes: `limit` of the window that locked it, 0 left until the lock ends. */
 const phoneLocked = (limit: number, retryAfter: number): Failure =>
   windowRefusal("too_many_attempts", "Too many wrong codes for this phone. Try again later.", limit, retryAfter);
-
-/** The end of a phone's code lock, when one is on at `now`. */
-const lockOn = (state: { locked_until: number | null }, now: number): number | null =>
-  state.locked_until != null && state.locked_until > now ? state.locked_until : null;
 
 function refusedSend(config: Config, state: SendState, phoneWindow: WindowState, now: number): SendRefused {
   const locked = lockOn(state, now);

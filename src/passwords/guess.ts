@@ -11,6 +11,7 @@ import {
   countSql,
   fullSql,
   lockedWindow,
+  lockOn,
   passwordFailLimit,
   passwordIpLimit,
   rateLimitHeaders,
@@ -120,7 +121,7 @@ export async function guessPassword<T extends unknown[][] = []>(
     }
     // Without a lock in D1 the window is full of failures in flight, some of which a right password
     // may give back: this login is refused until the oldest slides out, and nothing is copied.
-    const locked = state.locked_until != null && state.locked_until > now ? state.locked_until : null;
+    const locked = lockOn(state, now);
     if (locked !== null) copyLock(locked);
     const lock = lockedWindow(failWindow.limit, locked ?? failWindow.freeAt, now);
     // A login names the tighter of the lock and its IP's window.
