@@ -230,14 +230,21 @@ describe("analytics", () => {
   });
 
   it("a receipt for a message id nobody sent answers 204 and counts nothing; a time series is never cut short by limit", async () => {
-    const start = freezeClock(Date.UTC(2031, 4, 8, 12, 0));
-    const phone = numberIn(freshPrefix(), 3);
-    await send(phone);
+    const start = Date.UTC(2031, 4, 8, 12, 0);
+    const prefix = freshPrefix();
+    // Traffic in two hours, so a series cut to `limit=1` would lose one of them.
+    freezeClock(start - 3_600_000);
+    await send(numberIn(prefix, 2));
+    freezeClock(start);
+    await send(numberIn(prefix, 3));
     await twilioReceipt(`SM${"f".repeat(32)}`, "delivered");
     const { access_token: token } = await admin();
     const hours = await report(
       token,
       `from=${new Date(start - 7 * 86_400_000).toISOString()}&to=${new Date(start + 3_600_000).toISOString()}&group_by=hour&limit=1`,
+    );
+    expect(hours.map((item) => item.key)).toEqual(
+      expect.arrayContaining([new Date(start - 3_600_000).toISOString(), new Date(start).toISOString()]),
     );
     expect(hours.at(-1)).toMatchObject({ key: new Date(start).toISOString(), delivered: 0 });
   });

@@ -1,18 +1,26 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../src/config";
-import { ANALYTICS_DAYS } from "../src/fraud/rollups";
-import worker from "../src/index";
+import { ANALYTICS_DAYS, hourOf } from "../src/fraud/rollups";
 import { LONGEST_WINDOW_MS } from "../src/limits/sliding";
 import { type AuditItem, callWorker, eventsOf, masked, requestIdFor, sharedAdmin, type WorkerCallOptions } from "./admin-helpers";
 import { expectProblem, freshIp, freshPhone, row, sendCode, signIn, type TokenBody, wrongCode } from "./helpers";
-import { advance, freezeClock, interceptWebhook, SECOND, variantEnv, WEBHOOK_SECRET, WEBHOOK_URL } from "./otp-helpers";
+import {
+  advance,
+  CRON,
+  freezeClock,
+  HOUR,
+  interceptWebhook,
+  runCron,
+  SECOND,
+  variantEnv,
+  WEBHOOK_SECRET,
+  WEBHOOK_URL,
+} from "./otp-helpers";
 import { claimsOf } from "./token-helpers";
 
 const PASSWORD = "correct horse battery staple";
 const DAY = 86_400 * SECOND;
-const HOUR = 3600 * SECOND;
 
 // Variants for refusals only a config can cause; built once (config is cached per env object).
 const BELARUS_REFUSED_ENV = variantEnv({ ALLOWED_COUNTRIES: "IR" });
@@ -491,11 +499,7 @@ describe("what the audit trail never holds", () => {
 });
 
 describe("scheduled retention cleanup", () => {
-  async function runCron(variant = env) {
-    const ctx = createExecutionContext();
-    await worker.scheduled({ cron: "17 3 * * *", scheduledTime: Date.now(), noRetry() {} } as unknown as ScheduledController, variant, ctx);
-    await waitOnExecutionContext(ctx);
-  }
+  const retention = (variant = env) => runCron(CRON.retention, variant);
 
   const ids = () => ({ old: crypto.randomUUID(), recent: crypto.randomUUID() });
 
@@ -511,7 +515,7 @@ describe("scheduled retention cleanup", () => {
     const event = ids();
     await seedEvent(event.old, now - 91 * DAY);
     await seedEvent(event.recent, now - 89 * DAY);
-    await runCron();
+    await retention();
     expect(await exists("audit_events", "id", event.old)).toBe(false);
     expect(await exists("audit_events", "id", event.recent)).toBe(true);
   });
@@ -521,7 +525,7 @@ describe("scheduled retention cleanup", () => {
     const event = ids();
     await seedEvent(event.old, now - 8 * DAY);
     await seedEvent(event.recent, now - 6 * DAY);
-    await runCron(SHORT_RETENTION_ENV);
+    await retention(SHORT_RETENTION_ENV);
     expect(await exists("audit_events", "id", event.old)).toBe(false);
     expect(await exists("audit_events", "id", event.recent)).toBe(true);
   });
@@ -550,7 +554,7 @@ describe("scheduled retention cleanup", () => {
         .run();
       seeded.push({ id, token, gone: seed.gone });
     }
-    await runCron();
+    await retention();
     for (const seed of seeded) {
       expect(await exists("sessions", "id", seed.id)).toBe(!seed.gone);
       expect(await exists("refresh_tokens", "token_hash", seed.token)).toBe(!seed.gone);
@@ -566,7 +570,6 @@ describe("scheduled retention cleanup", () => {
     if (!loaded.ok) throw new Error(loaded.problems.join("; "));
     const config = loaded.config;
     const tag = crypto.randomUUID().slice(0, 8);
-    const hourOf = (at: number) => at - (at % HOUR);
     const dayOf = (at: number) => new Date(at).toISOString().slice(0, 10);
     const counter = (hour: number) => `wrong_guesses:${String(hour).padStart(13, "0")}`;
     const rateCut = now - Math.max(LONGEST_WINDOW_MS, config.OTP_LOCKOUT_SECONDS * SECOND, config.PASSWORD_LOCKOUT_SECONDS * SECOND);
@@ -640,7 +643,7 @@ describe("scheduled retention cleanup", () => {
     await env.DB.batch(seeds.map((seed) => seed.statement));
     for (const seed of seeds) expect(await exists(seed.table, seed.column, seed.id), `seeded ${seed.id}`).toBe(true);
 
-    await runCron();
+    await retention();
     for (const seed of seeds) expect(await exists(seed.table, seed.column, seed.id), seed.id).toBe(!seed.gone);
   });
 
@@ -658,7 +661,7 @@ describe("scheduled retention cleanup", () => {
         .bind(seed.phone, crypto.randomUUID(), seed.expiresAt, seed.consumedAt)
         .run();
     }
-    await runCron();
+    await retention();
     for (const seed of seeds) expect(await exists("otp_challenges", "phone", seed.phone), JSON.stringify(seed)).toBe(!seed.gone);
   });
 });

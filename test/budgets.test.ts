@@ -1,9 +1,10 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { callWorker, sharedAdmin } from "./admin-helpers";
-import { freshIp, freshPhone } from "./helpers";
+import { freshIp, freshPhone, rateLimit } from "./helpers";
+import { freezeClock } from "./otp-helpers";
 import { SoftAuthenticator } from "./passkey-authenticator";
 
 // Storage round trips are the latency of an edge API. These budgets are counted, not timed:
@@ -83,14 +84,29 @@ async function call(method: string, path: string, body?: unknown, token?: string
 
 const GOOD_PASSWORD = "correct horse battery staple";
 
-/** A new account (signed in by code) with a password: its phone and password. */
+/** A new account (signed in by code) with the password GOOD_PASSWORD: its phone. */
 async function userWithPassword() {
   const phone = freshPhone();
   const sent = (await (await call("POST", "/v1/auth/otp", { phone })).json()) as { dev_code: string };
   const user = (await (await call("POST", "/v1/auth/otp/verify", { phone, code: sent.dev_code })).json()) as { access_token: string };
   expect((await call("PUT", "/v1/me/password", { new_password: GOOD_PASSWORD }, user.access_token)).status).toBe(204);
-  return { phone, password: GOOD_PASSWORD };
+  return phone;
 }
+
+const FRESH_PASSWORD = "a brand new passphrase 2026";
+
+/** Resets `phone`'s password to FRESH_PASSWORD by SMS, 61 s on (past the login code's cooldown). */
+async function resetBySms(phone: string, from = Date.now()) {
+  freezeClock(from + 61_000);
+  const resetCode = (await (await call("POST", "/v1/auth/otp", { phone, purpose: "reset_password" })).json()) as { dev_code: string };
+  expect((await call("POST", "/v1/auth/password/reset", { phone, code: resetCode.dev_code, new_password: FRESH_PASSWORD })).status).toBe(
+    200,
+  );
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 beforeEach(() => {
   counts.d1 = 0;
@@ -182,7 +198,7 @@ describe("storage round-trip budgets", () => {
   });
 
   it("a password login for a locked phone: 0 D1 round trips (the lock's KV edge copy); a reset by SMS takes the copy off", async () => {
-    const { phone, password: good } = await userWithPassword();
+    const phone = await userWithPassword();
     for (let i = 0; i < 5; i++) {
       expect((await call("POST", "/v1/auth/password/login", { phone, password: `wrong passphrase ${i} here` })).status).toBe(401);
     }
@@ -190,31 +206,21 @@ describe("storage round-trip budgets", () => {
     expect(mark?.password_lock?.limit).toBe(5);
     expect((mark?.password_lock?.until ?? 0) - Date.now()).toBeGreaterThan(890_000);
     counts.d1 = 0;
-    const refused = await call("POST", "/v1/auth/password/login", { phone, password: good });
+    const refused = await call("POST", "/v1/auth/password/login", { phone, password: GOOD_PASSWORD });
     expect(refused.status).toBe(429);
     expect(((await refused.json()) as { code: string }).code).toBe("too_many_attempts");
     expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(890);
-    expect(refused.headers.get("RateLimit-Limit")).toBe("5");
-    expect(refused.headers.get("RateLimit-Remaining")).toBe("0");
-    expect(refused.headers.get("RateLimit-Reset")).toBe(refused.headers.get("Retry-After"));
+    expect(rateLimit(refused)).toEqual({ limit: "5", remaining: "0", reset: refused.headers.get("Retry-After") });
     expect(counts.d1).toBe(0);
 
     // Past the login code's cooldown (the lock and its copy have 14 minutes to go).
-    vi.useFakeTimers({ toFake: ["Date"] });
-    vi.setSystemTime(Date.now() + 61_000);
-    try {
-      const resetCode = (await (await call("POST", "/v1/auth/otp", { phone, purpose: "reset_password" })).json()) as { dev_code: string };
-      const fresh = "a brand new passphrase 2026";
-      expect((await call("POST", "/v1/auth/password/reset", { phone, code: resetCode.dev_code, new_password: fresh })).status).toBe(200);
-      expect(((await env.KV.get(`edge:phone:${phone}`, "json")) as { password_lock?: unknown } | null)?.password_lock).toBeUndefined();
-      expect((await call("POST", "/v1/auth/password/login", { phone, password: fresh })).status).toBe(200);
-    } finally {
-      vi.useRealTimers();
-    }
+    await resetBySms(phone);
+    expect(((await env.KV.get(`edge:phone:${phone}`, "json")) as { password_lock?: unknown } | null)?.password_lock).toBeUndefined();
+    expect((await call("POST", "/v1/auth/password/login", { phone, password: FRESH_PASSWORD })).status).toBe(200);
   });
 
   it("a password window full of failures but no lock in D1 refuses without an edge copy; a reset keeps the phone's other marks", async () => {
-    const { phone, password: good } = await userWithPassword();
+    const phone = await userWithPassword();
     // Five failures in the window with no lock written (as while right passwords in flight are
     // yet to give theirs back): refused by D1, and nothing copied to the edge.
     const now = Date.now();
@@ -227,12 +233,11 @@ describe("storage round-trip budgets", () => {
         ),
       ),
     );
-    const refused = await call("POST", "/v1/auth/password/login", { phone, password: good });
+    const refused = await call("POST", "/v1/auth/password/login", { phone, password: GOOD_PASSWORD });
     expect(refused.status).toBe(429);
     // Refused until the oldest failure slides out of the 15 minutes, as both headers say.
     expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(890);
-    expect(refused.headers.get("RateLimit-Reset")).toBe(refused.headers.get("Retry-After"));
-    expect(refused.headers.get("RateLimit-Remaining")).toBe("0");
+    expect(rateLimit(refused)).toMatchObject({ remaining: "0", reset: refused.headers.get("Retry-After") });
     expect(((await env.KV.get(`edge:phone:${phone}`, "json")) as { password_lock?: unknown } | null)?.password_lock).toBeUndefined();
 
     // A password lock beside a send window mark: the reset lifts the lock's copy only.
@@ -242,16 +247,8 @@ describe("storage round-trip budgets", () => {
       JSON.stringify({ password_lock: { until, limit: 5 }, send_phone: { until, limit: 5, from: until - 1000 } }),
       { expirationTtl: 600 },
     );
-    vi.useFakeTimers({ toFake: ["Date"] });
-    vi.setSystemTime(now + 61_000);
-    try {
-      const resetCode = (await (await call("POST", "/v1/auth/otp", { phone, purpose: "reset_password" })).json()) as { dev_code: string };
-      const fresh = "a brand new passphrase 2026";
-      expect((await call("POST", "/v1/auth/password/reset", { phone, code: resetCode.dev_code, new_password: fresh })).status).toBe(200);
-      expect(await env.KV.get(`edge:phone:${phone}`, "json")).toEqual({ send_phone: { until, limit: 5, from: until - 1000 } });
-    } finally {
-      vi.useRealTimers();
-    }
+    await resetBySms(phone, now);
+    expect(await env.KV.get(`edge:phone:${phone}`, "json")).toEqual({ send_phone: { until, limit: 5, from: until - 1000 } });
   });
 
   it("verify with a webhook endpoint subscribed: still 1 D1 round trip (the outbox rows ride in the sign-in batch)", async () => {

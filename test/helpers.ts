@@ -75,6 +75,13 @@ export async function signIn(phone = freshPhone()): Promise<TokenBody> {
   return body;
 }
 
+/** A response's `RateLimit-*` headers (spec: Rate limits), null where one is missing. */
+export const rateLimit = (response: Response) => ({
+  limit: response.headers.get("RateLimit-Limit"),
+  remaining: response.headers.get("RateLimit-Remaining"),
+  reset: response.headers.get("RateLimit-Reset"),
+});
+
 /** Reads one row straight from D1, to prove what is (not) stored. */
 export function row<T = Record<string, unknown>>(query: string, ...params: unknown[]) {
   return env.DB.prepare(query)

@@ -1,4 +1,4 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, type MockInstance, vi } from "vitest";
 import worker from "../src/index";
@@ -40,6 +40,16 @@ export function freezeClock(at = Date.now()): number {
   if (!vi.isFakeTimers()) vi.useFakeTimers({ toFake: ["Date"] });
   vi.setSystemTime(at);
   return at;
+}
+
+/** The crons of wrangler.toml: the daily retention job, and the 5-minute webhook sweep with the block edge copies' repair. */
+export const CRON = { retention: "17 3 * * *", sweep: "*/5 * * * *" } as const;
+
+/** Runs the Worker's scheduled handler for `cron` on the (possibly frozen) clock and waits for all it started. */
+export async function runCron(cron: string, variant: typeof env = env): Promise<void> {
+  const ctx = createExecutionContext();
+  await worker.scheduled(createScheduledController({ cron, scheduledTime: Date.now() }), variant, ctx);
+  await waitOnExecutionContext(ctx);
 }
 
 /** Moves the pinned clock forward; returns the new now. */

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { call, expectProblem, freshIp, freshPhone, row, sendCode, signIn } from "./helpers";
+import { call, expectProblem, freshIp, freshPhone, rateLimit, row, sendCode, signIn } from "./helpers";
 import {
   advance,
   callWith,
@@ -250,12 +250,6 @@ describe("request validation", () => {
     await expectProblem(await call("POST", "/v1/auth/otp", { body: { phone: "garbage", purpose: "signup" } }), 400, "validation_failed");
     await expectProblem(await call("POST", "/v1/auth/otp", { body: { phone: "garbage" } }), 400, "invalid_phone");
   });
-});
-
-const rateLimit = (response: Response) => ({
-  limit: response.headers.get("RateLimit-Limit"),
-  remaining: response.headers.get("RateLimit-Remaining"),
-  reset: response.headers.get("RateLimit-Reset"),
 });
 
 describe("resend cooldown", () => {

@@ -1,10 +1,8 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseEcdsaSignature } from "../src/build/webauthn-asn1";
-import worker from "../src/index";
 import { call, expectProblem, freshPhone, row, signIn, type TokenBody } from "./helpers";
-import { callWith, variantEnv } from "./otp-helpers";
+import { CRON, callWith, runCron, variantEnv } from "./otp-helpers";
 import { b64url, derSignature, SoftAuthenticator } from "./passkey-authenticator";
 import { advance, claimsOf, SECOND } from "./token-helpers";
 
@@ -316,9 +314,7 @@ describe("passkey configuration", () => {
     const live = `live-${crypto.randomUUID()}`;
     await insert(old, now - 2 * 86_400 * SECOND);
     await insert(live, now + 300 * SECOND);
-    const ctx = createExecutionContext();
-    await worker.scheduled({ cron: "17 3 * * *", scheduledTime: now, noRetry() {} } as unknown as ScheduledController, env, ctx);
-    await waitOnExecutionContext(ctx);
+    await runCron(CRON.retention);
     expect(await row("SELECT challenge FROM passkey_challenges WHERE challenge = ?", old)).toBeNull();
     expect(await row("SELECT challenge FROM passkey_challenges WHERE challenge = ?", live)).not.toBeNull();
   });

@@ -79,8 +79,8 @@ describe("compile: our sql templates as Drizzle's SQLite dialect compiles them",
     const theirs = (id: unknown) =>
       drizzleSql`SELECT ${drizzleSql.raw("x")} FROM ${drizzleSql.identifier("t")} WHERE ${drizzleSql.join([drizzleSql`a = ${id}`, drizzleSql`b`], drizzleSql` OR `)}`;
     for (const id of [1, "it's", null]) expect(drizzle.sqlToQuery(ours(id))).toEqual(drizzle.sqlToQuery(theirs(id)));
-    expect(sql`${1}`.queryChunks).toHaveLength(3);
-    expect(sql`plain`.queryChunks).toHaveLength(1);
+    expect(sql`${1}`.queryChunks).toHaveLength(drizzleSql`${1}`.queryChunks.length);
+    expect(sql`plain`.queryChunks).toHaveLength(drizzleSql`plain`.queryChunks.length);
   });
 
   it("a call site's text chunks are shared, its statements are not: appending to one leaves the next as written", () => {

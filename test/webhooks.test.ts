@@ -1,17 +1,11 @@
-import {
-  createExecutionContext,
-  createMessageBatch,
-  createScheduledController,
-  getQueueResult,
-  waitOnExecutionContext,
-} from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { ADMIN_ENV, callWorker, sharedAdmin } from "./admin-helpers";
 import { expectProblem, freshPhone, row, sendCode, type TokenBody, wrongCode } from "./helpers";
-import { advance, freezeClock, SECOND, variantEnv } from "./otp-helpers";
+import { advance, CRON, freezeClock, runCron, SECOND, variantEnv } from "./otp-helpers";
 import { SoftAuthenticator } from "./passkey-authenticator";
 
 // Webhooks through the real Worker and Miniflare's Queue: the outbox row is written in the batch
@@ -405,9 +399,7 @@ describe("retries, dead letters and replay", () => {
     expect(toEndpoint(endpoint)).toHaveLength(0);
 
     advance(3 * 60 * SECOND);
-    const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), env, ctx);
-    await waitOnExecutionContext(ctx);
+    await runCron(CRON.sweep);
     await vi.waitFor(() => expect(toEndpoint(endpoint)).toHaveLength(1), { timeout: 10_000 });
     expect(toEndpoint(endpoint)[0]?.headers["webhook-id"]).toBe(event?.id);
   });

@@ -39,7 +39,7 @@ async function api(method: string, path: string, body?: unknown, token?: string)
 }
 
 /** Sends a code (on `channel`) and, unless told not to, verifies it: a user with their tokens. */
-const apiUser = (phone = freshPhone(), options: { verify?: boolean; channel?: string } = {}) => apiSignIn(local.worker.url, phone, options);
+const apiUser = (phone: string, options: { verify?: boolean; channel?: string } = {}) => apiSignIn(local.worker.url, phone, options);
 
 /** Signs in through the pages (phone, sandbox code) in a window without JavaScript. */
 async function signedInPage(phone: string): Promise<Page> {

@@ -125,7 +125,7 @@ export async function signInByCode(page: Page, origin: string, phone: string): P
   await page.waitForURL("**/profile");
 }
 
-export type ApiUser = { phone: string; id: string; accessToken: string; inviteCode: string };
+type ApiUser = { phone: string; id: string; accessToken: string; inviteCode: string };
 
 /**
  * Signs `phone` in through the JSON API at `origin` with the sandbox code (`dev_code`), optionally
