@@ -28,14 +28,11 @@ export async function profiler(port, id) {
     });
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: INTERVAL_US });
-  const profiles = [];
   return {
     start: () => send("Profiler.start"),
-    async stop() {
-      profiles.push((await send("Profiler.stop")).profile);
-    },
+    /** Stops sampling; the profile taken since `start`. */
+    stop: async () => (await send("Profiler.stop")).profile,
     close: () => socket.close(),
-    profiles,
   };
 }
 
@@ -44,35 +41,33 @@ const CAP_US = 3 * INTERVAL_US;
 
 const moduleOf = (url, line, modules) => {
   if (!url) return "(native)";
-  const found = modules?.findLast?.((m) => m.line <= line);
+  const found = modules.findLast((m) => m.line <= line);
   return found ? found.name : url.split("/").pop();
 };
 
 /**
- * Self time per function and per module over `profiles`; `modules`: [{ line, name }] from the
- * unminified bundle's `// path` comments. Writes the raw profiles to `file` (.cpuprofile of the first).
+ * Self time per function and per module of `profile`; `modules`: [{ line, name }] from the
+ * unminified bundle's `// path` comments. Writes the raw profile to `file` (.cpuprofile).
  */
-export function summarizeProfiles(profiles, modules, file) {
+export function summarizeProfile(profile, modules, file) {
   const byFunction = new Map();
   const byModule = new Map();
   let total = 0;
-  for (const profile of profiles) {
-    const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
-    const deltas = profile.timeDeltas;
-    profile.samples.forEach((id, i) => {
-      // The time to the next sample, capped: V8 samples only while the isolate runs, so a long
-      // gap is time spent elsewhere (another Worker's turn, waiting), not in this frame.
-      const ms = Math.min(deltas[i + 1] ?? 0, CAP_US) / 1000;
-      const { callFrame } = nodes.get(id);
-      if (callFrame.functionName === "(idle)") return;
-      total += ms;
-      const module = moduleOf(callFrame.url, callFrame.lineNumber + 1, modules);
-      const name = `${callFrame.functionName || "(anonymous)"} ${module}:${callFrame.lineNumber + 1}`;
-      byFunction.set(name, (byFunction.get(name) ?? 0) + ms);
-      byModule.set(module, (byModule.get(module) ?? 0) + ms);
-    });
-  }
-  if (file && profiles[0]) writeFileSync(file, JSON.stringify(profiles[0]));
+  const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
+  const deltas = profile.timeDeltas;
+  profile.samples.forEach((id, i) => {
+    // The time to the next sample, capped: V8 samples only while the isolate runs, so a long
+    // gap is time spent elsewhere (another Worker's turn, waiting), not in this frame.
+    const ms = Math.min(deltas[i + 1] ?? 0, CAP_US) / 1000;
+    const { callFrame } = nodes.get(id);
+    if (callFrame.functionName === "(idle)") return;
+    total += ms;
+    const module = moduleOf(callFrame.url, callFrame.lineNumber + 1, modules);
+    const name = `${callFrame.functionName || "(anonymous)"} ${module}:${callFrame.lineNumber + 1}`;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + ms);
+    byModule.set(module, (byModule.get(module) ?? 0) + ms);
+  });
+  if (file) writeFileSync(file, JSON.stringify(profile));
   const top = (map, n) =>
     [...map.entries()]
       .sort((a, b) => b[1] - a[1])

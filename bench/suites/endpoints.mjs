@@ -34,10 +34,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateDevSecrets } from "../../scripts/secrets.mjs";
-import { CLK_TCK, factsMarkdown, fmt, outDir, quantile, ratio, root, setting, sleep } from "../lib/common.mjs";
+import { CLK_TCK, factsMarkdown, fmt, freePort, outDir, quantile, ratio, root, setting, sleep } from "../lib/common.mjs";
 import { addresses, call, expectStatus, inParallel, signIn } from "../lib/http.mjs";
 import { loadRun as autocannonRun, expectAllOk, inRounds, summarize as merge, noiseGuard } from "../lib/load.mjs";
-import { bundleModules, profiler, summarizeProfiles } from "../lib/profile.mjs";
+import { bundleModules, profiler, summarizeProfile } from "../lib/profile.mjs";
 import { phoneFor } from "../lib/seed.mjs";
 import { buildWorker, compatibilityDate, cpuOfAll, migrateMiniflare, startMiniflare, wranglerVars } from "../lib/workers.mjs";
 import flow from "../scenarios/flow.mjs";
@@ -79,7 +79,6 @@ const MEASURED = ENDPOINTS ? SCENARIOS.filter(({ key }) => ENDPOINTS.includes(ke
 const WEBHOOK_URL = "http://sms-webhook.bench.invalid/send";
 /** BENCH_PROFILE=1 (our Worker) or a side's name: the side whose Worker is profiled. */
 const PROFILE = process.env.BENCH_PROFILE ? (process.env.BENCH_PROFILE === "1" ? "ours" : process.env.BENCH_PROFILE) : undefined;
-const PROFILE_PORT = 9329;
 /** BENCH_STORAGE=apart: each side's D1 and KV in a process of their own (bench/workers/storage-apart.ts). */
 const STORAGE_APART = process.env.BENCH_STORAGE === "apart";
 if (process.env.BENCH_STORAGE && !STORAGE_APART) {
@@ -92,6 +91,10 @@ const SIDES = ["ours", "baseline", "floor"];
 const RUN_SIDES = process.env.BENCH_SIDES?.split(",").map((side) => side.trim()) ?? SIDES;
 if (!RUN_SIDES.includes("ours") || RUN_SIDES.some((side) => !SIDES.includes(side)) || (RUN_SIDES.length < 3 && !ENDPOINTS)) {
   console.error(`BENCH_SIDES: ours and any of baseline, floor, and only with BENCH_ENDPOINTS (a report needs every side)`);
+  process.exit(2);
+}
+if (PROFILE && !RUN_SIDES.includes(PROFILE)) {
+  console.error(`BENCH_PROFILE: 1 or one of the sides run (${RUN_SIDES.join(", ")}), got ${process.env.BENCH_PROFILE}`);
   process.exit(2);
 }
 const sidesOf = (scenario, pass) =>
@@ -157,11 +160,12 @@ async function startSide(cleanup, kind, scripts, bindings, firstPhone) {
   const codes = new Map();
   const sms = { delivered: 0 };
   const storage = STORAGE_APART ? await startStorage(cleanup, kind, scripts.storage) : undefined;
+  const inspectorPort = kind === PROFILE ? await freePort() : undefined;
   const worker = await startMiniflare(cleanup, kind, {
     scriptPath: scripts[kind],
     compatibilityDate: compatibilityDate(),
     compatibilityFlags: [],
-    ...(kind === PROFILE ? { inspectorPort: PROFILE_PORT } : {}),
+    ...(inspectorPort ? { inspectorPort } : {}),
     bindings,
     d1Databases: { DB: `bench-${kind}` },
     kvNamespaces: { KV: `bench-${kind}` },
@@ -195,6 +199,8 @@ async function startSide(cleanup, kind, scripts, bindings, firstPhone) {
   const workerCpu = worker.cpu;
   return Object.assign(worker, {
     kind,
+    /** The inspector's port when this side's Worker is the one profiled (BENCH_PROFILE). */
+    inspectorPort,
     /** The side's D1 (in the storage process with BENCH_STORAGE=apart). */
     d1: () => (storage ?? worker).mf.getD1Database("DB"),
     // The Worker's process; the storage process apart (not in the Worker's CPU, but ours for the noise guard).
@@ -297,7 +303,7 @@ function perRequest(counted) {
     requests: counted.requests,
     d1: counted.d1RoundTrips / n,
     statements: counted.d1Statements / n,
-    sqlChars: counted.d1SqlChars === undefined ? undefined : counted.d1SqlChars / n,
+    sqlChars: counted.d1SqlChars / n,
     sessions: counted.d1Sessions / n,
     kv: sumValues(counted.kv) / n,
     kvByMethod: scale(counted.kv),
@@ -334,7 +340,7 @@ function compareSql(ours, base) {
   }
   // The texts above are compared with their whitespace collapsed; the raw lengths catch a layout
   // difference (the templates' compaction, src/db/sql.ts) that would weigh on one side's wire only.
-  if (ours.sqlChars !== undefined && base.sqlChars !== undefined && Math.abs(ours.sqlChars - base.sqlChars) > 1e-9) {
+  if (Math.abs(ours.sqlChars - base.sqlChars) > 1e-9) {
     diffs.push({ text: "(characters of SQL text sent, whitespace included)", ours: ours.sqlChars, baseline: base.sqlChars });
   }
   return { statements: texts.size, diffs };
@@ -413,7 +419,7 @@ async function main({ work, cleanup, log, facts }) {
   }
   const { ours } = sides;
   log(RUN_SIDES.map((kind) => `${kind} ${sides[kind].url} (workerd ${sides[kind].pid})`).join(", "));
-  const profile = PROFILE ? await profiler(PROFILE_PORT, "core:user:") : undefined;
+  const profile = PROFILE ? await profiler(sides[PROFILE].inspectorPort, "core:user:") : undefined;
   const ourCpuMs = cpuOfAll(Object.values(sides));
   const context = { ourCpuMs };
   const guard = noiseGuard({ ours: ourCpuMs, limit: QUIET_CORES, retries: RETRIES, waitMs: 20_000, lateAfterMs: RETRY_DEADLINE_MS, log });
@@ -471,10 +477,10 @@ async function main({ work, cleanup, log, facts }) {
     return run;
   });
   if (profile) {
-    await profile.stop();
+    const taken = await profile.stop();
     profile.close();
     const file = join(outDir, `${PROFILE}.cpuprofile`);
-    const summary = summarizeProfiles(profile.profiles, bundleModules(readFileSync(built.scripts[PROFILE], "utf8")), file);
+    const summary = summarizeProfile(taken, bundleModules(readFileSync(built.scripts[PROFILE], "utf8")), file);
     log(`profile of the ${PROFILE} Worker over the load runs: ${fmt(summary.totalMs, 0)} ms of samples (${file})`);
     for (const { name, ms, share } of summary.modules) log(`  module ${fmt(share * 100, 1)}% ${fmt(ms, 0)} ms ${name}`);
     for (const { name, ms, share } of summary.functions) log(`  function ${fmt(share * 100, 1)}% ${fmt(ms, 0)} ms ${name}`);

@@ -11,7 +11,7 @@
 // handler (storage-worker.ts), which runs each call on its real (Miniflare) D1 and KV bindings.
 
 type Call = { sql: string; params: unknown[] };
-type D1Call = { method: "first" | "all" | "run" | "raw" | "batch"; statements: Call[]; column?: string; columnNames?: boolean };
+type D1Call = { method: "first" | "all" | "run" | "batch"; statements: Call[] };
 type KvCall =
   | { method: "get"; key: string | string[]; type: "text" | "json" }
   | { method: "put"; key: string; value: string; options?: KVNamespacePutOptions }
@@ -21,8 +21,12 @@ async function call(storage: Fetcher, path: "d1" | "kv", body: D1Call | KvCall):
   const text = JSON.stringify(body);
   const send = () => storage.fetch(`http://storage/${path}`, { method: "POST", body: text });
   // workerd may find a kept-alive connection to the storage process closed ("Network connection
-  // lost") before the request left: one more try, on a new connection.
-  const response = await send().catch(send);
+  // lost") before the request left: one more try, on a new connection. Any other failure stands
+  // (a batch that may have run is never sent twice for it).
+  const response = await send().catch((error) => {
+    if (error instanceof Error && error.message.includes("Network connection lost")) return send();
+    throw error;
+  });
   const out = (await response.json()) as { value?: unknown; error?: string };
   if (out.error !== undefined) throw new Error(out.error);
   return out.value;
@@ -40,20 +44,17 @@ class RemoteStatement {
   toCall(): Call {
     return { sql: this.sql, params: this.params };
   }
-  private run1(method: D1Call["method"], extra: Partial<D1Call> = {}) {
-    return call(this.storage, "d1", { method, statements: [this.toCall()], ...extra });
+  private run1(method: D1Call["method"]) {
+    return call(this.storage, "d1", { method, statements: [this.toCall()] });
   }
-  first(column?: string) {
-    return this.run1("first", { column });
+  first() {
+    return this.run1("first");
   }
   all() {
     return this.run1("all");
   }
   run() {
     return this.run1("run");
-  }
-  raw(options?: { columnNames?: boolean }) {
-    return this.run1("raw", { columnNames: options?.columnNames });
   }
 }
 
@@ -96,8 +97,7 @@ async function runD1(db: D1Database, body: D1Call): Promise<unknown> {
   const [one] = statements;
   if (body.method === "batch") return db.batch(statements);
   if (!one) throw new Error("no statement");
-  if (body.method === "first") return body.column === undefined ? one.first() : one.first(body.column);
-  if (body.method === "raw") return body.columnNames ? one.raw({ columnNames: true }) : one.raw();
+  if (body.method === "first") return one.first();
   return body.method === "all" ? one.all() : one.run();
 }
 
